@@ -21,6 +21,11 @@ export interface FlagSpec {
   alias?: string;
   /** "strings" flags: also split each value on commas (e.g. e2e percentiles) */
   commaSeparated?: boolean;
+  /**
+   * Value used when the flag is given bare (`-tls-required`), as Go's IsBoolFlag values do; such a
+   * flag never consumes the next argument and takes other values only as `-flag=value`.
+   */
+  implicitValue?: string;
 }
 
 /** Parsed flags keyed by flag name (kebab-case); durations in ms; repeatable flags as arrays. */
@@ -41,6 +46,8 @@ export interface NsqCommand {
   flags: FlagSpec[];
   /** when true a `--config FILE` TOML file may provide flag values (flag > config > default) */
   acceptsConfigFile?: boolean;
+  /** long-running server (nsqd, nsqlookupd): `--version` also names the runtime, like Go's daemons */
+  daemon?: boolean;
   /** runs the command; resolves with the process exit code (default 0) */
   run(args: ParsedArgs): Promise<number | void>;
 }
