@@ -1,0 +1,341 @@
+/**
+ * nsqlookupd's HTTP API (spec §5.3) on Bun.serve, with the response conventions of spec §3.1:
+ * every JSON-API reply carries `X-NSQ-Content-Type: nsq; version=1.0` (go-nsq depends on it),
+ * errors are `{"message":"<CODE>"}`, unknown paths 404 NOT_FOUND, wrong methods 405.
+ */
+import type { Server } from "bun";
+import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
+import { NSQ_VERSION } from "../protocol/version.ts";
+import type { Logger } from "../util/logger.ts";
+import { listenHost, splitHostPort } from "./address.ts";
+import { firstValue, parseQuery, QueryError, type QueryParams } from "./http-query.ts";
+import { filterActive, type Producer, type RegistrationDB } from "./registration-db.ts";
+
+export interface LookupHttpContext {
+  db: RegistrationDB;
+  logger: Logger;
+  inactiveProducerTimeout: number;
+  tombstoneLifetime: number;
+}
+
+/** What a route handler produces; turned into a Response by `respond`. */
+type Reply =
+  | { kind: "json"; status: number; body: string }
+  | { kind: "text"; status: number; body: string; v1: boolean }
+  | { kind: "empty" };
+
+type Handler = (params: QueryParams) => Reply;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+  ) {
+    super(code);
+  }
+}
+
+const JSON_TYPE = "application/json; charset=utf-8";
+const TEXT_TYPE = "text/plain; charset=utf-8";
+const NSQ_CONTENT_TYPE = "nsq; version=1.0";
+
+const json = (value: unknown): Reply => ({ kind: "json", status: 200, body: JSON.stringify(value) });
+const EMPTY: Reply = { kind: "empty" };
+
+/** Go's zero time.Time as UnixNano: what /debug shows for a producer never tombstoned. */
+const GO_ZERO_TIME_NS = -6795364578871345152n;
+
+export class LookupHttpServer {
+  private server: Server<undefined> | null = null;
+  private readonly routes = new Map<string, Map<string, Handler>>();
+
+  constructor(private readonly ctx: LookupHttpContext) {
+    this.route("GET", "/ping", () => ({ kind: "text", status: 200, body: "OK", v1: false }));
+    this.route("GET", "/info", () => json({ version: NSQ_VERSION }));
+    this.route("GET", "/debug", () => this.debug());
+    this.route("GET", "/lookup", (p) => this.lookup(p));
+    this.route("GET", "/topics", () => json({ topics: this.ctx.db.findRegistrations("topic", "*", "").map((r) => r.key) }));
+    this.route("GET", "/channels", (p) => this.channels(p));
+    this.route("GET", "/nodes", () => this.nodes());
+    this.route("POST", "/topic/create", (p) => this.createTopic(p));
+    this.route("POST", "/topic/delete", (p) => this.deleteTopic(p));
+    this.route("POST", "/channel/create", (p) => this.createChannel(p));
+    this.route("POST", "/channel/delete", (p) => this.deleteChannel(p));
+    this.route("POST", "/topic/tombstone", (p) => this.tombstoneTopicProducer(p));
+  }
+
+  get port(): number {
+    return this.server?.port ?? 0;
+  }
+
+  async listen(address: string): Promise<void> {
+    const { host, port } = splitHostPort(address);
+    try {
+      this.server = Bun.serve({
+        hostname: listenHost(host),
+        port,
+        development: false,
+        fetch: (req, server) => this.handle(req, server.requestIP(req)?.address ?? ""),
+        error: (err) => this.respond({ kind: "json", status: 500, body: errorBody("INTERNAL_ERROR") }, err.message),
+      });
+    } catch (err) {
+      throw new Error(`HTTP: listen (${address}) failed - ${err instanceof Error ? err.message : String(err)}`);
+    }
+    this.ctx.logger.info(`HTTP: listening on ${address.replace(/:\d+$/, `:${this.port}`)}`);
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (server) await server.stop(true);
+  }
+
+  /** Routes one request; exported through `listen`, callable directly by tests. */
+  handle(req: Request, remote = ""): Response {
+    const start = performance.now();
+    const { path, rawQuery } = splitTarget(req.url);
+    let reply: Reply;
+    let extraHeaders: Record<string, string> = {};
+    const methods = this.routes.get(path);
+    try {
+      if (!methods) {
+        const alternative = path.endsWith("/") ? path.slice(0, -1) : `${path}/`;
+        if (path !== "/" && this.routes.has(alternative) && req.method !== "CONNECT") {
+          // like httprouter: redirect to the route that differs only by a trailing slash
+          const location = alternative + (rawQuery === null ? "" : `?${rawQuery}`);
+          return new Response(null, { status: req.method === "GET" ? 301 : 307, headers: { Location: location } });
+        }
+        throw new HttpError(404, "NOT_FOUND");
+      }
+      const handler = methods.get(req.method);
+      if (!handler) {
+        const allow = [...methods.keys(), "OPTIONS"].join(", ");
+        if (req.method === "OPTIONS") return new Response(null, { status: 200, headers: { Allow: allow } });
+        extraHeaders = { Allow: allow };
+        throw new HttpError(405, "METHOD_NOT_ALLOWED");
+      }
+      reply = handler(parseParams(rawQuery ?? ""));
+    } catch (err) {
+      if (err instanceof HttpError) {
+        reply = { kind: "json", status: err.status, body: errorBody(err.code) };
+      } else {
+        this.ctx.logger.error(`panic in HTTP handler - ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+        reply = { kind: "json", status: 500, body: errorBody("INTERNAL_ERROR") };
+      }
+    }
+    const status = reply.kind === "empty" ? 200 : reply.status;
+    this.ctx.logger.info(`${status} ${req.method} ${path}${rawQuery === null ? "" : `?${rawQuery}`} (${remote}) ${(performance.now() - start).toFixed(3)}ms`);
+    return this.respond(reply, undefined, extraHeaders);
+  }
+
+  private respond(reply: Reply, logMessage?: string, extraHeaders: Record<string, string> = {}): Response {
+    if (logMessage) this.ctx.logger.error(`panic in HTTP handler - ${logMessage}`);
+    switch (reply.kind) {
+      case "json":
+        return new Response(reply.body, {
+          status: reply.status,
+          headers: { "Content-Type": JSON_TYPE, "X-NSQ-Content-Type": NSQ_CONTENT_TYPE, ...extraHeaders },
+        });
+      case "text": {
+        const headers: Record<string, string> = { "Content-Type": TEXT_TYPE };
+        if (reply.v1) headers["X-NSQ-Content-Type"] = NSQ_CONTENT_TYPE;
+        return new Response(reply.body, { status: reply.status, headers });
+      }
+      case "empty":
+        return new Response(null, { status: 200, headers: { "X-NSQ-Content-Type": NSQ_CONTENT_TYPE } });
+    }
+  }
+
+  private route(method: string, path: string, handler: Handler): void {
+    let methods = this.routes.get(path);
+    if (!methods) {
+      methods = new Map();
+      this.routes.set(path, methods);
+    }
+    methods.set(method, handler);
+  }
+
+  private channels(params: QueryParams): Reply {
+    const topic = requireParam(params, "topic", "MISSING_ARG_TOPIC");
+    return json({ channels: this.channelNames(topic) });
+  }
+
+  private lookup(params: QueryParams): Reply {
+    const topic = requireParam(params, "topic", "MISSING_ARG_TOPIC");
+    const db = this.ctx.db;
+    if (db.findRegistrations("topic", topic, "").length === 0) throw new HttpError(404, "TOPIC_NOT_FOUND");
+    const producers = filterActive(
+      db.findProducers("topic", topic, ""),
+      this.ctx.inactiveProducerTimeout,
+      this.ctx.tombstoneLifetime,
+    );
+    return json({ channels: this.channelNames(topic), producers: producers.map(peerJson) });
+  }
+
+  private nodes(): Reply {
+    const db = this.ctx.db;
+    // tombstoned producers stay listed here (lifetime 0 disables that filter); only inactivity hides
+    const clients = filterActive(db.findProducers("client", "", ""), this.ctx.inactiveProducerTimeout, 0);
+    const now = Date.now();
+    const nodes = clients.map((client) => {
+      const topics = db
+        .lookupRegistrations(client.peer.id)
+        .filter((r) => r.category === "topic")
+        .map((r) => r.key);
+      const tombstones = topics.map(
+        (t) =>
+          db.producerOf({ category: "topic", key: t, subKey: "" }, client.peer.id)?.isTombstoned(this.ctx.tombstoneLifetime, now) ??
+          false,
+      );
+      return { ...peerJson(client), tombstones, topics };
+    });
+    return json({ producers: nodes });
+  }
+
+  private createTopic(params: QueryParams): Reply {
+    const topic = requireParam(params, "topic", "MISSING_ARG_TOPIC");
+    if (!isValidTopicName(topic)) throw new HttpError(400, "INVALID_ARG_TOPIC");
+    this.ctx.logger.info(`DB: adding topic(${topic})`);
+    this.ctx.db.addRegistration({ category: "topic", key: topic, subKey: "" });
+    return EMPTY;
+  }
+
+  private deleteTopic(params: QueryParams): Reply {
+    const topic = requireParam(params, "topic", "MISSING_ARG_TOPIC");
+    const db = this.ctx.db;
+    for (const r of db.findRegistrations("channel", topic, "*")) {
+      this.ctx.logger.info(`DB: removing channel(${r.subKey}) from topic(${topic})`);
+      db.removeRegistration(r);
+    }
+    for (const r of db.findRegistrations("topic", topic, "")) {
+      this.ctx.logger.info(`DB: removing topic(${topic})`);
+      db.removeRegistration(r);
+    }
+    return EMPTY;
+  }
+
+  private createChannel(params: QueryParams): Reply {
+    const { topic, channel } = topicChannelArgs(params);
+    this.ctx.logger.info(`DB: adding channel(${channel}) in topic(${topic})`);
+    this.ctx.db.addRegistration({ category: "channel", key: topic, subKey: channel });
+    this.ctx.logger.info(`DB: adding topic(${topic})`);
+    this.ctx.db.addRegistration({ category: "topic", key: topic, subKey: "" });
+    return EMPTY;
+  }
+
+  private deleteChannel(params: QueryParams): Reply {
+    const { topic, channel } = topicChannelArgs(params);
+    const registrations = this.ctx.db.findRegistrations("channel", topic, channel);
+    if (registrations.length === 0) throw new HttpError(404, "CHANNEL_NOT_FOUND");
+    this.ctx.logger.info(`DB: removing channel(${channel}) from topic(${topic})`);
+    for (const r of registrations) this.ctx.db.removeRegistration(r);
+    return EMPTY;
+  }
+
+  private tombstoneTopicProducer(params: QueryParams): Reply {
+    const topic = requireParam(params, "topic", "MISSING_ARG_TOPIC");
+    const node = requireParam(params, "node", "MISSING_ARG_NODE");
+    this.ctx.logger.info(`DB: setting tombstone for producer@${node} of topic(${topic})`);
+    const now = Date.now();
+    for (const p of this.ctx.db.findProducers("topic", topic, "")) {
+      // node is compared as text with "broadcast_address:http_port", exactly as nsqadmin sends it
+      if (`${p.peer.broadcastAddress}:${p.peer.httpPort}` === node) p.tombstone(now);
+    }
+    return EMPTY;
+  }
+
+  /** Hand-built JSON: nanosecond timestamps exceed 2^53 and must be printed exactly. */
+  private debug(): Reply {
+    const groups = new Map<string, Producer[]>();
+    for (const { registration: r, producers } of this.ctx.db.all()) {
+      // like Go, a registration without producers does not appear at all
+      if (producers.length === 0) continue;
+      groups.set(`${r.category}:${r.key}:${r.subKey}`, producers);
+    }
+    const keys = [...groups.keys()].sort();
+    const entries = keys.map((key) => {
+      const items = groups.get(key)!.map((p) => {
+        const tombstonedAt = p.tombstoned ? msToNs(p.tombstonedAt) : GO_ZERO_TIME_NS;
+        return (
+          `{"broadcast_address":${JSON.stringify(p.peer.broadcastAddress)},` +
+          `"hostname":${JSON.stringify(p.peer.hostname)},` +
+          `"http_port":${p.peer.httpPort},` +
+          `"id":${JSON.stringify(p.peer.id)},` +
+          `"last_update":${msToNs(p.peer.lastUpdate)},` +
+          `"tcp_port":${p.peer.tcpPort},` +
+          `"tombstoned":${p.tombstoned},` +
+          `"tombstoned_at":${tombstonedAt},` +
+          `"version":${JSON.stringify(p.peer.version)}}`
+        );
+      });
+      return `${JSON.stringify(key)}:[${items.join(",")}]`;
+    });
+    return { kind: "json", status: 200, body: `{${entries.join(",")}}` };
+  }
+
+  private channelNames(topic: string): string[] {
+    return this.ctx.db.findRegistrations("channel", topic, "*").map((r) => r.subKey);
+  }
+}
+
+/** PEER object of /lookup (and the first fields of a /nodes NODE), in Go's struct field order. */
+function peerJson(p: Producer) {
+  return {
+    remote_address: p.peer.remoteAddress,
+    hostname: p.peer.hostname,
+    broadcast_address: p.peer.broadcastAddress,
+    tcp_port: p.peer.tcpPort,
+    http_port: p.peer.httpPort,
+    version: p.peer.version,
+  };
+}
+
+function msToNs(ms: number): bigint {
+  return BigInt(Math.round(ms)) * 1_000_000n;
+}
+
+function errorBody(code: string): string {
+  return JSON.stringify({ message: code });
+}
+
+function parseParams(rawQuery: string): QueryParams {
+  try {
+    return parseQuery(rawQuery);
+  } catch (err) {
+    if (err instanceof QueryError) throw new HttpError(400, "INVALID_REQUEST");
+    throw err;
+  }
+}
+
+function requireParam(params: QueryParams, key: string, missingCode: string): string {
+  const value = firstValue(params, key);
+  if (value === undefined) throw new HttpError(400, missingCode);
+  return value;
+}
+
+function topicChannelArgs(params: QueryParams): { topic: string; channel: string } {
+  const topic = requireParam(params, "topic", "MISSING_ARG_TOPIC");
+  if (!isValidTopicName(topic)) throw new HttpError(400, "INVALID_ARG_TOPIC");
+  const channel = requireParam(params, "channel", "MISSING_ARG_CHANNEL");
+  if (!isValidChannelName(channel)) throw new HttpError(400, "INVALID_ARG_CHANNEL");
+  return { topic, channel };
+}
+
+/** Path (percent-decoded, as Go's URL.Path) and raw query (null when there is no "?"). */
+function splitTarget(url: string): { path: string; rawQuery: string | null } {
+  const schemeEnd = url.indexOf("://");
+  const pathStart = schemeEnd < 0 ? 0 : url.indexOf("/", schemeEnd + 3);
+  let target = pathStart < 0 ? "/" : url.slice(pathStart);
+  const hash = target.indexOf("#");
+  if (hash >= 0) target = target.slice(0, hash);
+  const q = target.indexOf("?");
+  const rawPath = q < 0 ? target : target.slice(0, q);
+  const rawQuery = q < 0 ? null : target.slice(q + 1);
+  let path = rawPath;
+  try {
+    path = decodeURIComponent(rawPath);
+  } catch {
+    // an undecodable path matches no route and gets the normal 404
+  }
+  return { path, rawQuery };
+}

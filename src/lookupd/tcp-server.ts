@@ -1,0 +1,69 @@
+/**
+ * nsqlookupd's TCP listener: one LookupV1Session per connection over node:net sockets.
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import { listenHost, peerAddress, splitHostPort } from "./address.ts";
+import { LookupV1Session, type LookupContext } from "./tcp-protocol.ts";
+
+export class LookupTcpServer {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  private boundPort = 0;
+
+  constructor(private readonly ctx: LookupContext) {}
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  async listen(address: string): Promise<void> {
+    const { host, port } = splitHostPort(address);
+    const server = createServer((socket) => this.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(new Error(`TCP: listen (${address}) failed - ${err.message}`));
+      server.once("error", onError);
+      server.listen({ host: listenHost(host), port }, () => {
+        server.off("error", onError);
+        resolve();
+      });
+    });
+    server.on("error", (err) => this.ctx.logger.error(`TCP: listener error - ${err.message}`));
+    const bound = server.address();
+    this.boundPort = typeof bound === "object" && bound ? bound.port : port;
+    this.server = server;
+    this.ctx.logger.info(`TCP: listening on ${address.replace(/:\d+$/, `:${this.boundPort}`)}`);
+  }
+
+  /** Stops accepting and closes every client connection (their peers are dropped). */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    if (!server) return;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private accept(socket: Socket): void {
+    const remoteAddress = peerAddress(socket.remoteAddress, socket.remotePort);
+    this.sockets.add(socket);
+    socket.setNoDelay(true);
+    const session = new LookupV1Session(
+      {
+        remoteAddress,
+        write: (data) => {
+          if (!socket.destroyed) socket.write(data);
+        },
+        // flush the error reply, then drop the connection even if the client keeps its side open
+        close: () => socket.end(() => socket.destroy()),
+      },
+      this.ctx,
+    );
+    socket.on("data", (chunk: Buffer) => session.receive(chunk));
+    socket.on("error", (err) => this.ctx.logger.debug(`TCP: client(${remoteAddress}) - ${err.message}`));
+    socket.on("close", () => {
+      this.sockets.delete(socket);
+      session.disconnected();
+    });
+  }
+}
