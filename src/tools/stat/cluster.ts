@@ -1,0 +1,259 @@
+/**
+ * Reading a cluster: which nsqd nodes exist (from nsqlookupd or a fixed nsqd list), fetching each
+ * node's /stats, and remembering per node whether it answers. Two users: the plain nsq_stat loop
+ * (topic producers + summed channel stats, spec §6.5) and the dashboard (every node, every topic).
+ */
+import { getJson, httpUrl, DEFAULT_TIMEOUTS, HttpStatusError, type HttpTimeouts } from "./http.ts";
+import { parseProducers, parseStats } from "./parse.ts";
+import type { ChannelStats, LookupdProducer, NsqdStats } from "./types.ts";
+
+/** Where the cluster is found: exactly one of the two lists is used (lookupd wins if both given). */
+export interface ClusterSource {
+  lookupdHttpAddresses: string[];
+  nsqdHttpAddresses: string[];
+}
+
+/** "host:port" for HTTP requests to a producer; IPv6 broadcast addresses get brackets. */
+export function producerHttpAddress(p: Pick<LookupdProducer, "broadcast_address" | "http_port">): string {
+  const host = p.broadcast_address.includes(":") ? `[${p.broadcast_address}]` : p.broadcast_address;
+  return `${host}:${p.http_port}`;
+}
+
+function q(v: string): string {
+  return encodeURIComponent(v);
+}
+
+/** Result of an operation that asked several nodes: what answered, and why the rest did not. */
+export interface Gathered<T> {
+  value: T;
+  errors: string[];
+}
+
+/**
+ * nsqd HTTP addresses producing `topic`: the union of every lookupd's /lookup answer, or the
+ * nsqd addresses whose /stats list the topic. Throws only when no source answered at all.
+ */
+export async function findTopicProducers(
+  source: ClusterSource,
+  topic: string,
+  timeouts: HttpTimeouts = DEFAULT_TIMEOUTS,
+): Promise<Gathered<string[]>> {
+  const errors: string[] = [];
+  const found = new Set<string>();
+  if (source.lookupdHttpAddresses.length > 0) {
+    const replies = await Promise.allSettled(
+      source.lookupdHttpAddresses.map((a) => getJson(httpUrl(a, `/lookup?topic=${q(topic)}`), timeouts)),
+    );
+    let answered = 0;
+    for (const r of replies) {
+      if (r.status === "fulfilled") {
+        answered++;
+        for (const p of parseProducers(r.value)) found.add(producerHttpAddress(p));
+      } else if (r.reason instanceof HttpStatusError && r.reason.status === 404) {
+        answered++; // TOPIC_NOT_FOUND: this lookupd simply knows no producer
+      } else {
+        errors.push(String(r.reason?.message ?? r.reason));
+      }
+    }
+    if (answered === 0) throw new Error(`no nsqlookupd answered: ${errors.join("; ")}`);
+    return { value: [...found].sort(), errors };
+  }
+  const replies = await Promise.allSettled(
+    source.nsqdHttpAddresses.map(async (a) => {
+      const stats = parseStats(
+        await getJson(httpUrl(a, `/stats?format=json&topic=${q(topic)}&include_clients=false&include_mem=false`), timeouts),
+      );
+      return { address: a, has: (stats.topics ?? []).some((t) => t.topic_name === topic) };
+    }),
+  );
+  let answered = 0;
+  for (const r of replies) {
+    if (r.status === "fulfilled") {
+      answered++;
+      if (r.value.has) found.add(r.value.address);
+    } else errors.push(String(r.reason?.message ?? r.reason));
+  }
+  if (answered === 0) throw new Error(`no nsqd answered: ${errors.join("; ")}`);
+  return { value: [...found].sort(), errors };
+}
+
+/** Channel counters summed across nodes (the shape nsq_stat prints). */
+export interface SummedChannel {
+  depth: number;
+  backendDepth: number;
+  inFlight: number;
+  deferred: number;
+  messages: number;
+  requeued: number;
+  timedOut: number;
+  clients: number;
+  paused: boolean;
+  nodes: number;
+}
+
+/**
+ * Fetches `topic`/`channel` stats from each producer and sums the channel. `value` is null when no
+ * producer has the channel; throws only when producers were given and none answered.
+ */
+export async function fetchSummedChannel(
+  producers: string[],
+  topic: string,
+  channel: string,
+  timeouts: HttpTimeouts = DEFAULT_TIMEOUTS,
+): Promise<Gathered<SummedChannel | null>> {
+  const replies = await Promise.allSettled(
+    producers.map(async (a) =>
+      parseStats(
+        await getJson(
+          httpUrl(a, `/stats?format=json&topic=${q(topic)}&channel=${q(channel)}&include_clients=false&include_mem=false`),
+          timeouts,
+        ),
+      ),
+    ),
+  );
+  const errors: string[] = [];
+  let sum: SummedChannel | null = null;
+  for (const r of replies) {
+    if (r.status === "rejected") {
+      errors.push(String(r.reason?.message ?? r.reason));
+      continue;
+    }
+    for (const t of r.value.topics ?? []) {
+      if (t.topic_name !== topic) continue;
+      for (const c of t.channels) if (c.channel_name === channel) sum = addChannel(sum, c);
+    }
+  }
+  if (producers.length > 0 && errors.length === producers.length) {
+    throw new Error(`no nsqd answered: ${errors.join("; ")}`);
+  }
+  return { value: sum, errors };
+}
+
+function addChannel(sum: SummedChannel | null, c: ChannelStats): SummedChannel {
+  const s = sum ?? {
+    depth: 0, backendDepth: 0, inFlight: 0, deferred: 0, messages: 0,
+    requeued: 0, timedOut: 0, clients: 0, paused: false, nodes: 0,
+  };
+  s.depth += c.depth;
+  s.backendDepth += c.backend_depth;
+  s.inFlight += c.in_flight_count;
+  s.deferred += c.deferred_count;
+  s.messages += c.message_count;
+  s.requeued += c.requeue_count;
+  s.timedOut += c.timeout_count;
+  s.clients += c.client_count;
+  s.paused ||= c.paused;
+  s.nodes++;
+  return s;
+}
+
+/** One nsqd as the dashboard knows it. */
+export interface NodeState {
+  /** host:http_port used for requests; also the node's identity */
+  address: string;
+  hostname: string;
+  up: boolean;
+  /** last failure (null while up) */
+  error: string | null;
+  /** time of the last good /stats (ms since epoch), null if it never answered */
+  lastOkAt: number | null;
+  /** when the current outage began */
+  downSince: number | null;
+  /** latest good /stats; kept while down so views still know which topics the node had */
+  stats: NsqdStats | null;
+  /** when `stats` was taken (ms since epoch, the moment the reply arrived) */
+  sampledAt: number;
+  /** lookupd no longer lists it (it is still shown until it answers again or is forgotten) */
+  unlisted: boolean;
+}
+
+export interface ClusterSnapshot {
+  /** when the poll finished */
+  at: number;
+  /** every node known so far, sorted by address */
+  nodes: NodeState[];
+  /** lookupd failures (the node list may be stale) */
+  discoveryErrors: string[];
+}
+
+/**
+ * Polls the whole cluster. Nodes once seen stay in the list: a node that stops answering, or that
+ * lookupd dropped because its connection died, is shown as down rather than silently vanishing.
+ */
+export class ClusterPoller {
+  private readonly nodes = new Map<string, NodeState>();
+
+  constructor(
+    private readonly source: ClusterSource,
+    private readonly timeouts: HttpTimeouts = DEFAULT_TIMEOUTS,
+    private readonly now: () => number = Date.now,
+  ) {
+    for (const a of source.nsqdHttpAddresses) this.ensureNode(a, a);
+  }
+
+  private ensureNode(address: string, hostname: string): NodeState {
+    let n = this.nodes.get(address);
+    if (!n) {
+      n = {
+        address, hostname, up: false, error: "not polled yet", lastOkAt: null, downSince: null,
+        stats: null, sampledAt: 0, unlisted: false,
+      };
+      this.nodes.set(address, n);
+    }
+    return n;
+  }
+
+  /** Drops a node from the list (e.g. an operator dismissing a decommissioned node). */
+  forget(address: string): void {
+    this.nodes.delete(address);
+  }
+
+  private async discover(): Promise<string[]> {
+    if (this.source.lookupdHttpAddresses.length === 0) return [];
+    const errors: string[] = [];
+    const listed = new Set<string>();
+    const replies = await Promise.allSettled(
+      this.source.lookupdHttpAddresses.map((a) => getJson(httpUrl(a, "/nodes"), this.timeouts)),
+    );
+    for (const r of replies) {
+      if (r.status === "rejected") {
+        errors.push(String(r.reason?.message ?? r.reason));
+        continue;
+      }
+      for (const p of parseProducers(r.value)) {
+        const address = producerHttpAddress(p);
+        listed.add(address);
+        const n = this.ensureNode(address, p.hostname || address);
+        n.hostname = p.hostname || n.hostname;
+      }
+    }
+    // only trust "not listed" when every lookupd answered
+    if (errors.length === 0) for (const n of this.nodes.values()) n.unlisted = !listed.has(n.address);
+    return errors;
+  }
+
+  private async pollNode(n: NodeState): Promise<void> {
+    try {
+      const body = await getJson(httpUrl(n.address, "/stats?format=json&include_mem=false"), this.timeouts);
+      n.stats = parseStats(body);
+      n.sampledAt = this.now();
+      n.lastOkAt = n.sampledAt;
+      n.up = true;
+      n.error = null;
+      n.downSince = null;
+      n.unlisted = false;
+    } catch (err) {
+      if (n.up || n.downSince === null) n.downSince = this.now();
+      n.up = false;
+      n.error = (err as Error).message;
+    }
+  }
+
+  /** One discovery + stats round over every known node. Never throws. */
+  async poll(): Promise<ClusterSnapshot> {
+    const discoveryErrors = await this.discover();
+    await Promise.all([...this.nodes.values()].map((n) => this.pollNode(n)));
+    const nodes = [...this.nodes.values()].sort((a, b) => a.address.localeCompare(b.address));
+    return { at: this.now(), nodes: nodes.map((n) => ({ ...n })), discoveryErrors };
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Drives the dashboard's data: polls the cluster every interval (never two polls at once), folds
+ * each poll into a ClusterModel with rates, and applies operator actions to the right nodes.
+ */
+import { ClusterPoller, type ClusterSource } from "./cluster.ts";
+import { DEFAULT_TIMEOUTS, type HttpTimeouts } from "./http.ts";
+import { buildModel, type ClusterModel } from "./model.ts";
+import { RateTracker } from "./rates.ts";
+import { applyAction, describeResult, nodesWithTopic, type ActionKind, type ActionTarget } from "./actions.ts";
+
+/** What the UI needs from a monitor; tests may provide their own. */
+export interface MonitorHandle {
+  readonly latest: ClusterModel | null;
+  readonly intervalMs: number;
+  subscribe(listener: (model: ClusterModel) => void): () => void;
+  /** applies the action on every node that has the topic; resolves with a one-line summary */
+  act(kind: ActionKind, target: ActionTarget): Promise<string>;
+}
+
+export class ClusterMonitor implements MonitorHandle {
+  private readonly poller: ClusterPoller;
+  private readonly tracker = new RateTracker();
+  private readonly listeners = new Set<(model: ClusterModel) => void>();
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private inFlight: Promise<void> | null = null;
+  private stopped = true;
+  latest: ClusterModel | null = null;
+
+  constructor(
+    source: ClusterSource,
+    readonly intervalMs: number,
+    private readonly timeouts: HttpTimeouts = DEFAULT_TIMEOUTS,
+  ) {
+    this.poller = new ClusterPoller(source, timeouts);
+  }
+
+  subscribe(listener: (model: ClusterModel) => void): () => void {
+    this.listeners.add(listener);
+    if (this.latest) listener(this.latest);
+    return () => this.listeners.delete(listener);
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    void this.tick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** Polls now (after any poll already running) so an action's effect shows without waiting. */
+  async refresh(): Promise<void> {
+    if (this.inFlight) await this.inFlight;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.tick();
+  }
+
+  private async tick(): Promise<void> {
+    const started = Date.now();
+    this.inFlight = this.pollOnce();
+    await this.inFlight;
+    this.inFlight = null;
+    if (this.stopped || this.timer) return;
+    const wait = Math.max(0, this.intervalMs - (Date.now() - started));
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.tick();
+    }, wait);
+  }
+
+  private async pollOnce(): Promise<void> {
+    const snapshot = await this.poller.poll();
+    if (this.stopped && this.latest) return;
+    const model = buildModel(snapshot, this.tracker);
+    this.latest = model;
+    for (const l of this.listeners) l(model);
+  }
+
+  async act(kind: ActionKind, target: ActionTarget): Promise<string> {
+    const nodes = nodesWithTopic(this.latest?.nodes ?? [], target.topic);
+    const result = await applyAction(nodes, kind, target, this.timeouts);
+    if (!this.stopped) await this.refresh();
+    return describeResult(kind, target, result);
+  }
+}

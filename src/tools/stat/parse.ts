@@ -1,0 +1,124 @@
+/**
+ * Turns untrusted JSON from a node into the typed shapes of types.ts. Missing or mistyped fields
+ * become 0 / "" / false instead of exceptions: one odd node must not take the whole view down.
+ */
+import type {
+  ChannelStats,
+  ClientStats,
+  LookupdProducer,
+  NsqdInfo,
+  NsqdStats,
+  TopicStats,
+} from "./types.ts";
+
+type Json = Record<string, unknown>;
+
+function obj(v: unknown): Json {
+  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : {};
+}
+function num(v: unknown): number {
+  return typeof v === "number" && Number.isFinite(v) ? v : 0;
+}
+function str(v: unknown): string {
+  return typeof v === "string" ? v : "";
+}
+function bool(v: unknown): boolean {
+  return v === true;
+}
+function list(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+export function parseClient(v: unknown): ClientStats {
+  const o = obj(v);
+  return {
+    client_id: str(o.client_id),
+    hostname: str(o.hostname),
+    version: str(o.version),
+    remote_address: str(o.remote_address),
+    state: num(o.state),
+    ready_count: num(o.ready_count),
+    in_flight_count: num(o.in_flight_count),
+    message_count: num(o.message_count),
+    finish_count: num(o.finish_count),
+    requeue_count: num(o.requeue_count),
+    connect_ts: num(o.connect_ts),
+    user_agent: str(o.user_agent),
+    tls: bool(o.tls),
+    deflate: bool(o.deflate),
+    snappy: bool(o.snappy),
+  };
+}
+
+export function parseChannel(v: unknown): ChannelStats {
+  const o = obj(v);
+  return {
+    channel_name: str(o.channel_name),
+    depth: num(o.depth),
+    backend_depth: num(o.backend_depth),
+    in_flight_count: num(o.in_flight_count),
+    deferred_count: num(o.deferred_count),
+    message_count: num(o.message_count),
+    requeue_count: num(o.requeue_count),
+    timeout_count: num(o.timeout_count),
+    client_count: num(o.client_count),
+    clients: Array.isArray(o.clients) ? o.clients.map(parseClient) : null,
+    paused: bool(o.paused),
+  };
+}
+
+export function parseTopic(v: unknown): TopicStats {
+  const o = obj(v);
+  return {
+    topic_name: str(o.topic_name),
+    channels: list(o.channels).map(parseChannel),
+    depth: num(o.depth),
+    backend_depth: num(o.backend_depth),
+    message_count: num(o.message_count),
+    message_bytes: num(o.message_bytes),
+    paused: bool(o.paused),
+  };
+}
+
+export function parseStats(v: unknown): NsqdStats {
+  const o = obj(v);
+  return {
+    version: str(o.version),
+    health: str(o.health),
+    start_time: num(o.start_time),
+    topics: Array.isArray(o.topics) ? o.topics.map(parseTopic) : null,
+  };
+}
+
+export function parseInfo(v: unknown): NsqdInfo {
+  const o = obj(v);
+  return {
+    version: str(o.version),
+    broadcast_address: str(o.broadcast_address),
+    hostname: str(o.hostname),
+    http_port: num(o.http_port),
+    tcp_port: num(o.tcp_port),
+  };
+}
+
+export function parseProducer(v: unknown): LookupdProducer {
+  const o = obj(v);
+  return {
+    remote_address: str(o.remote_address),
+    hostname: str(o.hostname),
+    broadcast_address: str(o.broadcast_address),
+    tcp_port: num(o.tcp_port),
+    http_port: num(o.http_port),
+    version: str(o.version),
+  };
+}
+
+/** `producers` of a lookupd /lookup or /nodes reply. */
+export function parseProducers(v: unknown): LookupdProducer[] {
+  return list(obj(v).producers).map(parseProducer);
+}
+
+/** `topics` of a lookupd /topics reply. */
+export function parseTopicNames(v: unknown): string[] {
+  return list(obj(v).topics).filter((t): t is string => typeof t === "string");
+}
