@@ -1,0 +1,18 @@
+/**
+ * Where a topic or channel puts messages that do not fit its memory queue. Non-ephemeral queues
+ * use the disk queue (src/server/disk-queue.ts); ephemeral ones have none (overflow is dropped).
+ */
+export interface BackendQueue {
+  /** appends one record (message layout bytes); throws with context when it cannot */
+  put(record: Uint8Array): void;
+  /** appends several records with one write */
+  putMany(records: Uint8Array[]): void;
+  /** the next record, owned by the caller, or null when empty */
+  readNext(): Uint8Array | null;
+  depth(): number;
+  empty(): void;
+  /** empties and removes the queue's files */
+  delete(): void;
+  /** syncs and closes, keeping the data */
+  close(): void;
+}

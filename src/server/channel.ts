@@ -1,0 +1,310 @@
+/**
+ * A channel: one copy of every message of its topic, shared among its subscribed clients.
+ * Each message goes to exactly one ready client; a client is ready while the channel is not
+ * paused and it holds fewer messages in flight than its last RDY (RDY is a window, spec §1.9).
+ */
+import { RingQueue } from "./ring-queue.ts";
+import { InFlightIndex, InFlightList } from "./in-flight-queue.ts";
+import { DeferredQueue } from "./deferred-queue.ts";
+import { Message, MessageState, MSG_ID_OFFSET, readAttempts, readTimestampMs, writeAttempts } from "./message.ts";
+import { idKey } from "../protocol/hex.ts";
+import { isEphemeral } from "../protocol/names.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import type { BackendQueue } from "./backend-queue.ts";
+import type { ClientV2 } from "./client.ts";
+import type { Topic } from "./topic.ts";
+import { LatencyStats } from "./latency-stats.ts";
+
+export interface ChannelHost {
+  readonly memQueueSize: number;
+  readonly maxMsgTimeout: number;
+  /** the channel now has in-flight or deferred messages: include it in the scan loop */
+  markActive(channel: Channel): void;
+  /** the last client of an ephemeral channel left */
+  onEphemeralChannelEmpty(channel: Channel): void;
+  logError(msg: string): void;
+}
+
+export class Channel {
+  readonly ephemeral: boolean;
+  paused = false;
+  deleted = false;
+  readonly memQueue = new RingQueue<Uint8Array>();
+  readonly clients: ClientV2[] = [];
+  readonly inFlight = new InFlightIndex();
+  readonly deferred = new DeferredQueue();
+  /** in-flight lists of clients that disconnected; their messages wait for their deadlines */
+  private orphans: InFlightList[] = [];
+  messageCount = 0;
+  requeueCount = 0;
+  timeoutCount = 0;
+  readonly e2e: LatencyStats | null;
+  private nextClient = 0;
+  private pumping = false;
+  private preferBackend = false;
+
+  constructor(
+    readonly topic: Topic,
+    readonly name: string,
+    private readonly host: ChannelHost,
+    readonly backend: BackendQueue | null,
+    e2e: LatencyStats | null,
+  ) {
+    this.ephemeral = isEphemeral(name);
+    this.e2e = e2e;
+  }
+
+  /** memory + disk, excluding in-flight and deferred (spec §2.11) */
+  depth(): number {
+    return this.memQueue.length + (this.backend?.depth() ?? 0);
+  }
+
+  backendDepth(): number {
+    return this.backend?.depth() ?? 0;
+  }
+
+  /**
+   * Queues a message from the topic. Throws (with context) only when a non-ephemeral channel
+   * can keep it neither in memory nor on disk; ephemeral overflow is dropped as in nsqd.
+   */
+  put(buf: Uint8Array): void {
+    this.messageCount++;
+    this.enqueue(buf);
+  }
+
+  /** A message from the topic that must wait `delayMs` first (DPUB). */
+  putDeferred(buf: Uint8Array, dueAt: number): void {
+    this.messageCount++;
+    this.addDeferred(buf, dueAt);
+  }
+
+  private enqueue(buf: Uint8Array): void {
+    const mem = this.host.memQueueSize;
+    if (this.memQueue.length < mem) {
+      this.memQueue.push(buf);
+      return;
+    }
+    if (this.backend !== null) {
+      this.backend.put(buf);
+      return;
+    }
+    // ephemeral: with no room, only a client that is ready right now can take it (nsqd §2.3)
+    if (mem === 0 && this.memQueue.length === 0) {
+      const client = this.pickReadyClient();
+      if (client !== null) this.deliver(client, buf, Date.now());
+    }
+  }
+
+  private addDeferred(buf: Uint8Array, dueAt: number): void {
+    const msg = new Message(buf, idKey(buf, MSG_ID_OFFSET), this);
+    msg.state = MessageState.Deferred;
+    msg.deadline = dueAt;
+    this.deferred.push(msg);
+    this.host.markActive(this);
+  }
+
+  addClient(client: ClientV2): void {
+    this.clients.push(client);
+  }
+
+  removeClient(client: ClientV2): void {
+    const i = this.clients.indexOf(client);
+    if (i < 0) return;
+    this.clients.splice(i, 1);
+    if (client.inFlight.size > 0) this.orphans.push(client.inFlight);
+    if (this.ephemeral && this.clients.length === 0 && !this.deleted) this.host.onEphemeralChannelEmpty(this);
+    else this.pump();
+  }
+
+  /** Hands queued messages to ready clients, a window's worth per client in turn. */
+  pump(): void {
+    if (this.pumping || this.paused || this.deleted) return;
+    this.pumping = true;
+    try {
+      const now = Date.now();
+      for (;;) {
+        if (this.memQueue.length === 0 && (this.backend === null || this.backend.depth() === 0)) return;
+        const client = this.pickReadyClient();
+        if (client === null) return;
+        let room = client.readyCount - client.inFlight.size;
+        while (room > 0) {
+          const buf = this.take();
+          if (buf === null) return;
+          if (this.deliver(client, buf, now)) room--;
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Next queued message: memory and disk alternate while both have some, as nsqd's select does. */
+  private take(): Uint8Array | null {
+    const backend = this.backend;
+    if (backend !== null && backend.depth() > 0 && (this.preferBackend || this.memQueue.length === 0)) {
+      this.preferBackend = false;
+      const rec = backend.readNext();
+      if (rec !== null) return rec;
+    }
+    this.preferBackend = true;
+    return this.memQueue.shift() ?? null;
+  }
+
+  private pickReadyClient(): ClientV2 | null {
+    if (this.paused) return null;
+    const n = this.clients.length;
+    for (let i = 0; i < n; i++) {
+      const idx = (this.nextClient + i) % n;
+      const c = this.clients[idx]!;
+      if (c.isReadyForDelivery()) {
+        this.nextClient = (idx + 1) % n;
+        return c;
+      }
+    }
+    return null;
+  }
+
+  /** Sends one message; false when sampling dropped it. */
+  private deliver(client: ClientV2, buf: Uint8Array, now: number): boolean {
+    if (client.sampleRate > 0 && Math.floor(Math.random() * 100) > client.sampleRate) return false;
+    writeAttempts(buf, readAttempts(buf) + 1);
+    const msg = new Message(buf, idKey(buf, MSG_ID_OFFSET), this);
+    msg.deliveredAt = now;
+    msg.deadline = now + client.msgTimeout;
+    msg.owner = client;
+    this.inFlight.add(msg);
+    client.inFlight.insert(msg);
+    client.messageCount++;
+    client.sendMessage(buf);
+    this.host.markActive(this);
+    return true;
+  }
+
+  /** The in-flight message with this ID held by `client`; the non-fatal E_<CMD>_FAILED otherwise. */
+  private takeOwned(client: ClientV2, cmd: string, id: Uint8Array, off: number): Message {
+    const msg = this.inFlight.find(id, off);
+    if (msg !== undefined && msg.owner === client) return msg;
+    const idText = Buffer.from(id.buffer, id.byteOffset + off, 16).toString("latin1");
+    const why = msg === undefined ? "ID not in flight" : "client does not own message";
+    throw new ProtocolError(`E_${cmd}_FAILED`, `${cmd} ${idText} failed ${why}`);
+  }
+
+  private removeInFlight(msg: Message): void {
+    this.inFlight.remove(msg);
+    msg.owner!.inFlight.unlink(msg);
+    msg.state = MessageState.Done;
+  }
+
+  finish(client: ClientV2, id: Uint8Array, off: number, now: number): void {
+    const msg = this.takeOwned(client, "FIN", id, off);
+    this.removeInFlight(msg);
+    client.finishCount++;
+    if (this.e2e !== null) this.e2e.add(now - readTimestampMs(msg.buf), now);
+  }
+
+  requeue(client: ClientV2, id: Uint8Array, off: number, delayMs: number, now: number): void {
+    const msg = this.takeOwned(client, "REQ", id, off);
+    this.removeInFlight(msg);
+    client.requeueCount++;
+    this.requeueCount++;
+    if (delayMs > 0) this.addDeferred(msg.buf, now + delayMs);
+    else this.requeueBuf(msg.buf);
+  }
+
+  touch(client: ClientV2, id: Uint8Array, off: number, now: number): void {
+    const msg = this.takeOwned(client, "TOUCH", id, off);
+    let deadline = now + client.msgTimeout;
+    const cap = msg.deliveredAt + this.host.maxMsgTimeout;
+    if (deadline > cap) deadline = cap;
+    client.inFlight.unlink(msg);
+    msg.deadline = deadline;
+    client.inFlight.insert(msg);
+  }
+
+  /** A message coming back (REQ 0, timeout, deferred due): memory or disk, never dropped if avoidable. */
+  private requeueBuf(buf: Uint8Array): void {
+    try {
+      this.enqueue(buf);
+    } catch (err) {
+      this.host.logError(`channel ${this.topic.name}:${this.name} failed to requeue a message: ${String(err)}`);
+    }
+  }
+
+  /**
+   * Scan-loop work: in-flight deadlines and deferred due times. Returns true while the channel
+   * still has in-flight or deferred messages (stays in the scan set).
+   */
+  processQueues(now: number): boolean {
+    let changed = false;
+    for (const client of this.clients) {
+      const list = client.inFlight;
+      while (list.head !== null && list.head.deadline <= now) {
+        const msg = list.head;
+        this.removeInFlight(msg);
+        this.timeoutCount++;
+        this.requeueBuf(msg.buf);
+        changed = true;
+      }
+    }
+    if (this.orphans.length > 0) {
+      for (const list of this.orphans) {
+        while (list.head !== null && list.head.deadline <= now) {
+          const msg = list.head;
+          this.removeInFlight(msg);
+          this.timeoutCount++;
+          this.requeueBuf(msg.buf);
+          changed = true;
+        }
+      }
+      this.orphans = this.orphans.filter((l) => l.size > 0);
+    }
+    for (let msg = this.deferred.popDue(now); msg !== null; msg = this.deferred.popDue(now)) {
+      msg.state = MessageState.Done;
+      this.requeueBuf(msg.buf);
+      changed = true;
+    }
+    if (changed) this.pump();
+    return this.inFlight.size > 0 || this.deferred.size > 0;
+  }
+
+  /** Drops every queued, in-flight and deferred message (HTTP /channel/empty). */
+  empty(): void {
+    this.memQueue.clear();
+    for (const client of this.clients) {
+      for (let m = client.inFlight.head; m !== null; m = m.next) m.state = MessageState.Done;
+      client.inFlight.head = client.inFlight.tail = null;
+      client.inFlight.size = 0;
+    }
+    this.orphans = [];
+    this.inFlight.clear();
+    this.deferred.drain();
+    this.backend?.empty();
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  unpause(): void {
+    this.paused = false;
+    this.pump();
+  }
+
+  /**
+   * Everything this channel still holds, for a graceful shutdown: queued, in-flight and deferred
+   * messages (attempts kept). Deferred ones come with their due time.
+   */
+  takeAllForShutdown(): { buf: Uint8Array; dueAt: number }[] {
+    const out: { buf: Uint8Array; dueAt: number }[] = [];
+    for (const msg of this.inFlight.values()) out.push({ buf: msg.buf, dueAt: 0 });
+    this.inFlight.clear();
+    for (const msg of this.deferred.drain()) out.push({ buf: msg.buf, dueAt: msg.deadline });
+    for (const buf of this.memQueue.drain()) out.push({ buf, dueAt: 0 });
+    return out;
+  }
+
+  /** Closes every subscribed client's connection (channel or topic deleted). */
+  closeClients(): void {
+    for (const c of [...this.clients]) c.close();
+  }
+}

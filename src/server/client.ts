@@ -1,0 +1,207 @@
+/**
+ * One TCP client connection of the V2 protocol: its negotiated settings, counters, in-flight
+ * list and its single write path. Every frame goes through `appendFrame`/`sendMessage` into one
+ * output buffer; `flush()` hands the buffer to the socket in one write. Flushes are batched: all
+ * frames produced while handling one incoming chunk (or one timer tick) leave in one write.
+ * When the socket reports backpressure the client stops taking messages until `drain`.
+ */
+import type { Socket } from "node:net";
+import { InFlightList } from "./in-flight-queue.ts";
+import { FRAME_TYPE_ERROR, FRAME_TYPE_MESSAGE, FRAME_TYPE_RESPONSE } from "../protocol/frames.ts";
+import type { Channel } from "./channel.ts";
+
+export const enum ClientState {
+  Init = 0,
+  Subscribed = 3,
+  Closing = 4,
+}
+
+/** The byte stream a client talks over: the plain socket, or TLS / compression layered on it. */
+export interface ClientTransport {
+  write(data: Uint8Array): boolean;
+  end(): void;
+  destroy(): void;
+}
+
+/** Clients with unflushed output, written out once per microtask checkpoint. */
+const dirtyClients: ClientV2[] = [];
+let flushQueued = false;
+
+function flushDirtyClients(): void {
+  flushQueued = false;
+  for (let i = 0; i < dirtyClients.length; i++) dirtyClients[i]!.flush();
+  dirtyClients.length = 0;
+}
+
+export class ClientV2 {
+  state: ClientState = ClientState.Init;
+  clientId: string;
+  hostname: string;
+  userAgent = "";
+  identified = false;
+  heartbeatInterval: number;
+  outputBufferSize = 16384;
+  outputBufferTimeout: number;
+  msgTimeout: number;
+  sampleRate = 0;
+  tls = false;
+  snappy = false;
+  deflate = false;
+  deflateLevel = 0;
+  authed = false;
+  authIdentity = "";
+  authIdentityUrl = "";
+  readonly connectTs = Math.floor(Date.now() / 1000);
+  readyCount = 0;
+  messageCount = 0;
+  finishCount = 0;
+  requeueCount = 0;
+  /** publishes per topic; a client is a "producer" in /stats once this is non-empty */
+  readonly pubCounts = new Map<string, number>();
+  channel: Channel | null = null;
+  readonly inFlight = new InFlightList();
+  closed = false;
+  /** ms timestamps driving heartbeats and the read deadline (2 × heartbeat) */
+  lastReadAt = Date.now();
+  nextHeartbeatAt: number;
+
+  transport: ClientTransport;
+  /** false while the socket's buffer is full: no new messages until it drains */
+  writable = true;
+  private out: Buffer;
+  private outLen = 0;
+  private dirty = false;
+  private onClose: (c: ClientV2) => void;
+
+  constructor(
+    readonly id: number,
+    readonly socket: Socket,
+    readonly remoteAddress: string,
+    defaults: { heartbeatInterval: number; outputBufferTimeout: number; msgTimeout: number },
+    onClose: (c: ClientV2) => void,
+  ) {
+    const host = remoteAddress.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+    this.clientId = host;
+    this.hostname = host;
+    this.heartbeatInterval = defaults.heartbeatInterval;
+    this.outputBufferTimeout = defaults.outputBufferTimeout;
+    this.msgTimeout = defaults.msgTimeout;
+    this.nextHeartbeatAt = Date.now() + this.heartbeatInterval;
+    this.transport = socket;
+    this.out = Buffer.allocUnsafe(65536);
+    this.onClose = onClose;
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** Ready for one more message: subscribed, not closing, RDY window open, socket not backed up. */
+  isReadyForDelivery(): boolean {
+    return this.state === ClientState.Subscribed && this.writable && this.inFlight.size < this.readyCount;
+  }
+
+  private reserve(n: number): void {
+    if (this.outLen + n <= this.out.length) return;
+    // flush what we have once it reaches the negotiated buffer size, else grow
+    if (this.outLen > 0 && this.outLen >= this.outputBufferSize) this.flush();
+    if (this.outLen + n > this.out.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.outLen + n));
+      this.out.copy(bigger, 0, 0, this.outLen);
+      this.out = bigger;
+    }
+  }
+
+  private markDirty(): void {
+    if (this.dirty) return;
+    this.dirty = true;
+    dirtyClients.push(this);
+    if (!flushQueued) {
+      flushQueued = true;
+      queueMicrotask(flushDirtyClients);
+    }
+  }
+
+  /** Appends a message frame (type 2) for the message layout `buf`. */
+  sendMessage(buf: Uint8Array): void {
+    const n = buf.length;
+    this.reserve(n + 8);
+    const out = this.out;
+    let p = this.outLen;
+    const size = n + 4;
+    out[p] = size >>> 24;
+    out[p + 1] = size >>> 16;
+    out[p + 2] = size >>> 8;
+    out[p + 3] = size;
+    out[p + 4] = 0;
+    out[p + 5] = 0;
+    out[p + 6] = 0;
+    out[p + 7] = FRAME_TYPE_MESSAGE;
+    out.set(buf, p + 8);
+    this.outLen = p + 8 + n;
+    if (this.outLen >= this.outputBufferSize) this.flush();
+    else this.markDirty();
+  }
+
+  /** Appends a prebuilt frame (response, heartbeat). */
+  sendFrameBytes(frame: Uint8Array): void {
+    this.reserve(frame.length);
+    this.out.set(frame, this.outLen);
+    this.outLen += frame.length;
+    this.markDirty();
+  }
+
+  sendResponse(data: string | Uint8Array): void {
+    this.appendFrame(FRAME_TYPE_RESPONSE, typeof data === "string" ? Buffer.from(data) : data);
+  }
+
+  sendError(text: string): void {
+    this.appendFrame(FRAME_TYPE_ERROR, Buffer.from(text));
+  }
+
+  private appendFrame(type: number, data: Uint8Array): void {
+    this.reserve(data.length + 8);
+    const p = this.outLen;
+    this.out.writeInt32BE(data.length + 4, p);
+    this.out.writeInt32BE(type, p + 4);
+    this.out.set(data, p + 8);
+    this.outLen = p + 8 + data.length;
+    this.markDirty();
+  }
+
+  /** Hands all buffered frames to the transport in one write. */
+  flush(): void {
+    this.dirty = false;
+    if (this.outLen === 0 || this.closed) return;
+    // node:net keeps a reference to what it is given, so the buffer is handed over and replaced
+    const chunk = this.out.subarray(0, this.outLen);
+    this.out = Buffer.allocUnsafe(this.out.length);
+    this.outLen = 0;
+    const ok = this.transport.write(chunk);
+    if (!ok && this.writable) this.writable = false;
+  }
+
+  /** The transport drained: deliveries may resume. */
+  onDrain(): void {
+    if (this.writable) return;
+    this.writable = true;
+    this.channel?.pump();
+  }
+
+  /** Writes what is buffered, then ends the connection. */
+  closeAfterFlush(): void {
+    this.flush();
+    this.closed = true;
+    this.transport.end();
+    this.onClose(this);
+  }
+
+  /** Closes the connection now (channel deleted, server shutdown, read timeout). */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.transport.destroy();
+    this.onClose(this);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * A message is kept as its wire/disk layout (spec §1.4) in one byte array:
+ *   [0..8) timestamp int64 ns  [8..10) attempts uint16  [10..26) id (16 hex bytes)  [26..) body
+ * Queues hold these arrays as they are; a Message object is made only when a message goes in
+ * flight or is deferred (both bounded), so millions of queued messages are not millions of objects.
+ */
+import type { ClientV2 } from "./client.ts";
+import type { Channel } from "./channel.ts";
+
+export const MSG_HEADER_SIZE = 26;
+export const MSG_ID_OFFSET = 10;
+export const MSG_ATTEMPTS_OFFSET = 8;
+
+let cachedMs = -1;
+let cachedHi = 0;
+let cachedLo = 0;
+
+/** Writes the timestamp (ns since epoch, at ms resolution) of `nowMs` at offset 0 of `out`. */
+export function writeTimestamp(out: Uint8Array, offset: number, nowMs: number): void {
+  if (nowMs !== cachedMs) {
+    const ns = BigInt(nowMs) * 1000000n;
+    cachedHi = Number(ns >> 32n);
+    cachedLo = Number(ns & 0xffffffffn);
+    cachedMs = nowMs;
+  }
+  out[offset] = cachedHi >>> 24;
+  out[offset + 1] = cachedHi >>> 16;
+  out[offset + 2] = cachedHi >>> 8;
+  out[offset + 3] = cachedHi;
+  out[offset + 4] = cachedLo >>> 24;
+  out[offset + 5] = cachedLo >>> 16;
+  out[offset + 6] = cachedLo >>> 8;
+  out[offset + 7] = cachedLo;
+}
+
+/** The message timestamp in ms (loses sub-ms precision; used for latency figures only). */
+export function readTimestampMs(buf: Uint8Array): number {
+  const hi = ((buf[0]! << 24) | (buf[1]! << 16) | (buf[2]! << 8) | buf[3]!) >>> 0;
+  const lo = ((buf[4]! << 24) | (buf[5]! << 16) | (buf[6]! << 8) | buf[7]!) >>> 0;
+  return (hi * 4294967296 + lo) / 1e6;
+}
+
+export function readAttempts(buf: Uint8Array): number {
+  return (buf[MSG_ATTEMPTS_OFFSET]! << 8) | buf[MSG_ATTEMPTS_OFFSET + 1]!;
+}
+
+export function writeAttempts(buf: Uint8Array, attempts: number): void {
+  const a = attempts > 0xffff ? 0xffff : attempts;
+  buf[MSG_ATTEMPTS_OFFSET] = a >>> 8;
+  buf[MSG_ATTEMPTS_OFFSET + 1] = a & 0xff;
+}
+
+export function messageIdString(buf: Uint8Array): string {
+  return Buffer.from(buf.buffer, buf.byteOffset + MSG_ID_OFFSET, 16).toString("latin1");
+}
+
+export const enum MessageState {
+  InFlight = 1,
+  Deferred = 2,
+  Done = 3,
+}
+
+/** A message that is in flight to a client or deferred in a channel. */
+export class Message {
+  /** in-flight deadline or deferred due time, ms (performance-free Date.now clock) */
+  deadline = 0;
+  /** when it was delivered; TOUCH may not extend past deliveredAt + max-msg-timeout */
+  deliveredAt = 0;
+  state: MessageState = MessageState.InFlight;
+  owner: ClientV2 | null = null;
+  /** intrusive links of the owner's in-flight list (ordered by deadline) */
+  prev: Message | null = null;
+  next: Message | null = null;
+  /** position in the channel's deferred heap */
+  heapIndex = -1;
+
+  constructor(
+    /** the message layout bytes; owned by this message */
+    public buf: Uint8Array,
+    /** number key of the ID (see idKey) */
+    public key: number,
+    public channel: Channel,
+  ) {}
+}

@@ -1,0 +1,590 @@
+/**
+ * The V2 protocol of one connection (spec §1): splits the incoming byte stream into commands,
+ * checks each as nsqd does (same order, same error texts) and runs it.
+ *
+ * Parsing works on byte offsets of the received chunks: hot commands (PUB, MPUB, FIN, RDY, REQ,
+ * TOUCH) are recognised by comparing bytes and never build strings on success. Incoming data is
+ * kept only while a command is incomplete; a large body arriving in many chunks is joined once.
+ */
+import { ProtocolError } from "../protocol/errors.ts";
+import { FRAME_CLOSE_WAIT, FRAME_OK, MAGIC_V2, encodeFrame, FRAME_TYPE_ERROR } from "../protocol/frames.ts";
+import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
+import { NSQ_VERSION } from "../protocol/version.ts";
+import { ClientState, type ClientV2 } from "./client.ts";
+import { decodeIdentify, negotiate } from "./identify.ts";
+import { MSG_HEADER_SIZE } from "./message.ts";
+import type { Topic } from "./topic.ts";
+import type { Nsqd } from "./nsqd.ts";
+
+/** nsqd reads command lines through a 16 KiB buffer; a longer line drops the connection. */
+const MAX_LINE = 16384;
+
+const C_SPACE = 32;
+const C_NL = 10;
+const C_CR = 13;
+
+/** Result of trying to run one command from the buffered bytes. */
+const NEED_MORE = -1;
+
+function ascii(s: string): number[] {
+  return [...s].map((c) => c.charCodeAt(0));
+}
+const CMD_FIN = ascii("FIN");
+const CMD_RDY = ascii("RDY");
+const CMD_REQ = ascii("REQ");
+const CMD_PUB = ascii("PUB");
+const CMD_NOP = ascii("NOP");
+const CMD_MPUB = ascii("MPUB");
+const CMD_DPUB = ascii("DPUB");
+const CMD_SUB = ascii("SUB");
+const CMD_CLS = ascii("CLS");
+const CMD_TOUCH = ascii("TOUCH");
+const CMD_IDENTIFY = ascii("IDENTIFY");
+const CMD_AUTH = ascii("AUTH");
+
+function nameIs(buf: Uint8Array, start: number, end: number, cmd: number[]): boolean {
+  if (end - start !== cmd.length) return false;
+  for (let i = 0; i < cmd.length; i++) if (buf[start + i] !== cmd[i]) return false;
+  return true;
+}
+
+function latin1(buf: Uint8Array, start: number, end: number): string {
+  return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString("latin1");
+}
+
+function utf8(buf: Uint8Array, start: number, end: number): string {
+  return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString("utf8");
+}
+
+/** Parses ASCII digits only (empty = 0), as nsqd's ByteToBase10; NaN on any other byte. */
+function parseDigits(buf: Uint8Array, start: number, end: number): number {
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = buf[i]! - 48;
+    if (d < 0 || d > 9) return NaN;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+function readInt32(buf: Uint8Array, off: number): number {
+  return (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
+}
+
+export class ProtocolV2Connection {
+  private gotMagic = false;
+  /** bytes not yet consumed (an incomplete command) */
+  private pending: Buffer | null = null;
+  /** chunks waiting until `needBytes` have arrived, joined once */
+  private parts: Buffer[] = [];
+  private partsLen = 0;
+  private needBytes = 0;
+  /** PUB fast path: the last topic published to on this connection */
+  private lastTopic: Topic | null = null;
+  private lastTopicName: Buffer | null = null;
+  private pumpNeeded = false;
+  private identifyCount = 0;
+
+  constructor(
+    readonly client: ClientV2,
+    private readonly nsqd: Nsqd,
+  ) {}
+
+  onData(chunk: Buffer): void {
+    if (this.client.closed) return;
+    this.client.lastReadAt = Date.now();
+    let buf: Buffer;
+    if (this.needBytes > 0) {
+      this.parts.push(chunk);
+      this.partsLen += chunk.length;
+      if (this.partsLen < this.needBytes) return;
+      buf = Buffer.concat(this.parts, this.partsLen);
+      this.parts = [];
+      this.partsLen = 0;
+      this.needBytes = 0;
+    } else if (this.pending !== null) {
+      buf = Buffer.concat([this.pending, chunk]);
+      this.pending = null;
+    } else {
+      buf = chunk;
+    }
+    const consumed = this.parse(buf);
+    if (this.client.closed) return;
+    if (consumed < buf.length) {
+      const rest = buf.subarray(consumed);
+      if (this.needBytes > rest.length) {
+        this.parts = [rest];
+        this.partsLen = rest.length;
+      } else {
+        this.needBytes = 0;
+        // copy: a small leftover must not pin a large received chunk
+        this.pending = Buffer.from(rest);
+      }
+    }
+    if (this.pumpNeeded) {
+      this.pumpNeeded = false;
+      this.client.channel?.pump();
+    }
+  }
+
+  /** Runs every complete command in `buf`; returns the number of bytes consumed. */
+  private parse(buf: Buffer): number {
+    let pos = 0;
+    if (!this.gotMagic) {
+      if (buf.length < 4) return 0;
+      if (buf[0] !== MAGIC_V2[0] || buf[1] !== MAGIC_V2[1] || buf[2] !== MAGIC_V2[2] || buf[3] !== MAGIC_V2[3]) {
+        this.client.sendFrameBytes(encodeFrame(FRAME_TYPE_ERROR, "E_BAD_PROTOCOL"));
+        this.client.closeAfterFlush();
+        return buf.length;
+      }
+      this.gotMagic = true;
+      pos = 4;
+    }
+    const len = buf.length;
+    while (pos < len && !this.client.closed) {
+      const nl = buf.indexOf(C_NL, pos);
+      if (nl < 0) {
+        if (len - pos > MAX_LINE) this.client.close();
+        return pos;
+      }
+      if (nl - pos > MAX_LINE) {
+        this.client.close();
+        return len;
+      }
+      let lineEnd = nl;
+      if (lineEnd > pos && buf[lineEnd - 1] === C_CR) lineEnd--;
+      let used: number;
+      try {
+        used = this.command(buf, pos, lineEnd, nl + 1);
+      } catch (err) {
+        if (err instanceof ProtocolError) {
+          this.fail(err);
+          if (err.fatal) return len;
+          used = nl + 1;
+        } else {
+          this.nsqd.logger.error(`client ${this.client.remoteAddress}: internal error: ${String(err)}`);
+          this.fail(new ProtocolError("E_INVALID", "internal error"));
+          return len;
+        }
+      }
+      if (used === NEED_MORE) return pos;
+      pos = used;
+    }
+    return pos;
+  }
+
+  private fail(err: ProtocolError): void {
+    this.client.sendError(err.wireText());
+    if (err.fatal) this.client.closeAfterFlush();
+    else this.client.flush();
+  }
+
+  /**
+   * Runs the command whose line is buf[start, lineEnd); `next` is the offset after its newline.
+   * Returns the offset after the command (and its body), or NEED_MORE.
+   */
+  private command(buf: Buffer, start: number, lineEnd: number, next: number): number {
+    let nameEnd = buf.indexOf(C_SPACE, start);
+    if (nameEnd < 0 || nameEnd > lineEnd) nameEnd = lineEnd;
+    const client = this.client;
+    const tlsRequired = this.nsqd.tlsRequiredForTcp && !client.tls;
+    if (tlsRequired && !nameIs(buf, start, nameEnd, CMD_IDENTIFY)) {
+      throw new ProtocolError("E_INVALID", `cannot ${latin1(buf, start, nameEnd)} in current state (TLS required)`);
+    }
+    // hot commands first
+    if (nameIs(buf, start, nameEnd, CMD_FIN)) return this.fin(buf, nameEnd, lineEnd, next);
+    if (nameIs(buf, start, nameEnd, CMD_PUB)) return this.pub(buf, nameEnd, lineEnd, next);
+    if (nameIs(buf, start, nameEnd, CMD_MPUB)) return this.mpub(buf, nameEnd, lineEnd, next);
+    if (nameIs(buf, start, nameEnd, CMD_RDY)) return this.rdy(buf, nameEnd, lineEnd, next);
+    if (nameIs(buf, start, nameEnd, CMD_REQ)) return this.req(buf, start, lineEnd, next);
+    if (nameIs(buf, start, nameEnd, CMD_TOUCH)) return this.touch(buf, nameEnd, lineEnd, next);
+    if (nameIs(buf, start, nameEnd, CMD_NOP)) return next;
+    if (nameIs(buf, start, nameEnd, CMD_DPUB)) return this.dpub(buf, start, lineEnd, next);
+    if (nameIs(buf, start, nameEnd, CMD_SUB)) return this.sub(buf, start, lineEnd, next);
+    if (nameIs(buf, start, nameEnd, CMD_CLS)) return this.cls(next);
+    if (nameIs(buf, start, nameEnd, CMD_IDENTIFY)) return this.identify(buf, start, next);
+    if (nameIs(buf, start, nameEnd, CMD_AUTH)) return this.auth(buf, start, lineEnd, next);
+    throw new ProtocolError("E_INVALID", `invalid command ${latin1(buf, start, nameEnd)}`);
+  }
+
+  /** the params of a line split on every single space, as nsqd does (two spaces → empty param) */
+  private params(buf: Buffer, start: number, lineEnd: number): string[] {
+    return utf8(buf, start, lineEnd).split(" ");
+  }
+
+  /** Offset range of the first param after the command name: [from, to). */
+  private firstParam(buf: Buffer, nameEnd: number, lineEnd: number): [number, number] | null {
+    if (nameEnd >= lineEnd) return null;
+    const from = nameEnd + 1;
+    let to = buf.indexOf(C_SPACE, from);
+    if (to < 0 || to > lineEnd) to = lineEnd;
+    return [from, to];
+  }
+
+  private requireSubscribedOrClosing(cmd: string): void {
+    const s = this.client.state;
+    if (s !== ClientState.Subscribed && s !== ClientState.Closing) {
+      throw new ProtocolError("E_INVALID", `cannot ${cmd} in current state`);
+    }
+  }
+
+  private messageId(buf: Buffer, range: [number, number] | null, cmd: string): number {
+    if (range === null) throw new ProtocolError("E_INVALID", `${cmd} insufficient number of params`);
+    if (range[1] - range[0] !== 16) throw new ProtocolError("E_INVALID", "invalid message ID");
+    return range[0];
+  }
+
+  private fin(buf: Buffer, nameEnd: number, lineEnd: number, next: number): number {
+    this.requireSubscribedOrClosing("FIN");
+    const idAt = this.messageId(buf, this.firstParam(buf, nameEnd, lineEnd), "FIN");
+    this.client.channel!.finish(this.client, buf, idAt, Date.now());
+    this.pumpNeeded = true;
+    return next;
+  }
+
+  private req(buf: Buffer, start: number, lineEnd: number, next: number): number {
+    this.requireSubscribedOrClosing("REQ");
+    const params = this.params(buf, start, lineEnd);
+    if (params.length < 3) throw new ProtocolError("E_INVALID", "REQ insufficient number of params");
+    const nameEnd = start + 3;
+    const idAt = this.messageId(buf, this.firstParam(buf, nameEnd, lineEnd), "REQ");
+    const t = params[2]!;
+    let delay = /^[0-9]*$/.test(t) ? (t === "" ? 0 : Number(t)) : NaN;
+    if (Number.isNaN(delay)) throw new ProtocolError("E_INVALID", `REQ could not parse timeout ${t}`);
+    const max = this.nsqd.options.maxReqTimeout;
+    if (delay > max) delay = max; // clamped, not an error (spec §9 item 7)
+    this.client.channel!.requeue(this.client, buf, idAt, delay, Date.now());
+    this.pumpNeeded = true;
+    return next;
+  }
+
+  private touch(buf: Buffer, nameEnd: number, lineEnd: number, next: number): number {
+    this.requireSubscribedOrClosing("TOUCH");
+    const idAt = this.messageId(buf, this.firstParam(buf, nameEnd, lineEnd), "TOUCH");
+    this.client.channel!.touch(this.client, buf, idAt, Date.now());
+    return next;
+  }
+
+  private rdy(buf: Buffer, nameEnd: number, lineEnd: number, next: number): number {
+    const client = this.client;
+    if (client.state === ClientState.Closing) return next; // ignored after CLS
+    if (client.state !== ClientState.Subscribed) throw new ProtocolError("E_INVALID", "cannot RDY in current state");
+    let count = 1;
+    const p = this.firstParam(buf, nameEnd, lineEnd);
+    if (p !== null) {
+      count = parseDigits(buf, p[0], p[1]);
+      if (Number.isNaN(count)) {
+        throw new ProtocolError("E_INVALID", `RDY could not parse count ${utf8(buf, p[0], p[1])}`);
+      }
+    }
+    const max = this.nsqd.options.maxRdyCount;
+    if (count > max) throw new ProtocolError("E_INVALID", `RDY count ${count} out of range 0-${max}`);
+    client.readyCount = count;
+    this.pumpNeeded = true;
+    return next;
+  }
+
+  private isLastTopic(buf: Buffer, from: number, to: number): boolean {
+    const last = this.lastTopicName;
+    return (
+      last !== null &&
+      this.lastTopic !== null &&
+      !this.lastTopic.deleted &&
+      last.length === to - from &&
+      buf.compare(last, 0, last.length, from, to) === 0
+    );
+  }
+
+  /** The topic named by buf[from, to), reusing the last one when the bytes match. */
+  private topicFor(buf: Buffer, from: number, to: number, cmd: string, quirkPrefix = ""): Topic {
+    if (this.isLastTopic(buf, from, to)) return this.lastTopic!;
+    const name = utf8(buf, from, to);
+    if (!isValidTopicName(name)) {
+      throw new ProtocolError("E_BAD_TOPIC", `${quirkPrefix}${cmd} topic name ${JSON.stringify(name)} is not valid`);
+    }
+    const topic = this.nsqd.getOrCreateTopic(name);
+    this.lastTopic = topic;
+    this.lastTopicName = Buffer.from(buf.subarray(from, to));
+    return topic;
+  }
+
+  private validTopicName(buf: Buffer, from: number, to: number, cmd: string, quirkPrefix = ""): string {
+    const name = utf8(buf, from, to);
+    if (!isValidTopicName(name)) {
+      throw new ProtocolError("E_BAD_TOPIC", `${quirkPrefix}${cmd} topic name ${JSON.stringify(name)} is not valid`);
+    }
+    return name;
+  }
+
+  /** Asks for `n` bytes in total from the current command's line start before parsing again. */
+  private needMore(totalFromLineStart: number): number {
+    this.needBytes = totalFromLineStart;
+    return NEED_MORE;
+  }
+
+  private pub(buf: Buffer, nameEnd: number, lineEnd: number, next: number): number {
+    const p = this.firstParam(buf, nameEnd, lineEnd);
+    if (p === null) throw new ProtocolError("E_INVALID", "PUB insufficient number of parameters");
+    const lineStart = nameEnd - 3;
+    if (!this.isLastTopic(buf, p[0], p[1])) this.validTopicName(buf, p[0], p[1], "PUB");
+    if (buf.length < next + 4) return this.needMore(next + 4 - lineStart);
+    const size = readInt32(buf, next);
+    if (size <= 0) throw new ProtocolError("E_BAD_MESSAGE", `PUB invalid message body size ${size}`);
+    const max = this.nsqd.options.maxMsgSize;
+    if (size > max) throw new ProtocolError("E_BAD_MESSAGE", `PUB message too big ${size} > ${max}`);
+    const end = next + 4 + size;
+    if (buf.length < end) return this.needMore(end - lineStart);
+    const topic = this.topicFor(buf, p[0], p[1], "PUB");
+    this.nsqd.checkAuth(this.client, "PUB", topic.name, "");
+    const msg = Buffer.allocUnsafe(MSG_HEADER_SIZE + size);
+    buf.copy(msg, MSG_HEADER_SIZE, next + 4, end);
+    const now = Date.now();
+    topic.stamp(msg, now);
+    try {
+      topic.publish([msg], size);
+    } catch (err) {
+      this.nsqd.publishFailed(err);
+      throw new ProtocolError("E_PUB_FAILED", `PUB failed ${errorText(err)}`);
+    }
+    this.countPublish(topic, 1);
+    this.client.sendFrameBytes(FRAME_OK);
+    return end;
+  }
+
+  private mpub(buf: Buffer, nameEnd: number, lineEnd: number, next: number): number {
+    const p = this.firstParam(buf, nameEnd, lineEnd);
+    if (p === null) throw new ProtocolError("E_INVALID", "MPUB insufficient number of parameters");
+    const lineStart = nameEnd - 4;
+    const topic = this.topicFor(buf, p[0], p[1], "MPUB", "E_BAD_TOPIC ");
+    this.nsqd.checkAuth(this.client, "MPUB", topic.name, "");
+    if (buf.length < next + 4) return this.needMore(next + 4 - lineStart);
+    const bodyLen = readInt32(buf, next);
+    if (bodyLen <= 0) throw new ProtocolError("E_BAD_BODY", `MPUB invalid body size ${bodyLen}`);
+    const maxBody = this.nsqd.options.maxBodySize;
+    if (bodyLen > maxBody) throw new ProtocolError("E_BAD_BODY", `MPUB body too big ${bodyLen} > ${maxBody}`);
+    const bodyStart = next + 4;
+    const bodyEnd = bodyStart + bodyLen;
+    if (buf.length < bodyEnd) return this.needMore(bodyEnd - lineStart);
+    // the parts are read from inside the declared body, as nsqd's LimitReader does
+    if (bodyLen < 4) throw new ProtocolError("E_BAD_BODY", "MPUB failed to read message count");
+    const count = readInt32(buf, bodyStart);
+    const maxCount = Math.floor((maxBody - 4) / 5);
+    if (count <= 0 || count > maxCount) throw new ProtocolError("E_BAD_BODY", `MPUB invalid message count ${count}`);
+    const maxMsg = this.nsqd.options.maxMsgSize;
+    let off = bodyStart + 4;
+    let total = 0;
+    let bodyBytes = 0;
+    for (let i = 0; i < count; i++) {
+      if (off + 4 > bodyEnd) throw new ProtocolError("E_BAD_MESSAGE", `MPUB failed to read message(${i}) body size`);
+      const size = readInt32(buf, off);
+      if (size <= 0) throw new ProtocolError("E_BAD_MESSAGE", `MPUB invalid message(${i}) body size ${size}`);
+      if (size > maxMsg) throw new ProtocolError("E_BAD_MESSAGE", `MPUB message too big ${size} > ${maxMsg}`);
+      if (off + 4 + size > bodyEnd) throw new ProtocolError("E_BAD_MESSAGE", "MPUB failed to read message body");
+      off += 4 + size;
+      total += MSG_HEADER_SIZE + size;
+      bodyBytes += size;
+    }
+    const consumedTo = off;
+    // one allocation for the whole batch; each message is a view of it
+    const block = Buffer.allocUnsafe(total);
+    const msgs: Uint8Array[] = new Array(count);
+    const now = Date.now();
+    off = bodyStart + 4;
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      const size = readInt32(buf, off);
+      const msg = block.subarray(at, at + MSG_HEADER_SIZE + size);
+      buf.copy(msg, MSG_HEADER_SIZE, off + 4, off + 4 + size);
+      topic.stamp(msg, now);
+      msgs[i] = msg;
+      at += MSG_HEADER_SIZE + size;
+      off += 4 + size;
+    }
+    try {
+      topic.publish(msgs, bodyBytes);
+    } catch (err) {
+      this.nsqd.publishFailed(err);
+      throw new ProtocolError("E_MPUB_FAILED", `MPUB failed ${errorText(err)}`);
+    }
+    this.countPublish(topic, count);
+    this.client.sendFrameBytes(FRAME_OK);
+    return consumedTo;
+  }
+
+  private dpub(buf: Buffer, start: number, lineEnd: number, next: number): number {
+    const params = this.params(buf, start, lineEnd);
+    if (params.length < 3) throw new ProtocolError("E_INVALID", "DPUB insufficient number of parameters");
+    const topicName = params[1]!;
+    if (!isValidTopicName(topicName)) {
+      throw new ProtocolError("E_BAD_TOPIC", `DPUB topic name ${JSON.stringify(topicName)} is not valid`);
+    }
+    const t = params[2]!;
+    const delay = /^[0-9]*$/.test(t) ? (t === "" ? 0 : Number(t)) : NaN;
+    if (Number.isNaN(delay)) throw new ProtocolError("E_INVALID", `DPUB could not parse timeout ${t}`);
+    const maxReq = this.nsqd.options.maxReqTimeout;
+    if (delay > maxReq) throw new ProtocolError("E_INVALID", `DPUB timeout ${delay} out of range 0-${maxReq}`);
+    if (buf.length < next + 4) return this.needMore(next + 4 - start);
+    const size = readInt32(buf, next);
+    if (size <= 0) throw new ProtocolError("E_BAD_MESSAGE", `DPUB invalid message body size ${size}`);
+    const max = this.nsqd.options.maxMsgSize;
+    if (size > max) throw new ProtocolError("E_BAD_MESSAGE", `DPUB message too big ${size} > ${max}`);
+    const end = next + 4 + size;
+    if (buf.length < end) return this.needMore(end - start);
+    this.nsqd.checkAuth(this.client, "DPUB", topicName, "");
+    const topic = this.nsqd.getOrCreateTopic(topicName);
+    const msg = Buffer.allocUnsafe(MSG_HEADER_SIZE + size);
+    buf.copy(msg, MSG_HEADER_SIZE, next + 4, end);
+    const now = Date.now();
+    topic.stamp(msg, now);
+    try {
+      if (delay > 0) topic.publishDeferred(msg, size, now + delay);
+      else topic.publish([msg], size);
+    } catch (err) {
+      this.nsqd.publishFailed(err);
+      throw new ProtocolError("E_DPUB_FAILED", `DPUB failed ${errorText(err)}`);
+    }
+    this.countPublish(topic, 1);
+    this.client.sendFrameBytes(FRAME_OK);
+    return end;
+  }
+
+  private countPublish(topic: Topic, n: number): void {
+    const counts = this.client.pubCounts;
+    counts.set(topic.name, (counts.get(topic.name) ?? 0) + n);
+  }
+
+  private sub(buf: Buffer, start: number, lineEnd: number, next: number): number {
+    const client = this.client;
+    if (client.state !== ClientState.Init) throw new ProtocolError("E_INVALID", "cannot SUB in current state");
+    if (client.heartbeatInterval <= 0) throw new ProtocolError("E_INVALID", "cannot SUB with heartbeats disabled");
+    const params = this.params(buf, start, lineEnd);
+    if (params.length < 3) throw new ProtocolError("E_INVALID", "SUB insufficient number of parameters");
+    const topicName = params[1]!;
+    const channelName = params[2]!;
+    if (!isValidTopicName(topicName)) {
+      throw new ProtocolError("E_BAD_TOPIC", `SUB topic name ${JSON.stringify(topicName)} is not valid`);
+    }
+    if (!isValidChannelName(channelName)) {
+      throw new ProtocolError("E_BAD_CHANNEL", `SUB channel name ${JSON.stringify(channelName)} is not valid`);
+    }
+    this.nsqd.checkAuth(client, "SUB", topicName, channelName);
+    const topic = this.nsqd.getOrCreateTopic(topicName);
+    const channel = topic.getOrCreateChannel(channelName);
+    const maxConsumers = this.nsqd.options.maxChannelConsumers;
+    if (maxConsumers > 0 && channel.clients.length >= maxConsumers) {
+      throw new ProtocolError(
+        "E_SUB_FAILED",
+        `SUB failed consumers for ${topicName}:${channelName} exceeds limit of ${maxConsumers}`,
+      );
+    }
+    channel.addClient(client);
+    client.channel = channel;
+    client.state = ClientState.Subscribed;
+    client.sendFrameBytes(FRAME_OK);
+    return next;
+  }
+
+  private cls(next: number): number {
+    const client = this.client;
+    if (client.state !== ClientState.Subscribed) throw new ProtocolError("E_INVALID", "cannot CLS in current state");
+    client.readyCount = 0;
+    client.state = ClientState.Closing;
+    client.sendFrameBytes(FRAME_CLOSE_WAIT);
+    return next;
+  }
+
+  private identify(buf: Buffer, start: number, next: number): number {
+    const client = this.client;
+    if (client.state !== ClientState.Init) throw new ProtocolError("E_INVALID", "cannot IDENTIFY in current state");
+    if (buf.length < next + 4) return this.needMore(next + 4 - start);
+    const size = readInt32(buf, next);
+    const maxBody = this.nsqd.options.maxBodySize;
+    if (size <= 0) throw new ProtocolError("E_BAD_BODY", `IDENTIFY invalid body size ${size}`);
+    if (size > maxBody) throw new ProtocolError("E_BAD_BODY", `IDENTIFY body too big ${size} > ${maxBody}`);
+    const end = next + 4 + size;
+    if (buf.length < end) return this.needMore(end - start);
+    const data = decodeIdentify(buf.subarray(next + 4, end));
+    const opts = this.nsqd.options;
+    const settings = negotiate(data, opts);
+    this.identifyCount++;
+    if (data.client_id !== undefined) client.clientId = data.client_id;
+    if (data.hostname !== undefined) client.hostname = data.hostname;
+    if (data.user_agent !== undefined) client.userAgent = data.user_agent;
+    // only the first IDENTIFY re-configures the heartbeat and flush timers (nsqd quirk)
+    if (this.identifyCount === 1 && settings.heartbeatInterval !== undefined) {
+      client.heartbeatInterval = settings.heartbeatInterval;
+      client.nextHeartbeatAt = Date.now() + settings.heartbeatInterval;
+    }
+    if (settings.outputBufferTimeout !== undefined) client.outputBufferTimeout = settings.outputBufferTimeout;
+    if (settings.outputBufferSize !== undefined) client.outputBufferSize = settings.outputBufferSize;
+    client.sampleRate = settings.sampleRate;
+    if (settings.msgTimeout !== undefined) client.msgTimeout = settings.msgTimeout;
+    client.identified = true;
+
+    if (!data.feature_negotiation) {
+      client.sendFrameBytes(FRAME_OK);
+      return end;
+    }
+    const tlsv1 = this.nsqd.tlsAvailable && data.tls_v1 === true;
+    const deflate = opts.deflate && data.deflate === true;
+    let deflateLevel = 6;
+    if (deflate && (data.deflate_level ?? 0) > 0) deflateLevel = data.deflate_level!;
+    if (opts.maxDeflateLevel < deflateLevel) deflateLevel = opts.maxDeflateLevel;
+    const snappy = opts.snappy && data.snappy === true;
+    if (deflate && snappy) {
+      throw new ProtocolError("E_IDENTIFY_FAILED", "cannot enable both deflate and snappy compression");
+    }
+    const reply = JSON.stringify({
+      max_rdy_count: opts.maxRdyCount,
+      version: NSQ_VERSION,
+      max_msg_timeout: opts.maxMsgTimeout,
+      msg_timeout: client.msgTimeout,
+      tls_v1: tlsv1,
+      deflate,
+      deflate_level: deflateLevel,
+      max_deflate_level: opts.maxDeflateLevel,
+      snappy,
+      sample_rate: client.sampleRate,
+      auth_required: this.nsqd.authEnabled,
+      output_buffer_size: client.outputBufferSize,
+      output_buffer_timeout: client.outputBufferTimeout,
+    });
+    client.sendResponse(reply);
+    if (tlsv1 || snappy || deflate) {
+      client.flush();
+      this.nsqd.upgradeTransport(this, { tls: tlsv1, snappy, deflate, deflateLevel });
+    }
+    return end;
+  }
+
+  private auth(buf: Buffer, start: number, lineEnd: number, next: number): number {
+    const client = this.client;
+    if (client.state !== ClientState.Init) throw new ProtocolError("E_INVALID", "cannot AUTH in current state");
+    const params = this.params(buf, start, lineEnd);
+    if (params.length !== 1) throw new ProtocolError("E_INVALID", "AUTH invalid number of parameters");
+    if (buf.length < next + 4) return this.needMore(next + 4 - start);
+    const size = readInt32(buf, next);
+    const maxBody = this.nsqd.options.maxBodySize;
+    if (size <= 0) throw new ProtocolError("E_BAD_BODY", `AUTH invalid body size ${size}`);
+    if (size > maxBody) throw new ProtocolError("E_BAD_BODY", `AUTH body too big ${size} > ${maxBody}`);
+    const end = next + 4 + size;
+    if (buf.length < end) return this.needMore(end - start);
+    if (client.authed) throw new ProtocolError("E_INVALID", "AUTH already set");
+    if (!this.nsqd.authEnabled) throw new ProtocolError("E_AUTH_DISABLED", "AUTH disabled");
+    this.nsqd.authenticate(this, utf8(buf, next + 4, end));
+    return end;
+  }
+
+  /** Replaces the plaintext parser input after a TLS/compression upgrade; see nsqd.upgradeTransport. */
+  resetBuffers(): Buffer | null {
+    const rest = this.pending;
+    this.pending = null;
+    return rest;
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export { NEED_MORE };

@@ -1,0 +1,249 @@
+/**
+ * A topic: receives every published message and gives a copy to each of its channels. With no
+ * channel, while paused, or before it is started, messages wait in the topic (memory up to
+ * --mem-queue-size, then disk) and are fanned out once they can be (spec §2.1, §2.2).
+ */
+import { RingQueue } from "./ring-queue.ts";
+import { GuidFactory } from "./guid.ts";
+import { Channel, type ChannelHost } from "./channel.ts";
+import { MSG_ID_OFFSET, writeTimestamp } from "./message.ts";
+import { isEphemeral } from "../protocol/names.ts";
+import type { BackendQueue } from "./backend-queue.ts";
+import type { LatencyStats } from "./latency-stats.ts";
+
+/** how many queued topic messages one fan-out pass moves before yielding the event loop */
+const DRAIN_BATCH = 4096;
+
+export interface TopicHost extends ChannelHost {
+  createBackend(queueName: string): BackendQueue | null;
+  createLatencyStats(): LatencyStats | null;
+  onChannelCreated(channel: Channel): void;
+  onChannelDeleted(channel: Channel): void;
+  /** the last channel of an ephemeral topic was deleted */
+  onEphemeralTopicEmpty(topic: Topic): void;
+}
+
+/** A deferred message waiting in the topic for a channel to exist. */
+interface PendingDeferred {
+  buf: Uint8Array;
+  dueAt: number;
+}
+
+export class Topic {
+  readonly ephemeral: boolean;
+  readonly channels = new Map<string, Channel>();
+  /** channels in a stable array for the fan-out loop */
+  private channelList: Channel[] = [];
+  readonly memQueue = new RingQueue<Uint8Array>();
+  private pendingDeferred: PendingDeferred[] = [];
+  paused = false;
+  deleted = false;
+  /** false until lookupd's channels are pre-created (spec §2.2) */
+  started = false;
+  messageCount = 0;
+  messageBytes = 0;
+  private readonly guid: GuidFactory;
+  private drainScheduled = false;
+
+  constructor(
+    readonly name: string,
+    nodeId: number,
+    private readonly host: TopicHost,
+    readonly backend: BackendQueue | null,
+  ) {
+    this.ephemeral = isEphemeral(name);
+    this.guid = new GuidFactory(nodeId);
+  }
+
+  depth(): number {
+    return this.memQueue.length + (this.backend?.depth() ?? 0);
+  }
+
+  backendDepth(): number {
+    return this.backend?.depth() ?? 0;
+  }
+
+  /** Stamps timestamp, attempts 0 and a fresh ID into a message layout whose body is already in place. */
+  stamp(buf: Uint8Array, nowMs: number): void {
+    writeTimestamp(buf, 0, nowMs);
+    buf[8] = 0;
+    buf[9] = 0;
+    this.guid.writeNext(buf, MSG_ID_OFFSET, nowMs);
+  }
+
+  /** True when a message can go straight to the channels instead of waiting in the topic. */
+  private canFanOut(): boolean {
+    return this.started && !this.paused && this.channelList.length > 0 && this.depth() === 0;
+  }
+
+  /**
+   * Accepts stamped messages. All or nothing for the topic's own queue; throws (with context)
+   * when a message could be kept neither in memory nor on disk, so the publisher gets an error.
+   */
+  publish(bufs: Uint8Array[], bodyBytes: number): void {
+    if (this.canFanOut()) {
+      this.fanOut(bufs);
+    } else {
+      this.enqueueAll(bufs);
+    }
+    this.messageCount += bufs.length;
+    this.messageBytes += bodyBytes;
+  }
+
+  publishDeferred(buf: Uint8Array, bodyBytes: number, dueAt: number): void {
+    if (this.started && !this.paused && this.channelList.length > 0) {
+      this.fanOutDeferred(buf, dueAt);
+    } else {
+      this.pendingDeferred.push({ buf, dueAt });
+    }
+    this.messageCount++;
+    this.messageBytes += bodyBytes;
+  }
+
+  private enqueueAll(bufs: Uint8Array[]): void {
+    const room = this.host.memQueueSize - this.memQueue.length;
+    if (room >= bufs.length) {
+      for (const b of bufs) this.memQueue.push(b);
+      return;
+    }
+    if (this.backend === null) {
+      // ephemeral topic: what does not fit is dropped, as nsqd does
+      for (let i = 0; i < room; i++) this.memQueue.push(bufs[i]!);
+      return;
+    }
+    const toDisk = room > 0 ? bufs.slice(room) : bufs;
+    this.backend.putMany(toDisk);
+    for (let i = 0; i < room; i++) this.memQueue.push(bufs[i]!);
+  }
+
+  /** Copies each message to every channel; the last channel gets the original bytes. */
+  private fanOut(bufs: Uint8Array[]): void {
+    const channels = this.channelList;
+    let failure: unknown = null;
+    for (let c = 0; c < channels.length; c++) {
+      const ch = channels[c]!;
+      const last = c === channels.length - 1;
+      for (const buf of bufs) {
+        try {
+          ch.put(last ? buf : copy(buf));
+        } catch (err) {
+          failure = err;
+        }
+      }
+      ch.pump();
+    }
+    // A channel that could not keep a message fails the publish: the publisher retries and no
+    // acknowledged message is lost (other channels may then see a duplicate: at-least-once).
+    if (failure !== null) throw failure;
+  }
+
+  private fanOutDeferred(buf: Uint8Array, dueAt: number): void {
+    const channels = this.channelList;
+    for (let c = 0; c < channels.length; c++) {
+      channels[c]!.putDeferred(c === channels.length - 1 ? buf : copy(buf), dueAt);
+    }
+  }
+
+  /** Moves waiting messages into the channels, a batch per event-loop turn. */
+  scheduleDrain(): void {
+    if (this.drainScheduled || !this.started || this.paused || this.channelList.length === 0) return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
+      this.drainBatch();
+    });
+  }
+
+  private drainBatch(): void {
+    if (this.deleted || !this.started || this.paused || this.channelList.length === 0) return;
+    if (this.pendingDeferred.length > 0) {
+      for (const p of this.pendingDeferred) this.fanOutDeferred(p.buf, p.dueAt);
+      this.pendingDeferred = [];
+    }
+    const batch: Uint8Array[] = [];
+    while (batch.length < DRAIN_BATCH) {
+      const fromDisk = this.backend !== null && this.backend.depth() > 0 && (this.memQueue.length === 0 || batch.length % 2 === 0);
+      const buf = fromDisk ? this.backend!.readNext() : this.memQueue.shift();
+      if (buf === null || buf === undefined) break;
+      batch.push(buf);
+    }
+    if (batch.length > 0) {
+      try {
+        this.fanOut(batch);
+      } catch (err) {
+        this.host.logError(`topic ${this.name} failed to hand messages to its channels: ${String(err)}`);
+      }
+    }
+    if (this.depth() > 0) this.scheduleDrain();
+  }
+
+  getChannel(name: string): Channel | undefined {
+    return this.channels.get(name);
+  }
+
+  /** Returns the channel, creating it (and telling the host) if needed. */
+  getOrCreateChannel(name: string): Channel {
+    let ch = this.channels.get(name);
+    if (ch !== undefined) return ch;
+    const backend = isEphemeral(name) ? null : this.host.createBackend(`${this.name}:${name}`);
+    ch = new Channel(this, name, this.host, backend, this.host.createLatencyStats());
+    this.channels.set(name, ch);
+    this.channelList = [...this.channels.values()];
+    this.host.onChannelCreated(ch);
+    this.scheduleDrain();
+    return ch;
+  }
+
+  deleteChannel(name: string): boolean {
+    const ch = this.channels.get(name);
+    if (ch === undefined) return false;
+    this.channels.delete(name);
+    this.channelList = [...this.channels.values()];
+    ch.deleted = true;
+    ch.closeClients();
+    ch.empty();
+    ch.backend?.delete();
+    this.host.onChannelDeleted(ch);
+    if (this.ephemeral && this.channels.size === 0 && !this.deleted) this.host.onEphemeralTopicEmpty(this);
+    return true;
+  }
+
+  start(): void {
+    this.started = true;
+    this.scheduleDrain();
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  unpause(): void {
+    this.paused = false;
+    this.scheduleDrain();
+  }
+
+  /** Drops the topic's own queued messages (channels untouched). */
+  empty(): void {
+    this.memQueue.clear();
+    this.pendingDeferred = [];
+    this.backend?.empty();
+  }
+
+  /** For a graceful shutdown: the topic's own memory queue and deferred messages. */
+  takeAllForShutdown(): { buf: Uint8Array; dueAt: number }[] {
+    const out: { buf: Uint8Array; dueAt: number }[] = this.pendingDeferred;
+    this.pendingDeferred = [];
+    for (const buf of this.memQueue.drain()) out.push({ buf, dueAt: 0 });
+    return out;
+  }
+
+  channelNames(): string[] {
+    return [...this.channels.keys()];
+  }
+}
+
+function copy(buf: Uint8Array): Uint8Array {
+  const out = new Uint8Array(buf.length);
+  out.set(buf);
+  return out;
+}

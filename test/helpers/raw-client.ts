@@ -1,0 +1,189 @@
+/**
+ * A raw V2 protocol client for tests: sends exact bytes and reads frames, so every assertion is
+ * about what is on the wire.
+ */
+import net from "node:net";
+
+export interface Frame {
+  type: number;
+  data: Buffer;
+}
+
+export interface WireMessage {
+  timestampNs: bigint;
+  attempts: number;
+  id: string;
+  body: Buffer;
+}
+
+export function parseMessage(data: Buffer): WireMessage {
+  return {
+    timestampNs: data.readBigInt64BE(0),
+    attempts: data.readUInt16BE(8),
+    id: data.subarray(10, 26).toString("latin1"),
+    body: data.subarray(26),
+  };
+}
+
+export class RawClient {
+  private buf = Buffer.alloc(0);
+  private frames: Frame[] = [];
+  private waiters: (() => void)[] = [];
+  closed = false;
+  /** answer heartbeats with NOP automatically */
+  autoNop = true;
+
+  private constructor(readonly socket: net.Socket) {
+    socket.on("data", (chunk) => {
+      this.buf = Buffer.concat([this.buf, chunk]);
+      while (this.buf.length >= 8) {
+        const size = this.buf.readInt32BE(0);
+        if (this.buf.length < 4 + size) break;
+        const type = this.buf.readInt32BE(4);
+        const data = this.buf.subarray(8, 4 + size);
+        this.buf = this.buf.subarray(4 + size);
+        if (this.autoNop && type === 0 && data.toString() === "_heartbeat_") {
+          socket.write("NOP\n");
+          continue;
+        }
+        this.frames.push({ type, data: Buffer.from(data) });
+      }
+      this.wake();
+    });
+    socket.on("close", () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on("error", () => {});
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  static async connect(port: number, magic = true): Promise<RawClient> {
+    const socket = net.connect(port, "127.0.0.1");
+    await new Promise<void>((resolve, reject) => {
+      socket.once("connect", resolve);
+      socket.once("error", reject);
+    });
+    const c = new RawClient(socket);
+    if (magic) socket.write("  V2");
+    return c;
+  }
+
+  write(data: string | Uint8Array): void {
+    this.socket.write(data);
+  }
+
+  /** A command with a size-prefixed body. */
+  writeWithBody(line: string, body: string | Uint8Array): void {
+    const b = typeof body === "string" ? Buffer.from(body) : Buffer.from(body);
+    const size = Buffer.alloc(4);
+    size.writeInt32BE(b.length);
+    this.socket.write(Buffer.concat([Buffer.from(line + "\n"), size, b]));
+  }
+
+  identify(data: Record<string, unknown>): void {
+    this.writeWithBody("IDENTIFY", JSON.stringify(data));
+  }
+
+  pub(topic: string, body: string | Uint8Array): void {
+    this.writeWithBody(`PUB ${topic}`, body);
+  }
+
+  mpub(topic: string, bodies: (string | Uint8Array)[]): void {
+    const parts: Buffer[] = [Buffer.alloc(4)];
+    parts[0]!.writeInt32BE(bodies.length);
+    for (const b of bodies) {
+      const bb = Buffer.from(b);
+      const s = Buffer.alloc(4);
+      s.writeInt32BE(bb.length);
+      parts.push(s, bb);
+    }
+    this.writeWithBody(`MPUB ${topic}`, Buffer.concat(parts));
+  }
+
+  async readFrame(timeoutMs = 5000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.frames.length === 0) {
+      if (this.closed) throw new Error("connection closed while waiting for a frame");
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error("timed out waiting for a frame");
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return this.frames.shift()!;
+  }
+
+  /** Reads a response frame and returns its text; throws on an error frame. */
+  async readResponse(): Promise<string> {
+    const f = await this.readFrame();
+    if (f.type !== 0) throw new Error(`expected response, got type ${f.type}: ${f.data.toString()}`);
+    return f.data.toString();
+  }
+
+  async readError(): Promise<string> {
+    const f = await this.readFrame();
+    if (f.type !== 1) throw new Error(`expected error, got type ${f.type}: ${f.data.toString()}`);
+    return f.data.toString();
+  }
+
+  async readMessage(): Promise<WireMessage> {
+    const f = await this.readFrame();
+    if (f.type !== 2) throw new Error(`expected message, got type ${f.type}: ${f.data.toString()}`);
+    return parseMessage(f.data);
+  }
+
+  /** Resolves when the server closes the connection. */
+  async waitClosed(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error("connection still open");
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** True when no frame arrives within `ms` (used only to assert the absence of a delivery). */
+  async expectNoFrame(ms: number): Promise<boolean> {
+    try {
+      const f = await this.readFrame(ms);
+      this.frames.unshift(f);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Subscribes a fresh connection: magic, SUB, RDY. */
+export async function subscriber(port: number, topic: string, channel: string, rdy = 1, identify?: Record<string, unknown>): Promise<RawClient> {
+  const c = await RawClient.connect(port);
+  if (identify) {
+    c.identify(identify);
+    await c.readResponse();
+  }
+  c.write(`SUB ${topic} ${channel}\n`);
+  const ok = await c.readResponse();
+  if (ok !== "OK") throw new Error(`SUB failed: ${ok}`);
+  if (rdy > 0) c.write(`RDY ${rdy}\n`);
+  return c;
+}
