@@ -1,0 +1,132 @@
+/**
+ * `nsq stat` / `nsq_stat`: nsq_stat's plain rows (spec §6.5) when stdout is not a terminal or with
+ * --count / --plain; otherwise a live dashboard of the whole cluster (src/tools/stat/dashboard).
+ */
+import type { NsqCommand, ParsedArgs } from "./types.ts";
+import { UsageError } from "./types.ts";
+import { flagSource } from "../util/goflags.ts";
+import { untilShutdownSignal } from "../util/shutdown-signal.ts";
+import { runPlain } from "../tools/stat/plain.ts";
+import type { ClusterSource } from "../tools/stat/cluster.ts";
+import type { HttpTimeouts } from "../tools/stat/http.ts";
+import type { Level } from "../tools/stat/dashboard/view.ts";
+import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
+
+const PLAIN_INTERVAL_MS = 2000;
+const DASHBOARD_INTERVAL_MS = 1000;
+
+export interface StatSettings {
+  mode: "plain" | "dashboard";
+  source: ClusterSource;
+  topic: string;
+  channel: string;
+  intervalMs: number;
+  count: number | null;
+  timeouts: HttpTimeouts;
+}
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.map(String).filter((s) => s !== "") : [];
+}
+
+/** Validates flags the way nsq_stat does; throws UsageError with a one-line reason. */
+export function statSettings(args: ParsedArgs, stdoutIsTTY: boolean): StatSettings {
+  const topic = typeof args["topic"] === "string" ? args["topic"] : "";
+  const channel = typeof args["channel"] === "string" ? args["channel"] : "";
+  const nsqd = strings(args["nsqd-http-address"]);
+  const lookupd = strings(args["lookupd-http-address"]);
+  const countGiven = typeof args["count"] === "number";
+  const mode = args["plain"] === true || countGiven || !stdoutIsTTY ? "plain" : "dashboard";
+
+  if (mode === "plain" && (topic === "" || channel === "")) {
+    throw new UsageError("--topic and --channel are required (plain mode)");
+  }
+  if (channel !== "" && topic === "") throw new UsageError("--channel needs --topic");
+  if (topic !== "" && !isValidTopicName(topic)) throw new UsageError(`invalid --topic "${topic}"`);
+  if (channel !== "" && !isValidChannelName(channel)) throw new UsageError(`invalid --channel "${channel}"`);
+  if (nsqd.length === 0 && lookupd.length === 0) {
+    throw new UsageError("--nsqd-http-address or --lookupd-http-address required");
+  }
+  if (nsqd.length > 0 && lookupd.length > 0) {
+    throw new UsageError("use --nsqd-http-address or --lookupd-http-address, not both");
+  }
+  for (const [flag, list] of [["nsqd-http-address", nsqd], ["lookupd-http-address", lookupd]] as const) {
+    for (const a of list) {
+      if (a.startsWith("http")) throw new UsageError(`--${flag} must not include a scheme ("${a}")`);
+      if (!/^(\[[^\]]+\]|[^:\s]+):\d+$/.test(a)) throw new UsageError(`--${flag} "${a}" is not host:port`);
+    }
+  }
+  const intervalGiven = flagSource(args, "interval") !== undefined;
+  const intervalMs = intervalGiven
+    ? Number(args["interval"])
+    : mode === "plain" ? PLAIN_INTERVAL_MS : DASHBOARD_INTERVAL_MS;
+  if (!(intervalMs > 0)) throw new UsageError("--interval must be positive");
+  const connectTimeoutMs = Number(args["http-client-connect-timeout"] ?? 2000);
+  const requestTimeoutMs = Number(args["http-client-request-timeout"] ?? 5000);
+  if (!(connectTimeoutMs > 0)) throw new UsageError("--http-client-connect-timeout must be positive");
+  if (!(requestTimeoutMs > 0)) throw new UsageError("--http-client-request-timeout must be positive");
+  const count = countGiven ? Number(args["count"]) : null;
+  if (count !== null && !(count > 0)) throw new UsageError("--count must be positive");
+  return {
+    mode,
+    source: { nsqdHttpAddresses: nsqd, lookupdHttpAddresses: lookupd },
+    topic,
+    channel,
+    intervalMs,
+    count,
+    timeouts: { connectTimeoutMs, requestTimeoutMs },
+  };
+}
+
+function initialLevels(s: StatSettings): Level[] | undefined {
+  if (s.topic === "") return undefined;
+  const levels: Level[] = [{ kind: "topics" }, { kind: "channels", topic: s.topic }];
+  if (s.channel !== "") levels.push({ kind: "clients", topic: s.topic, channel: s.channel });
+  return levels;
+}
+
+export const command: NsqCommand = {
+  name: "stat",
+  programNames: ["nsq_stat"],
+  describe: "show cluster stats: a live dashboard on a terminal, nsq_stat's rows otherwise",
+  flags: [
+    { name: "topic", kind: "string", describe: "nsqd topic (required in plain mode; dashboard: start on it)" },
+    { name: "channel", kind: "string", describe: "nsqd channel (required in plain mode; dashboard: start on it)" },
+    { name: "nsqd-http-address", kind: "strings", describe: "nsqd HTTP address (may be given multiple times)" },
+    { name: "lookupd-http-address", kind: "strings", describe: "lookupd HTTP address (may be given multiple times)" },
+    { name: "interval", kind: "duration", default: PLAIN_INTERVAL_MS, describe: "duration of time between polling/printing output (dashboard: 1s unless given)" },
+    { name: "count", kind: "int", describe: "number of reports (plain mode)" },
+    { name: "plain", kind: "bool", default: false, describe: "print nsq_stat rows even on a terminal" },
+    { name: "http-client-connect-timeout", kind: "duration", default: 2000, describe: "timeout for HTTP connect" },
+    { name: "http-client-request-timeout", kind: "duration", default: 5000, describe: "timeout for HTTP request" },
+  ],
+  async run(args: ParsedArgs): Promise<number> {
+    const settings = statSettings(args, process.stdout.isTTY === true && process.stdin.isTTY === true);
+    if (settings.mode === "dashboard") {
+      // loaded only here so plain mode never pulls React/ink into memory
+      const { runDashboard } = await import("../tools/stat/dashboard/run.tsx");
+      return runDashboard({
+        source: settings.source,
+        intervalMs: settings.intervalMs,
+        timeouts: settings.timeouts,
+        initialLevels: initialLevels(settings),
+      });
+    }
+    const stop = new AbortController();
+    const signals = untilShutdownSignal(["SIGINT", "SIGTERM", "SIGHUP"]);
+    void signals.promise.then(() => stop.abort());
+    try {
+      return await runPlain({
+        source: settings.source,
+        topic: settings.topic,
+        channel: settings.channel,
+        intervalMs: settings.intervalMs,
+        count: settings.count,
+        timeouts: settings.timeouts,
+        signal: stop.signal,
+      });
+    } finally {
+      signals.cancel();
+    }
+  },
+};
