@@ -18,16 +18,13 @@ import { ProtocolError } from "../protocol/errors.ts";
 import { isEphemeral } from "../protocol/names.ts";
 import { parseListenAddress, formatHostPort } from "./address.ts";
 import { startHttpServer, type HttpServerHandle } from "./http.ts";
+import { upgradeTransport, type TransportUpgrade } from "./transport-upgrade.ts";
+import { AuthManager } from "./auth.ts";
 
 /** The scan loop's period, as nsqd's queue scan interval. */
 const SCAN_INTERVAL_MS = 100;
 
-export interface TransportUpgrade {
-  tls: boolean;
-  snappy: boolean;
-  deflate: boolean;
-  deflateLevel: number;
-}
+export type { TransportUpgrade };
 
 export class Nsqd implements TopicHost {
   readonly options: NsqdOptions;
@@ -42,6 +39,7 @@ export class Nsqd implements TopicHost {
   private scanTimer: ReturnType<typeof setInterval> | null = null;
   private readonly activeChannels = new Set<Channel>();
   private nextClientId = 0;
+  private readonly auth: AuthManager | null;
   private closing = false;
   tcpPort = -1;
   httpPort = -1;
@@ -49,6 +47,7 @@ export class Nsqd implements TopicHost {
   constructor(opts: Partial<NsqdOptions> = {}, logger?: Logger) {
     this.options = { ...defaultNsqdOptions(), ...opts };
     this.logger = logger ?? createLogger(this.options.logPrefix, this.options.logLevel);
+    this.auth = this.options.authHttpAddresses.length > 0 ? new AuthManager(this.options, this.logger) : null;
   }
 
   // ---- feature switches used by the protocol ----
@@ -257,23 +256,23 @@ export class Nsqd implements TopicHost {
   // ---- hooks filled in by persistence, lookupd, auth and transports ----
   private persistMetadata(): void {}
 
-  checkAuth(client: ClientV2, cmd: string, topic: string, channel: string): void {
-    void client;
-    void cmd;
-    void topic;
-    void channel;
+  /** Permission check for SUB/PUB/MPUB/DPUB; may return a Promise (re-query after expiry). */
+  checkAuth(client: ClientV2, cmd: string, topic: string, channel: string): void | Promise<void> {
+    if (this.auth === null) return;
+    return this.auth.check(client, cmd, topic, channel);
   }
 
-  authenticate(conn: ProtocolV2Connection, secret: string): void {
-    void conn;
-    void secret;
-    throw new ProtocolError("E_AUTH_DISABLED", "AUTH disabled");
+  /** AUTH: resolves with the reply frame's JSON. */
+  authenticate(client: ClientV2, secret: string): Promise<string> {
+    if (this.auth === null) return Promise.reject(new ProtocolError("E_AUTH_DISABLED", "AUTH disabled"));
+    return this.auth.authenticate(client, secret);
   }
 
-  upgradeTransport(conn: ProtocolV2Connection, upgrade: TransportUpgrade): void {
-    void upgrade;
-    conn.client.sendError("E_IDENTIFY_FAILED IDENTIFY failed transport upgrade not supported");
-    conn.client.closeAfterFlush();
+  upgradeTransport(conn: ProtocolV2Connection, upgrade: TransportUpgrade, leftover: Buffer | null): Promise<void> {
+    return upgradeTransport(
+      { client: conn.client, socket: conn.client.socket, onData: (c) => conn.onData(c), leftover, options: this.options },
+      upgrade,
+    );
   }
 
   async close(): Promise<void> {

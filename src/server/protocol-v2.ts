@@ -84,6 +84,8 @@ export class ProtocolV2Connection {
   private lastTopicName: Buffer | null = null;
   private pumpNeeded = false;
   private identifyCount = 0;
+  /** waiting for an auth server or a transport upgrade: input is held until `resume` */
+  private suspended = false;
 
   constructor(
     readonly client: ClientV2,
@@ -93,6 +95,10 @@ export class ProtocolV2Connection {
   onData(chunk: Buffer): void {
     if (this.client.closed) return;
     this.client.lastReadAt = Date.now();
+    if (this.suspended) {
+      this.pending = this.pending === null ? Buffer.from(chunk) : Buffer.concat([this.pending, chunk]);
+      return;
+    }
     let buf: Buffer;
     if (this.needBytes > 0) {
       this.parts.push(chunk);
@@ -169,8 +175,51 @@ export class ProtocolV2Connection {
       }
       if (used === NEED_MORE) return pos;
       pos = used;
+      if (this.suspended) return pos;
     }
     return pos;
+  }
+
+  /**
+   * Holds this connection's input until `wait` settles. `then` runs on success; a rejection with
+   * a ProtocolError is sent to the client (fatal ones close it), anything else becomes `fallback`.
+   */
+  private suspend<T>(wait: Promise<T>, then: (value: T) => void, fallback: (err: unknown) => ProtocolError): void {
+    this.suspended = true;
+    wait.then(
+      (value) => {
+        if (this.client.closed) return;
+        then(value);
+        this.resume();
+      },
+      (err: unknown) => {
+        if (this.client.closed) return;
+        this.fail(err instanceof ProtocolError ? err : fallback(err));
+        if (!this.client.closed) this.resume();
+      },
+    );
+  }
+
+  private resume(): void {
+    this.suspended = false;
+    const rest = this.pending;
+    this.pending = null;
+    if (rest !== null && rest.length > 0) this.onData(rest);
+    else if (this.pumpNeeded) {
+      this.pumpNeeded = false;
+      this.client.channel?.pump();
+    }
+  }
+
+  /**
+   * Runs an auth check; when it must wait for the auth server the connection is suspended and
+   * the same command runs again afterwards (returns true: the caller stops and re-parses later).
+   */
+  private awaitAuth(cmd: string, topic: string, channel: string): boolean {
+    const r = this.nsqd.checkAuth(this.client, cmd, topic, channel);
+    if (r === undefined) return false;
+    this.suspend(r, () => {}, () => new ProtocolError("E_AUTH_FAILED", "AUTH failed"));
+    return true;
   }
 
   private fail(err: ProtocolError): void {
@@ -335,7 +384,7 @@ export class ProtocolV2Connection {
     const end = next + 4 + size;
     if (buf.length < end) return this.needMore(end - lineStart);
     const topic = this.topicFor(buf, p[0], p[1], "PUB");
-    this.nsqd.checkAuth(this.client, "PUB", topic.name, "");
+    if (this.awaitAuth("PUB", topic.name, "")) return lineStart;
     const msg = Buffer.allocUnsafe(MSG_HEADER_SIZE + size);
     buf.copy(msg, MSG_HEADER_SIZE, next + 4, end);
     const now = Date.now();
@@ -356,7 +405,7 @@ export class ProtocolV2Connection {
     if (p === null) throw new ProtocolError("E_INVALID", "MPUB insufficient number of parameters");
     const lineStart = nameEnd - 4;
     const topic = this.topicFor(buf, p[0], p[1], "MPUB", "E_BAD_TOPIC ");
-    this.nsqd.checkAuth(this.client, "MPUB", topic.name, "");
+    if (this.awaitAuth("MPUB", topic.name, "")) return lineStart;
     if (buf.length < next + 4) return this.needMore(next + 4 - lineStart);
     const bodyLen = readInt32(buf, next);
     if (bodyLen <= 0) throw new ProtocolError("E_BAD_BODY", `MPUB invalid body size ${bodyLen}`);
@@ -430,7 +479,7 @@ export class ProtocolV2Connection {
     if (size > max) throw new ProtocolError("E_BAD_MESSAGE", `DPUB message too big ${size} > ${max}`);
     const end = next + 4 + size;
     if (buf.length < end) return this.needMore(end - start);
-    this.nsqd.checkAuth(this.client, "DPUB", topicName, "");
+    if (this.awaitAuth("DPUB", topicName, "")) return start;
     const topic = this.nsqd.getOrCreateTopic(topicName);
     const msg = Buffer.allocUnsafe(MSG_HEADER_SIZE + size);
     buf.copy(msg, MSG_HEADER_SIZE, next + 4, end);
@@ -467,7 +516,7 @@ export class ProtocolV2Connection {
     if (!isValidChannelName(channelName)) {
       throw new ProtocolError("E_BAD_CHANNEL", `SUB channel name ${JSON.stringify(channelName)} is not valid`);
     }
-    this.nsqd.checkAuth(client, "SUB", topicName, channelName);
+    if (this.awaitAuth("SUB", topicName, channelName)) return start;
     const topic = this.nsqd.getOrCreateTopic(topicName);
     const channel = topic.getOrCreateChannel(channelName);
     const maxConsumers = this.nsqd.options.maxChannelConsumers;
@@ -552,7 +601,14 @@ export class ProtocolV2Connection {
     client.sendResponse(reply);
     if (tlsv1 || snappy || deflate) {
       client.flush();
-      this.nsqd.upgradeTransport(this, { tls: tlsv1, snappy, deflate, deflateLevel });
+      // bytes after the IDENTIFY body belong to the upgraded stream (e.g. a TLS ClientHello)
+      const leftover = end < buf.length ? Buffer.from(buf.subarray(end)) : null;
+      this.suspend(
+        this.nsqd.upgradeTransport(this, { tls: tlsv1, snappy, deflate, deflateLevel }, leftover),
+        () => {},
+        (err) => new ProtocolError("E_IDENTIFY_FAILED", `IDENTIFY failed ${errorText(err)}`),
+      );
+      return buf.length;
     }
     return end;
   }
@@ -571,15 +627,15 @@ export class ProtocolV2Connection {
     if (buf.length < end) return this.needMore(end - start);
     if (client.authed) throw new ProtocolError("E_INVALID", "AUTH already set");
     if (!this.nsqd.authEnabled) throw new ProtocolError("E_AUTH_DISABLED", "AUTH disabled");
-    this.nsqd.authenticate(this, utf8(buf, next + 4, end));
+    this.suspend(
+      this.nsqd.authenticate(client, utf8(buf, next + 4, end)),
+      (reply) => {
+        client.authed = true;
+        client.sendResponse(reply);
+      },
+      () => new ProtocolError("E_AUTH_FAILED", "AUTH failed"),
+    );
     return end;
-  }
-
-  /** Replaces the plaintext parser input after a TLS/compression upgrade; see nsqd.upgradeTransport. */
-  resetBuffers(): Buffer | null {
-    const rest = this.pending;
-    this.pending = null;
-    return rest;
   }
 }
 

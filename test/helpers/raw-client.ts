@@ -34,7 +34,7 @@ export class RawClient {
   autoNop = true;
 
   private constructor(readonly socket: net.Socket) {
-    socket.on("data", (chunk) => {
+    socket.on("data", (chunk: Buffer) => {
       this.buf = Buffer.concat([this.buf, chunk]);
       while (this.buf.length >= 8) {
         const size = this.buf.readInt32BE(0);
