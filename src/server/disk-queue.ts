@@ -30,7 +30,6 @@ import {
   copyFileSync,
   fstatSync,
   fsyncSync,
-  ftruncateSync,
   linkSync,
   openSync,
   readdirSync,
@@ -308,7 +307,7 @@ export class DiskQueue {
         this.needSync = true;
         continue;
       }
-      if (this.readPos >= end) {
+      if (this.readPos >= end || (!isWriteFile && file.remaining === 0)) {
         if (isWriteFile) {
           this.repairTail();
           return null;
@@ -323,7 +322,7 @@ export class DiskQueue {
       file.remaining--;
       this.depthCount--;
       this.opsSinceSync++;
-      if (!isWriteFile && this.readPos >= file.end) this.finishReadFile(file);
+      if (!isWriteFile && file.remaining === 0) this.finishReadFile(file);
       this.afterOperation();
       return record;
     }
@@ -399,7 +398,8 @@ export class DiskQueue {
       writePos = -1; // unknown: never append to these files
       this.log.warn(`DISKQUEUE(${this.name}) no usable metadata; recovering ${present.length} data file(s) ${this.fileName(readNum)}..${this.fileName(writeNum)}`);
     } else {
-      return; // fresh queue
+      this.files.set(0, newDataFile(0, 0)); // fresh queue
+      return;
     }
 
     if (meta !== null && readNum > writeNum) {
@@ -449,19 +449,14 @@ export class DiskQueue {
       this.files.set(this.writeFileNum, newDataFile(this.writeFileNum, 0));
     }
 
-    if (this.files.has(readNum) && readNum !== this.writeFileNum) {
-      this.readFileNum = readNum;
-      this.readPos = readPos;
-    } else if (readNum === this.writeFileNum) {
-      this.readFileNum = readNum;
-      this.readPos = readPos;
-    } else {
-      if (readNum < this.writeFileNum && meta !== null) {
+    this.readFileNum = readNum;
+    this.readPos = this.files.has(readNum) ? readPos : 0;
+    if (!this.files.has(readNum)) {
+      if (meta !== null && readNum < this.writeFileNum) {
         this.log.warn(`DISKQUEUE(${this.name}) read file ${this.fileName(readNum)} is missing (consumed before the last metadata sync?); moving on`);
       }
-      this.readFileNum = readNum;
-      this.readPos = 0;
       this.advanceReadFileNumber();
+      if (this.readFileNum > this.writeFileNum) this.readFileNum = this.writeFileNum;
     }
     const readFile = this.files.get(this.readFileNum);
     if (readFile !== undefined && this.readPos > readFile.end && this.readFileNum !== this.writeFileNum) {
@@ -658,7 +653,7 @@ export class DiskQueue {
         this.abandonReadFile(file, end, `${this.describeBadRecord(this.window, pos, end)} at ${pos} of ${this.fileName(file.num)}`);
         return null;
       }
-      const out = Buffer.allocUnsafe(len);
+      const out = Buffer.allocUnsafeSlow(len); // unpooled: consumers may keep messages for long
       if (4 + len <= this.window.buf.length) {
         const at = this.window.load(pos, 4 + len, end);
         if (at < 0) throw new Error(`short read of ${4 + len} bytes at ${pos}`);
@@ -744,13 +739,11 @@ export class DiskQueue {
     }
   }
 
+  /** Completed files with no record left to deliver (only damage, or a read position at their end) go now. */
   private finishExhaustedReadFiles(): void {
     for (;;) {
       const file = this.files.get(this.readFileNum);
-      if (file === undefined || file.num === this.writeFileNum) return;
-      const pending = file.skips.some((s) => s.to > this.readPos && s.from >= this.readPos);
-      if (this.readPos < file.end && (file.remaining > 0 || pending)) return;
-      if (file.remaining > 0) return;
+      if (file === undefined || file.num === this.writeFileNum || file.remaining > 0) return;
       this.finishReadFile(file);
     }
   }
@@ -1096,4 +1089,3 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export { ftruncateSync as _unusedFtruncate };
