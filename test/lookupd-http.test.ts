@@ -231,7 +231,8 @@ describe("lookup and nodes", () => {
     const byAddr = new Map(body.producers.map((p) => [p.remote_address as string, p]));
     const na = byAddr.get(a.localAddress)!;
     expect(Object.keys(na)).toEqual([...PEER_KEYS, "tombstones", "topics"]);
-    expect({ ...na, topics: (na.topics as string[]).sort() }).toEqual({
+    const sortedTopics: Record<string, unknown> = { ...na, topics: (na.topics as string[]).sort() };
+    expect(sortedTopics).toEqual({
       remote_address: a.localAddress,
       hostname: "nsqd1",
       broadcast_address: "nsqd1.example",
