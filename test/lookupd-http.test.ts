@@ -98,6 +98,24 @@ describe("plain routes", () => {
     await expectJson(await get("/topics"), 200, `{"topics":[]}`);
   });
 
+  test("OPTIONS answers with the allowed methods", async () => {
+    await startLookupd();
+    const res = await fetch(url("/ping"), { method: "OPTIONS" });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("allow")).toBe("GET, OPTIONS");
+  });
+
+  test("a failing handler is 500 INTERNAL_ERROR and the server keeps serving", async () => {
+    const l = await startLookupd();
+    const original = l.db.findRegistrations.bind(l.db);
+    l.db.findRegistrations = () => {
+      throw new Error("boom");
+    };
+    await expectError(await get("/topics"), 500, "INTERNAL_ERROR");
+    l.db.findRegistrations = original;
+    await expectJson(await get("/topics"), 200, `{"topics":[]}`);
+  });
+
   test("a trailing slash redirects to the route", async () => {
     await startLookupd();
     const res = await get("/topics/?x=1");

@@ -76,7 +76,10 @@ export class LookupHttpServer {
         port,
         development: false,
         fetch: (req, server) => this.handle(req, server.requestIP(req)?.address ?? ""),
-        error: (err) => this.respond({ kind: "json", status: 500, body: errorBody("INTERNAL_ERROR") }, err.message),
+        error: (err) => {
+          this.ctx.logger.error(`panic in HTTP handler - ${err.message}`);
+          return this.respond({ kind: "json", status: 500, body: errorBody("INTERNAL_ERROR") });
+        },
       });
     } catch (err) {
       throw new Error(`HTTP: listen (${address}) failed - ${err instanceof Error ? err.message : String(err)}`);
@@ -90,7 +93,7 @@ export class LookupHttpServer {
     if (server) await server.stop(true);
   }
 
-  /** Routes one request; exported through `listen`, callable directly by tests. */
+  /** Routes one request (never throws: a failing handler becomes 500 INTERNAL_ERROR). */
   handle(req: Request, remote = ""): Response {
     const start = performance.now();
     const { path, rawQuery } = splitTarget(req.url);
@@ -125,11 +128,10 @@ export class LookupHttpServer {
     }
     const status = reply.kind === "empty" ? 200 : reply.status;
     this.ctx.logger.info(`${status} ${req.method} ${path}${rawQuery === null ? "" : `?${rawQuery}`} (${remote}) ${(performance.now() - start).toFixed(3)}ms`);
-    return this.respond(reply, undefined, extraHeaders);
+    return this.respond(reply, extraHeaders);
   }
 
-  private respond(reply: Reply, logMessage?: string, extraHeaders: Record<string, string> = {}): Response {
-    if (logMessage) this.ctx.logger.error(`panic in HTTP handler - ${logMessage}`);
+  private respond(reply: Reply, extraHeaders: Record<string, string> = {}): Response {
     switch (reply.kind) {
       case "json":
         return new Response(reply.body, {
