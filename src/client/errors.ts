@@ -66,7 +66,10 @@ export class HttpError extends Error {
     readonly status: number,
   ) {
     super(`${url}: ${message}`);
+    this.reason = message;
   }
+  /** the message without the URL, e.g. `HTTP 404 TOPIC_NOT_FOUND` */
+  readonly reason: string;
 }
 
 /** Turns anything thrown into a one-line text for logs and CLI messages. */

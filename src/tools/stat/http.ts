@@ -29,11 +29,23 @@ export function httpUrl(address: string, pathAndQuery: string): string {
   return `http://${address}${pathAndQuery}`;
 }
 
+const KNOWN_CODES: Record<string, string> = {
+  ConnectionRefused: "connection refused",
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  ConnectionClosed: "connection closed",
+  Malformed_HTTP_Response: "malformed HTTP response",
+  FailedToOpenSocket: "cannot open socket",
+  ENOTFOUND: "host not found",
+};
+
 function describeFailure(url: string, err: unknown): Error {
   if (err instanceof HttpStatusError) return err;
   const e = err as { name?: string; code?: string; message?: string };
   if (e?.name === "TimeoutError" || e?.name === "AbortError") return new Error(`${url}: timed out`);
-  const reason = e?.code === "ConnectionRefused" ? "connection refused" : (e?.message ?? String(err));
+  const known = e?.code ? KNOWN_CODES[e.code] : undefined;
+  // Bun's messages repeat the URL and add advice; keep the first sentence only
+  const reason = known ?? (e?.message ?? String(err)).split(/\. /)[0]!;
   return new Error(`${url}: ${reason}`);
 }
 

@@ -1,19 +1,18 @@
 /**
- * The live cluster dashboard: topics → channels → clients with per-node breakdown of the
+ * The live cluster dashboard: topics → channels → clients with a per-node breakdown of the
  * selection. Keys: ↑/↓ j/k move, enter drills down, esc/backspace goes up, p pause/unpause,
- * e empty (confirm), / filter, s sort, q quit.
+ * e empty (confirm), / filter, s sort, q quit (keys.ts decides what each does).
  */
-import { useEffect, useState, type ReactNode } from "react";
+import { useEffect, useRef, useState, type ReactNode } from "react";
 import { Box, Text, useApp, useInput, useStdout } from "ink";
 import type { ClusterModel } from "../model.ts";
 import type { MonitorHandle } from "../monitor.ts";
-import type { ActionTarget } from "../actions.ts";
+import type { ActionKind, ActionTarget } from "../actions.ts";
 import { Table } from "./Table.tsx";
 import { StatusLines } from "./StatusLines.tsx";
 import { clientColumns, statColumns } from "./columns.ts";
-import {
-  breakdownFor, buildScreen, isPaused, levelPath, nextSort, targetFor, type Level, type SortKey,
-} from "./view.ts";
+import { breakdownFor, buildScreen, levelPath, type Level } from "./view.ts";
+import { currentLevel, handleKey, initialUi, selectedIndex, type UiState } from "./keys.ts";
 
 export interface AppProps {
   monitor: MonitorHandle;
@@ -32,20 +31,11 @@ function useTerminalSize(fixedWidth?: number, fixedHeight?: number): { width: nu
   });
   const [size, setSize] = useState(read);
   useEffect(() => {
-    if (fixedWidth !== undefined && fixedHeight !== undefined) return;
     const onResize = () => setSize(read());
     stdout.on("resize", onResize);
     return () => void stdout.off("resize", onResize);
-  }, [stdout]);
+  }, [stdout, fixedWidth, fixedHeight]);
   return size;
-}
-
-function levelId(level: Level): string {
-  return JSON.stringify(level);
-}
-
-interface Confirm {
-  target: ActionTarget;
 }
 
 const HELP = "↑↓/jk move  ⏎ open  esc back  p pause  e empty  / filter  s sort  q quit";
@@ -56,137 +46,109 @@ const COLUMNS = {
   clients: clientColumns(),
 };
 
+function describeTarget(t: ActionTarget): string {
+  return t.channel === undefined ? `topic ${t.topic}` : `channel ${t.topic}/${t.channel}`;
+}
+
 export function App(props: AppProps) {
   const { monitor } = props;
   const { exit } = useApp();
   const { width, height: termHeight } = useTerminalSize(props.width, props.height);
   const [model, setModel] = useState<ClusterModel | null>(monitor.latest);
-  const [levels, setLevels] = useState<Level[]>(props.initialLevels ?? [{ kind: "topics" }]);
-  const [selection, setSelection] = useState<Record<string, { key: string; index: number }>>({});
-  const [filter, setFilter] = useState("");
-  const [editingFilter, setEditingFilter] = useState(false);
-  const [sort, setSort] = useState<SortKey>("name");
-  const [confirm, setConfirm] = useState<Confirm | null>(null);
-  const [message, setMessage] = useState("");
-  const [busy, setBusy] = useState(false);
+  const modelRef = useRef(model);
+  const uiRef = useRef<UiState>(initialUi(props.initialLevels));
+  const [ui, setUi] = useState<UiState>(uiRef.current);
+  const busy = useRef(false);
 
-  useEffect(() => monitor.subscribe(setModel), [monitor]);
+  useEffect(
+    () =>
+      monitor.subscribe((m) => {
+        modelRef.current = m;
+        setModel(m);
+      }),
+    [monitor],
+  );
 
-  const level = levels[levels.length - 1]!;
-  const screen = model ? buildScreen(model, level, filter, sort) : null;
-  const rows: Array<{ key: string; name: string }> = screen ? screen.rows : [];
-  const remembered = selection[levelId(level)];
-  let selected = rows.length === 0 ? -1 : 0;
-  if (remembered) {
-    const byKey = rows.findIndex((r) => r.key === remembered.key);
-    selected = byKey >= 0 ? byKey : Math.min(remembered.index, rows.length - 1);
-  }
-  const selectedName = selected >= 0 ? rows[selected]!.name : undefined;
-
-  const select = (index: number) => {
-    if (rows.length === 0) return;
-    const i = Math.max(0, Math.min(rows.length - 1, index));
-    setSelection((s) => ({ ...s, [levelId(level)]: { key: rows[i]!.key, index: i } }));
+  const update = (next: UiState) => {
+    uiRef.current = next;
+    setUi(next);
   };
+  const say = (message: string) => update({ ...uiRef.current, message });
 
-  const runAction = (kind: "pause" | "unpause" | "empty", target: ActionTarget) => {
-    setBusy(true);
-    setMessage(`${kind} ${target.channel === undefined ? target.topic : `${target.topic}/${target.channel}`}…`);
-    monitor.act(kind, target).then(
-      (line) => setMessage(line),
-      (err: unknown) => setMessage(`${kind} failed: ${(err as Error).message}`),
-    ).finally(() => setBusy(false));
+  const runAction = (action: ActionKind, target: ActionTarget) => {
+    if (busy.current) {
+      say("an action is still running");
+      return;
+    }
+    busy.current = true;
+    say(`${action} ${describeTarget(target)}…`);
+    monitor.act(action, target).then(
+      (line) => say(line),
+      (err: unknown) => say(`${action} failed: ${(err as Error).message}`),
+    ).finally(() => {
+      busy.current = false;
+    });
   };
 
   useInput((input, key) => {
-    if (editingFilter) {
-      if (key.return) setEditingFilter(false);
-      else if (key.escape) {
-        setFilter("");
-        setEditingFilter(false);
-      } else if (key.backspace || key.delete) setFilter((f) => f.slice(0, -1));
-      else if (input && !key.ctrl && !key.meta) setFilter((f) => f + input);
-      return;
-    }
-    if (confirm) {
-      if (input === "y" || input === "Y") runAction("empty", confirm.target);
-      else setMessage("empty cancelled");
-      setConfirm(null);
-      return;
-    }
-    if (input === "q" || (key.ctrl && input === "c")) {
-      exit();
-      return;
-    }
-    if (key.upArrow || input === "k") select(selected - 1);
-    else if (key.downArrow || input === "j") select(selected + 1);
-    else if (key.pageUp) select(selected - 10);
-    else if (key.pageDown) select(selected + 10);
-    else if (key.home || input === "g") select(0);
-    else if (key.end || input === "G") select(rows.length - 1);
-    else if (key.return || key.rightArrow || input === "l") {
-      if (selectedName === undefined || level.kind === "clients") return;
-      const next: Level =
-        level.kind === "topics"
-          ? { kind: "channels", topic: selectedName }
-          : { kind: "clients", topic: level.topic, channel: selectedName };
-      setLevels((l) => [...l, next]);
-      setFilter("");
-    } else if (key.escape || key.backspace || key.delete || key.leftArrow || input === "h") {
-      if (levels.length > 1) {
-        setLevels((l) => l.slice(0, -1));
-        setFilter("");
-      } else if (level.kind !== "topics") {
-        // started deep (--topic/--channel): going up continues to the parent level
-        setLevels([level.kind === "clients" ? { kind: "channels", topic: level.topic } : { kind: "topics" }]);
-        setFilter("");
-      }
-    } else if (input === "/") {
-      setEditingFilter(true);
-    } else if (input === "s") {
-      setSort((s) => nextSort(s));
-    } else if (input === "p" || input === "e") {
-      if (busy || !model) return;
-      const target = targetFor(level, selectedName);
-      if (!target) {
-        setMessage("nothing selected");
-        return;
-      }
-      if (input === "p") runAction(isPaused(model, target) ? "unpause" : "pause", target);
-      else setConfirm({ target });
-    }
+    const { ui: next, effect } = handleKey(uiRef.current, modelRef.current, input, key);
+    if (next !== uiRef.current) update(next);
+    if (effect?.kind === "exit") exit();
+    else if (effect?.kind === "action") runAction(effect.action, effect.target);
   });
 
-  // vertical budget: title, nodes, path, table header, footer = 5 lines; keep one line free so
-  // ink never takes its clear-the-screen path (which flickers)
+  const level = currentLevel(ui);
+  const screen = model ? buildScreen(model, level, ui.filter, ui.sort) : null;
+  const rows: ReadonlyArray<{ key: string; name: string }> = screen ? screen.rows : [];
+  const selected = selectedIndex(ui, rows);
+  const selectedName = selected >= 0 ? rows[selected]!.name : undefined;
+
+  // Vertical budget: title, nodes, path, table header and footer take 5 lines. One terminal line
+  // stays free: an app as tall as the terminal makes ink clear the whole screen on every frame.
   const height = Math.max(8, termHeight - 1);
   const breakdown = model ? breakdownFor(model, level, selectedName) : null;
-  const breakdownRows = breakdown
-    ? Math.min(breakdown.rows.length, Math.max(1, Math.floor((height - 7) / 3)))
-    : 0;
+  const breakdownRows = breakdown ? Math.min(breakdown.rows.length, Math.max(1, Math.floor((height - 7) / 3))) : 0;
   const breakdownHeight = breakdown ? breakdownRows + 2 : 0;
   const tableHeight = Math.max(1, height - 5 - breakdownHeight);
 
   let footer: ReactNode;
-  if (editingFilter) footer = <Text wrap="truncate">/{filter}<Text inverse> </Text>  (enter keep, esc clear)</Text>;
-  else if (confirm) {
-    const what = confirm.target.channel === undefined ? `topic ${confirm.target.topic}` : `channel ${confirm.target.topic}/${confirm.target.channel}`;
-    footer = <Text color="yellow" bold wrap="truncate">Empty {what} on every node? All its queued messages are deleted. (y/N)</Text>;
-  } else if (message) footer = <Text wrap="truncate">{message}  <Text dimColor>{HELP}</Text></Text>;
-  else footer = <Text dimColor wrap="truncate">{HELP}</Text>;
+  if (ui.editingFilter) {
+    footer = <Text wrap="truncate">/{ui.filter}<Text inverse> </Text>  (enter keep, esc clear)</Text>;
+  } else if (ui.confirm) {
+    footer = (
+      <Text color="yellow" bold wrap="truncate">
+        Empty {describeTarget(ui.confirm)} on every node? Its queued messages are deleted. (y/N)
+      </Text>
+    );
+  } else if (ui.message) {
+    footer = <Text wrap="truncate">{ui.message}  <Text dimColor>{HELP}</Text></Text>;
+  } else {
+    footer = <Text dimColor wrap="truncate">{HELP}</Text>;
+  }
 
-  const missingText = screen?.missing
-    ? `${level.kind === "clients" ? "channel" : "topic"} no longer exists (esc to go back)`
-    : model ? (filter ? `nothing matches "${filter}"` : level.kind === "clients" ? "no clients connected" : level.kind === "channels" ? "no channels" : "no topics") : "waiting for the first poll…";
+  const emptyText = !model
+    ? "waiting for the first poll…"
+    : screen?.missing
+      ? `${level.kind === "clients" ? "channel" : "topic"} not found on any node (esc to go back)`
+      : ui.filter
+        ? `nothing matches "${ui.filter}"`
+        : level.kind === "clients" ? "no clients connected" : level.kind === "channels" ? "no channels" : "no topics";
 
   return (
     <Box flexDirection="column" width={width} height={height}>
-      <StatusLines model={model} intervalMs={monitor.intervalMs} sort={sort} filter={filter} width={width} />
+      <StatusLines model={model} intervalMs={monitor.intervalMs} sort={ui.sort} filter={ui.filter} />
       <Text wrap="truncate" bold>{levelPath(level)}</Text>
       {screen?.kind === "clients" ? (
-        <Table columns={COLUMNS.clients} rows={screen.rows} width={width} height={tableHeight} selected={selected} emptyText={missingText} />
+        <Table columns={COLUMNS.clients} rows={screen.rows} width={width} height={tableHeight} selected={selected} emptyText={emptyText} />
       ) : (
-        <Table columns={level.kind === "topics" ? COLUMNS.topics : COLUMNS.channels} rows={screen?.rows ?? []} width={width} height={tableHeight} selected={selected} emptyText={missingText} />
+        <Table
+          columns={level.kind === "topics" ? COLUMNS.topics : COLUMNS.channels}
+          rows={screen?.rows ?? []}
+          width={width}
+          height={tableHeight}
+          selected={selected}
+          emptyText={emptyText}
+        />
       )}
       {breakdown ? (
         <>

@@ -43,7 +43,7 @@ function shortError(error: string | null): string {
   return i >= 0 ? error.slice(i + 2) : error;
 }
 
-export function StatusLines(props: { model: ClusterModel | null; intervalMs: number; sort: string; filter: string; width: number }) {
+export function StatusLines(props: { model: ClusterModel | null; intervalMs: number; sort: string; filter: string }) {
   const nodes = nodesText(props.model);
   return (
     <>

@@ -64,25 +64,27 @@ function stateOf(r: StatRow): string {
 
 /** Columns for topic, channel and per-node rows. `kind` decides the few that differ. */
 export function statColumns(kind: "topics" | "channels" | "nodes"): Column<StatRow>[] {
+  // widths of priority 0-2 columns sum to exactly 80 with separators: at 80×24 every count the
+  // issue asks for is visible; wider terminals add the rest and widen name and history
   const cols: Array<Column<StatRow> | null> = [
-    { id: "name", title: kind === "nodes" ? "NODE" : kind === "topics" ? "TOPIC" : "CHANNEL", width: 12, priority: 0, align: "left", flex: "name", cell: (r) => r.name },
+    { id: "name", title: kind === "nodes" ? "NODE" : kind === "topics" ? "TOPIC" : "CHANNEL", width: 15, priority: 0, align: "left", flex: "name", cell: (r) => r.name },
     { id: "state", title: "STATE", width: 6, priority: 1, align: "left", cell: stateOf },
     num("depth", "DEPTH", 7, 1, (r) => r.depth),
     num("mem", "MEM", 7, 5, (r) => r.memDepth),
     num("disk", "DISK", 7, 5, (r) => r.backendDepth),
-    num("inflight", "INFLT", 6, 1, (r) => r.inFlight),
-    num("deferred", "DEF", 5, 3, (r) => r.deferred),
-    num("requeued", "REQ", 6, 2, (r) => r.requeued),
-    num("timedout", "T-O", 5, 3, (r) => r.timedOut),
+    num("inflight", "INFLT", 5, 1, (r) => r.inFlight),
+    num("deferred", "DEF", 5, 2, (r) => r.deferred),
+    num("requeued", "REQ", 5, 2, (r) => r.requeued),
+    num("timedout", "T-O", 5, 2, (r) => r.timedOut),
     kind === "topics" ? num("channels", "CHANS", 5, 4, (r) => r.channels) : null,
-    num("consumers", "CONS", 5, 2, (r) => r.consumers),
+    num("consumers", "CONS", 4, 2, (r) => r.consumers),
     num("messages", "MSGS", 10, 4, (r) => r.messages),
     kind === "nodes" ? null : { id: "nodes", title: "NODES", width: 5, priority: 3, align: "right", cell: (r) => `${r.nodesUp}/${r.nodesTotal}` },
-    { id: "in", title: "IN/s", width: 7, priority: 1, align: "right", cell: (r, w) => (r.up ? fmtRate(r.rateIn, w) : "-") },
-    { id: "out", title: "OUT/s", width: 7, priority: 2, align: "right", cell: (r, w) => (r.up ? fmtRate(r.rateOut, w) : "-") },
+    { id: "in", title: "IN/s", width: 6, priority: 1, align: "right", cell: (r, w) => (r.up ? fmtRate(r.rateIn, w) : "-") },
+    { id: "out", title: "OUT/s", width: 6, priority: 2, align: "right", cell: (r, w) => (r.up ? fmtRate(r.rateOut, w) : "-") },
     kind === "nodes"
-      ? { id: "note", title: "IN HISTORY", width: 8, priority: 2, align: "left", flex: "spark", cell: (r, w) => (r.up ? sparkline(r.history, w) : r.note) }
-      : { id: "spark", title: "IN HISTORY", width: 8, priority: 2, align: "left", flex: "spark", cell: (r, w) => sparkline(r.history, w) },
+      ? { id: "note", title: "TREND", width: 6, priority: 2, align: "left", flex: "spark", cell: (r, w) => (r.up ? sparkline(r.history, w) : r.note) }
+      : { id: "spark", title: "TREND", width: 6, priority: 2, align: "left", flex: "spark", cell: (r, w) => sparkline(r.history, w) },
   ];
   return cols.filter((c): c is Column<StatRow> => c !== null);
 }
