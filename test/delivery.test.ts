@@ -1,0 +1,266 @@
+/** Delivery semantics (spec §1.9, §2.1–2.7): fan-out, RDY window, timeouts, REQ, TOUCH, DPUB, ephemeral. */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { startBroker, type TestBroker } from "./helpers/broker.ts";
+import { RawClient, parseMessage, subscriber, type WireMessage } from "./helpers/raw-client.ts";
+
+let b: TestBroker;
+let open: RawClient[] = [];
+beforeEach(async () => {
+  b = await startBroker({ msgTimeout: 1000, maxMsgTimeout: 3000 });
+  open = [];
+});
+afterEach(async () => {
+  for (const c of open) c.close();
+  await b.stop();
+});
+
+async function publisher(): Promise<RawClient> {
+  const p = await RawClient.connect(b.tcpPort);
+  open.push(p);
+  return p;
+}
+async function sub(topic: string, channel: string, rdy: number, identify?: Record<string, unknown>): Promise<RawClient> {
+  const c = await subscriber(b.tcpPort, topic, channel, rdy, identify);
+  open.push(c);
+  return c;
+}
+async function publish(p: RawClient, topic: string, bodies: string[]): Promise<void> {
+  p.mpub(topic, bodies);
+  expect(await p.readResponse()).toBe("OK");
+}
+
+describe("fan-out", () => {
+  test("every channel gets a copy with the same ID", async () => {
+    const a = await sub("fan", "a", 10);
+    const c = await sub("fan", "b", 10);
+    const p = await publisher();
+    await publish(p, "fan", ["x"]);
+    const ma = await a.readMessage();
+    const mb = await c.readMessage();
+    expect(ma.body.toString()).toBe("x");
+    expect(mb.body.toString()).toBe("x");
+    expect(ma.id).toBe(mb.id);
+    expect(ma.timestampNs).toBe(mb.timestampNs);
+  });
+
+  test("a topic with no channel keeps its messages until one exists", async () => {
+    const p = await publisher();
+    await publish(p, "wait", ["1", "2", "3"]);
+    expect(b.nsqd.getTopic("wait")!.depth()).toBe(3);
+    const c = await sub("wait", "late", 10);
+    const got = [(await c.readMessage()).body.toString(), (await c.readMessage()).body.toString(), (await c.readMessage()).body.toString()];
+    expect(got.sort()).toEqual(["1", "2", "3"]);
+    expect(b.nsqd.getTopic("wait")!.depth()).toBe(0);
+  });
+
+  test("consumers of one channel share its messages: each message exactly once", async () => {
+    const c1 = await sub("share", "c", 50);
+    const c2 = await sub("share", "c", 50);
+    const p = await publisher();
+    const bodies = Array.from({ length: 100 }, (_, i) => String(i));
+    await publish(p, "share", bodies);
+    const seen: string[] = [];
+    const drain = async (c: RawClient) => {
+      const mine: string[] = [];
+      while (seen.length < 100) {
+        let m: WireMessage;
+        try {
+          const f = await c.readFrame(500);
+          m = parseMessage(f.data);
+        } catch {
+          continue;
+        }
+        seen.push(m.body.toString());
+        mine.push(m.body.toString());
+        c.write(`FIN ${m.id}\n`);
+        if (seen.length === 100) break;
+      }
+      return mine;
+    };
+    const [m1, m2] = await Promise.all([drain(c1), drain(c2)]);
+    expect(seen.length).toBe(100);
+    expect(new Set(seen).size).toBe(100);
+    expect(m1.length).toBeGreaterThan(0);
+    expect(m2.length).toBeGreaterThan(0);
+  });
+});
+
+describe("RDY window", () => {
+  test("never more in flight than RDY; FIN opens a slot without a new RDY", async () => {
+    const c = await sub("win", "c", 2);
+    const p = await publisher();
+    await publish(p, "win", ["1", "2", "3", "4"]);
+    const m1 = await c.readMessage();
+    await c.readMessage();
+    expect(await c.expectNoFrame(200)).toBe(true);
+    c.write(`FIN ${m1.id}\n`);
+    expect((await c.readMessage()).body.toString()).toBe("3");
+    expect(await c.expectNoFrame(200)).toBe(true);
+  });
+
+  test("RDY 0 stops deliveries", async () => {
+    const c = await sub("rdy0", "c", 0);
+    const p = await publisher();
+    await publish(p, "rdy0", ["1"]);
+    expect(await c.expectNoFrame(200)).toBe(true);
+    c.write("RDY 1\n");
+    expect((await c.readMessage()).body.toString()).toBe("1");
+  });
+});
+
+describe("at-least-once", () => {
+  test("an unfinished message times out and comes back with attempts+1", async () => {
+    const c = await sub("to", "c", 1);
+    const p = await publisher();
+    await publish(p, "to", ["x"]);
+    const first = await c.readMessage();
+    expect(first.attempts).toBe(1);
+    const again = await c.readMessage();
+    expect(again.id).toBe(first.id);
+    expect(again.attempts).toBe(2);
+    const ch = b.nsqd.getTopic("to")!.getChannel("c")!;
+    expect(ch.timeoutCount).toBe(1);
+    expect(ch.requeueCount).toBe(0);
+  });
+
+  test("per-client msg_timeout is used", async () => {
+    const c = await sub("to2", "c", 1, { msg_timeout: 1500 });
+    const p = await publisher();
+    await publish(p, "to2", ["x"]);
+    const t0 = Date.now();
+    await c.readMessage();
+    await c.readMessage();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1400);
+  });
+
+  test("REQ 0 requeues now; REQ with delay defers", async () => {
+    const c = await sub("req", "c", 1);
+    const p = await publisher();
+    await publish(p, "req", ["x"]);
+    const m = await c.readMessage();
+    c.write(`REQ ${m.id} 0\n`);
+    const m2 = await c.readMessage();
+    expect(m2.attempts).toBe(2);
+    const t0 = Date.now();
+    c.write(`REQ ${m2.id} 400\n`);
+    const m3 = await c.readMessage();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
+    expect(m3.attempts).toBe(3);
+    const ch = b.nsqd.getTopic("req")!.getChannel("c")!;
+    expect(ch.requeueCount).toBe(2);
+    expect(ch.timeoutCount).toBe(0);
+  });
+
+  test("TOUCH extends the deadline but not past max-msg-timeout", async () => {
+    const c = await sub("touch", "c", 1);
+    const p = await publisher();
+    await publish(p, "touch", ["x"]);
+    const m = await c.readMessage();
+    const t0 = Date.now();
+    // keep touching every 500 ms: without the cap it would never time out
+    const timer = setInterval(() => c.write(`TOUCH ${m.id}\n`), 500);
+    const again = await c.readMessage();
+    clearInterval(timer);
+    const held = Date.now() - t0;
+    expect(again.id).toBe(m.id);
+    expect(held).toBeGreaterThanOrEqual(2800); // max-msg-timeout 3 s
+    expect(held).toBeLessThan(4500);
+  });
+
+  test("a disconnected consumer's messages wait for their timeout", async () => {
+    const c = await sub("gone", "c", 1);
+    const p = await publisher();
+    await publish(p, "gone", ["x"]);
+    const m = await c.readMessage();
+    c.close();
+    const d = await sub("gone", "c", 1);
+    expect(await d.expectNoFrame(500)).toBe(true);
+    const again = await d.readMessage();
+    expect(again.id).toBe(m.id);
+    expect(again.attempts).toBe(2);
+  });
+});
+
+describe("deferred publish", () => {
+  test("DPUB is delivered after its delay", async () => {
+    const c = await sub("dpub", "c", 1);
+    const p = await publisher();
+    const t0 = Date.now();
+    p.writeWithBody("DPUB dpub 500", "later");
+    expect(await p.readResponse()).toBe("OK");
+    const ch = b.nsqd.getTopic("dpub")!.getChannel("c")!;
+    expect(ch.deferred.size).toBe(1);
+    const m = await c.readMessage();
+    expect(m.body.toString()).toBe("later");
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(450);
+  });
+
+  test("a deferred message published before any channel keeps its delay", async () => {
+    const p = await publisher();
+    const t0 = Date.now();
+    p.writeWithBody("DPUB dpub2 600", "later");
+    expect(await p.readResponse()).toBe("OK");
+    const c = await sub("dpub2", "c", 1);
+    await c.readMessage();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(550);
+  });
+});
+
+describe("ephemeral", () => {
+  test("an ephemeral channel goes with its last client, the ephemeral topic with its last channel", async () => {
+    const c = await sub("e#ephemeral", "c#ephemeral", 1);
+    expect(b.nsqd.getTopic("e#ephemeral")!.getChannel("c#ephemeral")).toBeDefined();
+    c.close();
+    const deadline = Date.now() + 2000;
+    while (b.nsqd.getTopic("e#ephemeral") !== undefined && Date.now() < deadline) await Bun.sleep(10);
+    expect(b.nsqd.getTopic("e#ephemeral")).toBeUndefined();
+  });
+
+  test("ephemeral overflow beyond mem-queue-size is dropped, not an error", async () => {
+    await b.stop();
+    b = await startBroker({ memQueueSize: 2 });
+    const p = await publisher();
+    await publish(p, "drop#ephemeral", ["1", "2", "3", "4"]);
+    expect(b.nsqd.getTopic("drop#ephemeral")!.depth()).toBe(2);
+  });
+});
+
+describe("pause and sample rate", () => {
+  test("a paused channel holds its messages; unpause delivers them", async () => {
+    const c = await sub("pause", "c", 5);
+    const ch = b.nsqd.getTopic("pause")!.getChannel("c")!;
+    b.nsqd.setChannelPaused(ch, true);
+    const p = await publisher();
+    await publish(p, "pause", ["1"]);
+    expect(await c.expectNoFrame(200)).toBe(true);
+    b.nsqd.setChannelPaused(ch, false);
+    expect((await c.readMessage()).body.toString()).toBe("1");
+  });
+
+  test("a paused topic holds messages in the topic", async () => {
+    const c = await sub("tpause", "c", 5);
+    const topic = b.nsqd.getTopic("tpause")!;
+    b.nsqd.setTopicPaused(topic, true);
+    const p = await publisher();
+    await publish(p, "tpause", ["1"]);
+    expect(topic.depth()).toBe(1);
+    expect(await c.expectNoFrame(200)).toBe(true);
+    b.nsqd.setTopicPaused(topic, false);
+    expect((await c.readMessage()).body.toString()).toBe("1");
+  });
+
+  test("sample_rate delivers roughly that share and drops the rest", async () => {
+    const c = await sub("sample", "c", 2500, { sample_rate: 10 });
+    const p = await publisher();
+    await publish(p, "sample", Array.from({ length: 2000 }, (_, i) => String(i)));
+    let n = 0;
+    while (!(await c.expectNoFrame(300))) {
+      await c.readMessage();
+      n++;
+    }
+    // (N+1)% effective rate: ~220 of 2000
+    expect(n).toBeGreaterThan(120);
+    expect(n).toBeLessThan(340);
+    expect(b.nsqd.getTopic("sample")!.getChannel("c")!.depth()).toBe(0);
+  });
+});
