@@ -158,3 +158,46 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+export interface SimulatedNsqd extends FakeNode {
+  topics: TopicFixture[];
+  /** POSTed actions, e.g. "POST /channel/pause?topic=t&channel=c" */
+  actions: string[];
+}
+
+/**
+ * A fake nsqd that keeps state: `traffic()` runs before every /stats (move counters there), and
+ * the pause/unpause/empty routes of spec §3.2 change `topics` as nsqd would.
+ */
+export function simulatedNsqd(topics: TopicFixture[], traffic: (topics: TopicFixture[]) => void = () => {}): SimulatedNsqd {
+  const actions: string[] = [];
+  const node = fakeNode((url, req) => {
+    if (url.pathname === "/stats" && req.method === "GET") {
+      traffic(topics);
+      return json(statsDocument(filterTopics(topics, url.searchParams.get("topic"), url.searchParams.get("channel"))));
+    }
+    const m = /^\/(topic|channel)\/(pause|unpause|empty)$/.exec(url.pathname);
+    if (m && req.method === "POST") {
+      actions.push(`POST ${url.pathname}${url.search}`);
+      const t = topics.find((x) => x.topic_name === url.searchParams.get("topic"));
+      if (!t) return json({ message: "TOPIC_NOT_FOUND" }, 404);
+      let target: TopicFixture | ChannelFixture = t;
+      if (m[1] === "channel") {
+        const c = t.channels.find((x) => x.channel_name === url.searchParams.get("channel"));
+        if (!c) return json({ message: "CHANNEL_NOT_FOUND" }, 404);
+        target = c;
+      }
+      if (m[2] === "empty") {
+        target.depth = 0;
+        target.backend_depth = 0;
+        if ("in_flight_count" in target || m[1] === "channel") {
+          (target as ChannelFixture).in_flight_count = 0;
+          (target as ChannelFixture).deferred_count = 0;
+        }
+      } else target.paused = m[2] === "pause";
+      return new Response(null, { status: 200 });
+    }
+    return json({ message: "NOT_FOUND" }, 404);
+  });
+  return { ...node, topics, actions };
+}
