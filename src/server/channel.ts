@@ -14,6 +14,7 @@ import type { BackendQueue } from "./backend-queue.ts";
 import type { ClientV2 } from "./client.ts";
 import type { Topic } from "./topic.ts";
 import { LatencyStats } from "./latency-stats.ts";
+import type { DeferredRestore } from "./deferred-restore.ts";
 
 export interface ChannelHost {
   readonly memQueueSize: number;
@@ -42,6 +43,8 @@ export class Channel {
   private nextClient = 0;
   private pumping = false;
   private preferBackend = false;
+  /** deadlines of deferred messages written to disk at the last shutdown */
+  restoredDeferred: DeferredRestore | null = null;
 
   constructor(
     readonly topic: Topic,
@@ -141,10 +144,20 @@ export class Channel {
   /** Next queued message: memory and disk alternate while both have some, as nsqd's select does. */
   private take(): Uint8Array | null {
     const backend = this.backend;
-    if (backend !== null && backend.depth() > 0 && (this.preferBackend || this.memQueue.length === 0)) {
+    while (backend !== null && backend.depth() > 0 && (this.preferBackend || this.memQueue.length === 0)) {
       this.preferBackend = false;
       const rec = backend.readNext();
-      if (rec !== null) return rec;
+      if (rec === null) break;
+      const restore = this.restoredDeferred;
+      if (restore !== null) {
+        const due = restore.dueTime(rec, Date.now());
+        if (restore.done) this.restoredDeferred = null;
+        if (due > 0) {
+          this.addDeferred(rec, due);
+          continue;
+        }
+      }
+      return rec;
     }
     this.preferBackend = true;
     return this.memQueue.shift() ?? null;

@@ -20,6 +20,13 @@ import { parseListenAddress, formatHostPort } from "./address.ts";
 import { startHttpServer, type HttpServerHandle } from "./http.ts";
 import { upgradeTransport, type TransportUpgrade } from "./transport-upgrade.ts";
 import { AuthManager } from "./auth.ts";
+import { DiskQueue } from "./disk-queue.ts";
+import { MSG_HEADER_SIZE, MSG_ID_OFFSET } from "./message.ts";
+import { readMetadata, writeMetadata, readDeferredSidecar, writeDeferredSidecar, type NsqdMetadata } from "./metadata.ts";
+import { lockDataPath, type DataPathLock } from "./data-lock.ts";
+import { DeferredRestore } from "./deferred-restore.ts";
+import { LookupPeers } from "./lookup-peers.ts";
+import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 
 /** The scan loop's period, as nsqd's queue scan interval. */
 const SCAN_INTERVAL_MS = 100;
@@ -43,11 +50,18 @@ export class Nsqd implements TopicHost {
   private closing = false;
   tcpPort = -1;
   httpPort = -1;
+  readonly dataPath: string;
+  private dataLock: DataPathLock | null = null;
+  private lookupPeers: LookupPeers | null = null;
+  private metadataDirty = false;
+  /** false while metadata is being loaded at startup (no rewrite per loaded topic) */
+  private loaded = false;
 
   constructor(opts: Partial<NsqdOptions> = {}, logger?: Logger) {
     this.options = { ...defaultNsqdOptions(), ...opts };
     this.logger = logger ?? createLogger(this.options.logPrefix, this.options.logLevel);
     this.auth = this.options.authHttpAddresses.length > 0 ? new AuthManager(this.options, this.logger) : null;
+    this.dataPath = this.options.dataPath === "" ? process.cwd() : this.options.dataPath;
   }
 
   // ---- feature switches used by the protocol ----
@@ -68,13 +82,100 @@ export class Nsqd implements TopicHost {
   }
 
   async start(): Promise<void> {
-    await this.listenTcp();
-    if (this.options.httpAddress !== "") {
-      this.http = startHttpServer(this, this.options.httpAddress);
-      this.httpPort = this.http.port;
-      this.logger.info(`HTTP: listening on ${this.http.address}`);
+    this.dataLock = lockDataPath(this.dataPath);
+    try {
+      this.loadMetadata();
+      this.loaded = true;
+      this.writeMetadataNow();
+      await this.listenTcp();
+      if (this.options.httpAddress !== "") {
+        this.http = startHttpServer(this, this.options.httpAddress);
+        this.httpPort = this.http.port;
+        this.logger.info(`HTTP: listening on ${this.http.address}`);
+      }
+    } catch (err) {
+      this.tcpServer?.close();
+      this.dataLock.release();
+      this.dataLock = null;
+      throw err;
     }
     this.scanTimer = setInterval(() => this.scan(), SCAN_INTERVAL_MS);
+    this.startLookupPeers();
+  }
+
+  private startLookupPeers(): void {
+    if (this.options.lookupdTcpAddresses.length === 0) return;
+    this.lookupPeers = new LookupPeers({
+      addresses: this.options.lookupdTcpAddresses,
+      broadcastAddress: this.options.broadcastAddress,
+      tcpPort: this.options.broadcastTcpPort || this.tcpPort,
+      httpPort: this.options.broadcastHttpPort || this.httpPort,
+      httpClientConnectTimeout: this.options.httpClientConnectTimeout,
+      httpClientRequestTimeout: this.options.httpClientRequestTimeout,
+      maxReplySize: this.options.maxBodySize,
+      logger: this.logger,
+      snapshot: () =>
+        [...this.topics.values()].map((t) => ({ topic: t.name, channels: t.channelNames() })),
+    });
+    this.lookupPeers.start();
+  }
+
+  /** PUT /config/nsqlookupd_tcp_addresses */
+  setLookupdAddresses(addresses: string[]): void {
+    this.options.lookupdTcpAddresses = addresses;
+    if (this.lookupPeers === null) this.startLookupPeers();
+    else this.lookupPeers.setAddresses(addresses);
+  }
+
+  /** Recreates topics, channels and paused flags from nsqd.dat (spec §2.10). */
+  private loadMetadata(): void {
+    const meta = readMetadata(this.dataPath);
+    if (meta === null) return;
+    for (const t of meta.topics) {
+      if (!isValidTopicName(t.name)) {
+        this.logger.warn(`skipping creation of invalid topic ${t.name}`);
+        continue;
+      }
+      const topic = this.createTopic(t.name);
+      if (t.paused) topic.pause();
+      for (const c of t.channels) {
+        if (!isValidChannelName(c.name)) {
+          this.logger.warn(`skipping creation of invalid channel ${c.name}`);
+          continue;
+        }
+        const ch = topic.getOrCreateChannel(c.name);
+        if (c.paused) ch.pause();
+        ch.restoredDeferred = this.restoreDeferred(`${t.name}:${c.name}`);
+      }
+      topic.restoredDeferred = this.restoreDeferred(t.name);
+      topic.start();
+    }
+  }
+
+  private restoreDeferred(queueName: string): DeferredRestore | null {
+    const sidecar = readDeferredSidecar(this.dataPath, queueName);
+    if (sidecar.error !== undefined) this.logger.warn(sidecar.error);
+    return sidecar.deadlines.size > 0 ? new DeferredRestore(sidecar.deadlines) : null;
+  }
+
+  private metadataSnapshot(): NsqdMetadata {
+    const topics = [];
+    for (const t of [...this.topics.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+      if (t.ephemeral) continue;
+      const channels = [];
+      for (const c of t.channels.values()) if (!c.ephemeral) channels.push({ name: c.name, paused: c.paused });
+      topics.push({ name: t.name, paused: t.paused, channels });
+    }
+    return { topics };
+  }
+
+  private writeMetadataNow(): void {
+    this.metadataDirty = false;
+    try {
+      writeMetadata(this.dataPath, this.metadataSnapshot());
+    } catch (err) {
+      this.logger.error(`failed to persist metadata - ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   private listenTcp(): Promise<void> {
@@ -176,8 +277,16 @@ export class Nsqd implements TopicHost {
   }
 
   createBackend(queueName: string): BackendQueue | null {
-    void queueName;
-    return new UnavailableBackend();
+    return new DiskQueue({
+      name: queueName,
+      dataPath: this.dataPath,
+      maxBytesPerFile: this.options.maxBytesPerFile,
+      minMsgSize: MSG_HEADER_SIZE,
+      maxMsgSize: this.options.maxMsgSize + MSG_HEADER_SIZE,
+      syncEvery: this.options.syncEvery,
+      syncTimeout: this.options.syncTimeout,
+      logger: this.logger,
+    });
   }
 
   createLatencyStats(): LatencyStats | null {
@@ -187,13 +296,15 @@ export class Nsqd implements TopicHost {
 
   onChannelCreated(channel: Channel): void {
     this.logger.info(`TOPIC(${channel.topic.name}): new channel(${channel.name})`);
-    this.persistMetadata();
+    this.lookupPeers?.register(channel.topic.name, channel.name);
+    if (!channel.ephemeral) this.persistMetadata();
   }
 
   onChannelDeleted(channel: Channel): void {
     this.logger.info(`TOPIC(${channel.topic.name}): deleting channel ${channel.name}`);
     this.activeChannels.delete(channel);
-    this.persistMetadata();
+    this.lookupPeers?.unregister(channel.topic.name, channel.name);
+    if (!channel.ephemeral) this.persistMetadata();
   }
 
   // ---- topics and channels ----
@@ -201,15 +312,39 @@ export class Nsqd implements TopicHost {
     return this.topics.get(name);
   }
 
+  private createTopic(name: string): Topic {
+    const backend = isEphemeral(name) ? null : this.createBackend(name);
+    const topic = new Topic(name, this.options.nodeId, this, backend);
+    this.topics.set(name, topic);
+    this.logger.info(`TOPIC(${name}): created`);
+    return topic;
+  }
+
+  /**
+   * The topic, created if needed. A new topic registers with lookupd and, when lookupds are
+   * known, first pre-creates the channels they list, so early messages reach them (spec §2.2);
+   * until then its messages wait in the topic.
+   */
   getOrCreateTopic(name: string): Topic {
     let topic = this.topics.get(name);
     if (topic !== undefined) return topic;
-    const backend = isEphemeral(name) ? null : this.createBackend(name);
-    topic = new Topic(name, this.options.nodeId, this, backend);
-    this.topics.set(name, topic);
-    this.logger.info(`TOPIC(${name}): created`);
-    this.persistMetadata();
-    topic.start();
+    topic = this.createTopic(name);
+    this.lookupPeers?.register(name);
+    if (!topic.ephemeral) this.persistMetadata();
+    const peers = this.lookupPeers;
+    if (peers === null || peers.addresses().length === 0) {
+      topic.start();
+      return topic;
+    }
+    const created = topic;
+    peers.channelsForTopic(name).then(
+      (channels) => {
+        if (created.deleted) return;
+        for (const ch of channels) if (!isEphemeral(ch) && isValidChannelName(ch)) created.getOrCreateChannel(ch);
+        created.start();
+      },
+      () => created.start(),
+    );
     return topic;
   }
 
@@ -218,6 +353,7 @@ export class Nsqd implements TopicHost {
     if (topic === undefined) return false;
     topic.deleted = true;
     this.topics.delete(name);
+    this.lookupPeers?.unregister(name);
     for (const chName of topic.channelNames()) topic.deleteChannel(chName);
     topic.empty();
     topic.backend?.delete();
@@ -248,13 +384,29 @@ export class Nsqd implements TopicHost {
     return this.healthError === null ? "OK" : `NOK - ${this.healthError}`;
   }
 
+  /** A message was stored: a disk error reported earlier is over (as nsqd's health). */
+  publishSucceeded(): void {
+    this.healthError = null;
+  }
+
+  get healthy(): boolean {
+    return this.healthError === null;
+  }
+
   publishFailed(err: unknown): void {
     this.healthError = err instanceof Error ? err.message : String(err);
     this.logger.error(`failed to store a message: ${this.healthError}`);
   }
 
   // ---- hooks filled in by persistence, lookupd, auth and transports ----
-  private persistMetadata(): void {}
+  /** Rewrites nsqd.dat once at the end of the current turn, however many changes it had. */
+  private persistMetadata(): void {
+    if (!this.loaded || this.metadataDirty) return;
+    this.metadataDirty = true;
+    setImmediate(() => {
+      if (this.metadataDirty && !this.closing) this.writeMetadataNow();
+    });
+  }
 
   /** Permission check for SUB/PUB/MPUB/DPUB; may return a Promise (re-query after expiry). */
   checkAuth(client: ClientV2, cmd: string, topic: string, channel: string): void | Promise<void> {
@@ -285,25 +437,45 @@ export class Nsqd implements TopicHost {
     });
     for (const c of [...this.clients]) c.close();
     this.http?.stop();
+    this.lookupPeers?.close();
     await tcpClosed;
+    if (this.loaded) {
+      this.writeMetadataNow();
+      for (const topic of this.topics.values()) this.flushTopicForShutdown(topic);
+    }
+    this.dataLock?.release();
+    this.dataLock = null;
   }
-}
 
-/** Placeholder until the disk queue is wired in: overflow is refused, never silently dropped. */
-class UnavailableBackend implements BackendQueue {
-  put(): void {
-    throw new Error("disk queue unavailable");
+  /**
+   * Graceful shutdown of one topic (spec §2.10): every channel writes its queued, in-flight and
+   * deferred messages to its disk queue (deferred due times go to the sidecar), then the topic
+   * writes its own queue; ephemeral data is dropped.
+   */
+  private flushTopicForShutdown(topic: Topic): void {
+    for (const ch of topic.channels.values()) {
+      const items = ch.takeAllForShutdown();
+      if (ch.backend === null) continue;
+      this.persistQueue(`${topic.name}:${ch.name}`, ch.backend, items);
+    }
+    const items = topic.takeAllForShutdown();
+    if (topic.backend !== null) this.persistQueue(topic.name, topic.backend, items);
   }
-  putMany(): void {
-    throw new Error("disk queue unavailable");
+
+  private persistQueue(queueName: string, backend: BackendQueue, items: { buf: Uint8Array; dueAt: number }[]): void {
+    try {
+      if (items.length > 0) backend.putMany(items.map((i) => i.buf));
+      const deferred = items
+        .filter((i) => i.dueAt > 0)
+        .map((i) => ({ id: i.buf.subarray(MSG_ID_OFFSET, MSG_ID_OFFSET + 16), due: i.dueAt }));
+      writeDeferredSidecar(this.dataPath, queueName, deferred);
+    } catch (err) {
+      this.logger.error(`failed to write ${items.length} messages of ${queueName} to disk at shutdown - ${String(err)}`);
+    }
+    try {
+      backend.close();
+    } catch (err) {
+      this.logger.error(`failed to close the disk queue of ${queueName} - ${String(err)}`);
+    }
   }
-  readNext(): Uint8Array | null {
-    return null;
-  }
-  depth(): number {
-    return 0;
-  }
-  empty(): void {}
-  delete(): void {}
-  close(): void {}
 }

@@ -10,6 +10,7 @@ import { MSG_ID_OFFSET, writeTimestamp } from "./message.ts";
 import { isEphemeral } from "../protocol/names.ts";
 import type { BackendQueue } from "./backend-queue.ts";
 import type { LatencyStats } from "./latency-stats.ts";
+import type { DeferredRestore } from "./deferred-restore.ts";
 
 /** how many queued topic messages one fan-out pass moves before yielding the event loop */
 const DRAIN_BATCH = 4096;
@@ -44,6 +45,8 @@ export class Topic {
   messageBytes = 0;
   private readonly guid: GuidFactory;
   private drainScheduled = false;
+  /** deadlines of deferred messages written to disk at the last shutdown */
+  restoredDeferred: DeferredRestore | null = null;
 
   constructor(
     readonly name: string,
@@ -165,6 +168,14 @@ export class Topic {
       const fromDisk = this.backend !== null && this.backend.depth() > 0 && (this.memQueue.length === 0 || batch.length % 2 === 0);
       const buf = fromDisk ? this.backend!.readNext() : this.memQueue.shift();
       if (buf === null || buf === undefined) break;
+      if (fromDisk && this.restoredDeferred !== null) {
+        const due = this.restoredDeferred.dueTime(buf, Date.now());
+        if (this.restoredDeferred.done) this.restoredDeferred = null;
+        if (due > 0) {
+          this.fanOutDeferred(buf, due);
+          continue;
+        }
+      }
       batch.push(buf);
     }
     if (batch.length > 0) {

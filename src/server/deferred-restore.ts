@@ -1,0 +1,25 @@
+/**
+ * Deferred deadlines brought back after a restart. At shutdown deferred messages go into the
+ * queue's disk file like any other (so real nsqd can still read it) and their due times into a
+ * sidecar (src/server/metadata.ts). When such a message is read back, its remaining delay is
+ * applied again. The map is dropped as soon as every entry has been seen, so the per-record
+ * check costs nothing in normal running.
+ */
+import { MSG_ID_OFFSET } from "./message.ts";
+
+export class DeferredRestore {
+  constructor(private deadlines: Map<string, number>) {}
+
+  get done(): boolean {
+    return this.deadlines.size === 0;
+  }
+
+  /** The due time (unix ms) to apply to this record, or 0 when it is not deferred (anymore). */
+  dueTime(record: Uint8Array, now: number): number {
+    const id = Buffer.from(record.buffer, record.byteOffset + MSG_ID_OFFSET, 16).toString("latin1");
+    const due = this.deadlines.get(id);
+    if (due === undefined) return 0;
+    this.deadlines.delete(id);
+    return due > now ? due : 0;
+  }
+}
