@@ -467,15 +467,16 @@ export class DiskQueue {
     if (meta !== null && meta.depth !== total) {
       this.log.warn(`DISKQUEUE(${this.name}) metadata depth ${meta.depth} but ${total} record(s) found on disk; using ${total}`);
     }
+    // Drop files that end up fully consumed (e.g. read position at their end).
+    this.finishExhaustedReadFiles();
     const changed =
+      this.needSync ||
       meta === null ||
       meta.depth !== total ||
       meta.readNum !== this.readFileNum ||
       meta.readPos !== this.readPos ||
       meta.writeNum !== this.writeFileNum ||
       meta.writePos !== this.writePos;
-    // Drop files that end up fully consumed (e.g. read position at their end).
-    this.finishExhaustedReadFiles();
     if (changed) this.syncLogged();
   }
 
@@ -822,11 +823,19 @@ export class DiskQueue {
     }
   }
 
+  /**
+   * Sync, logging failure. After a failure the shared timer retries one syncTimeout later (rather than every
+   * following operation retrying and logging, e.g. while the disk is full).
+   */
   private syncLogged(): void {
     try {
       this.syncNow();
     } catch (err) {
       this.log.error(errorText(err));
+      this.needSync = false;
+      this.opsSinceSync = 0;
+      this.dirtySince = Date.now();
+      dirtyQueues.add(this);
     }
   }
 
