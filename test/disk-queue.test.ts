@@ -202,6 +202,18 @@ describe("round trip and format", () => {
     expect(drain(q)).toEqual(bodies(0, 9));
   });
 
+  test("a multi-megabyte putMany across many files round-trips in order", () => {
+    const dir = tempDir();
+    const q = open(dir, { maxBytesPerFile: 1024 * 1024 });
+    const batch: Buffer[] = [];
+    for (let i = 0; i < 100; i++) batch.push(message(i, String(i).padEnd(64 * 1024, ".")));
+    q.putMany(batch);
+    expect(q.depth()).toBe(100);
+    expect(readdirSync(dir).filter((f) => /\.\d{6}\.dat$/.test(f)).length).toBe(7); // 15 records of 64 KiB per MiB
+    const got = drain(q).map((b) => b.replace(/\.+$/, ""));
+    expect(got).toEqual(Array.from({ length: 100 }, (_, i) => String(i)));
+  });
+
   test("reopen resumes from metadata", () => {
     const dir = tempDir();
     const q = open(dir, { maxBytesPerFile: 150 });

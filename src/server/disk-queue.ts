@@ -97,6 +97,8 @@ interface DataFile {
 }
 
 const READ_WINDOW_BYTES = 64 * 1024;
+const SCRATCH_INITIAL_BYTES = 64 * 1024;
+const SCRATCH_KEEP_BYTES = 4 * 1024 * 1024;
 const MESSAGE_ID_OFFSET = 10; // within a record: timestamp(8) + attempts(2)
 const MESSAGE_ID_LENGTH = 16;
 const META_RE = /^(-?\d+)\n(\d+),(\d+)\n(\d+),(\d+)\n?\s*$/;
@@ -173,7 +175,7 @@ export class DiskQueue {
 
   private writeFd = -1;
   private writeFdNum = -1;
-  private scratch: Buffer = Buffer.allocUnsafe(64 * 1024);
+  private scratch: Buffer = Buffer.allocUnsafe(SCRATCH_INITIAL_BYTES);
   private readonly single: Uint8Array[] = [new Uint8Array(0)];
 
   private opsSinceSync = 0;
@@ -264,12 +266,16 @@ export class DiskQueue {
         writeFully(this.writeFd, buf, seg.bufStart, seg.bufEnd - seg.bufStart, seg.filePos);
       }
     } catch (err) {
+      if (this.scratch.length > SCRATCH_KEEP_BYTES) this.scratch = Buffer.allocUnsafe(SCRATCH_INITIAL_BYTES);
       this.rollBackWrite(segments, err);
       const where = current === null ? "" : ` to ${this.fileName(current.fileNum)} at ${current.filePos}`;
       const message = `DISKQUEUE(${this.name}) failed to write ${count} record(s) (${totalBytes} bytes)${where} - ${errorText(err)}`;
       this.log.error(message);
       throw new DiskQueueError(message, err);
     }
+
+    // A shutdown flush can encode a huge batch; don't keep that much memory around afterwards.
+    if (this.scratch.length > SCRATCH_KEEP_BYTES) this.scratch = Buffer.allocUnsafe(SCRATCH_INITIAL_BYTES);
 
     // Commit.
     for (const seg of segments) {
