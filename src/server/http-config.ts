@@ -1,0 +1,115 @@
+/**
+ * nsqd's `/config/:opt` (spec §3.8): options addressed by their config-file name, shown as Go's
+ * JSON encoding of the option would show them (durations as integer nanoseconds, log level and
+ * TLS settings as the integers Go stores), and the two options that can change at run time.
+ */
+import { NSQD_FLAGS, nsqdFlagByCfgKey } from "./flags.ts";
+import type { NsqdOptions, TlsRequired } from "./options.ts";
+import { logLevelNumber, parseLogLevel, type LogLevelName } from "../util/logger.ts";
+
+/** The broker surface /config needs; `setLookupdAddresses` is optional until the broker has it. */
+export interface ConfigTarget {
+  readonly options: NsqdOptions;
+  readonly logger: { level: LogLevelName };
+  setLookupdAddresses?: (addresses: string[]) => void;
+}
+
+/** A JSON value as /config returns it. */
+export type ConfigValue = string | number | boolean | string[] | number[];
+
+/** Go's TLSRequired constants: TLSNotRequired, TLSRequiredExceptHTTP, TLSRequired. */
+const TLS_REQUIRED_NUMBER: Record<TlsRequired, number> = { false: 0, "tcp-https": 1, true: 2 };
+
+/** crypto/tls version numbers that nsqd stores for --tls-min-version. */
+const TLS_VERSION_NUMBER: Record<string, number> = {
+  "ssl3.0": 0x0300,
+  "tls1.0": 0x0301,
+  "tls1.1": 0x0302,
+  "tls1.2": 0x0303,
+  "tls1.3": 0x0304,
+};
+
+/** Error reply of /config: HTTP status and code. */
+export class ConfigError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+  ) {
+    super(code);
+  }
+}
+
+/** Current value of the option whose config-file name is `cfgKey`; undefined when there is none. */
+export function getConfigValue(target: ConfigTarget, cfgKey: string): ConfigValue | undefined {
+  const flag = nsqdFlagByCfgKey(cfgKey);
+  if (flag === undefined) return undefined;
+  const opts = target.options;
+  switch (flag.option) {
+    case "logLevel":
+      return logLevelNumber(target.logger.level);
+    case "tlsRequired":
+      return TLS_REQUIRED_NUMBER[opts.tlsRequired];
+    case "tlsMinVersion":
+      return TLS_VERSION_NUMBER[opts.tlsMinVersion.toLowerCase()] ?? 0;
+  }
+  const value = opts[flag.option];
+  if (flag.kind === "duration" && typeof value === "number") return Math.round(value * 1e6);
+  if (Array.isArray(value)) return [...value] as string[] | number[];
+  return value;
+}
+
+/**
+ * PUT /config/:opt with the raw body. Checks in nsqd's order: body empty or longer than
+ * maxMsgSize (the caller reads at most maxMsgSize+1 bytes) → 413 INVALID_VALUE; an option other
+ * than the two settable ones → 400 INVALID_OPTION; unparsable value → 400 INVALID_VALUE.
+ * Returns the new value.
+ */
+export function putConfigValue(target: ConfigTarget, cfgKey: string, body: Uint8Array): ConfigValue {
+  const maxMsgSize = target.options.maxMsgSize;
+  if (body.length === 0 || body.length > maxMsgSize) throw new ConfigError(413, "INVALID_VALUE");
+  const text = Buffer.from(body.buffer, body.byteOffset, body.length).toString("utf8");
+  switch (cfgKey) {
+    case "nsqlookupd_tcp_addresses": {
+      const addresses = parseStringArray(text);
+      target.options.lookupdTcpAddresses = addresses;
+      target.setLookupdAddresses?.(addresses);
+      break;
+    }
+    case "log_level": {
+      let level: LogLevelName;
+      try {
+        level = parseLogLevel(text);
+      } catch {
+        throw new ConfigError(400, "INVALID_VALUE");
+      }
+      target.logger.level = level;
+      target.options.logLevel = level;
+      break;
+    }
+    default:
+      throw new ConfigError(400, "INVALID_OPTION");
+  }
+  const value = getConfigValue(target, cfgKey);
+  if (value === undefined) throw new ConfigError(400, "INVALID_OPTION");
+  return value;
+}
+
+/** A JSON array of strings (JSON `null` is an empty list, as Go leaves a nil slice). */
+function parseStringArray(text: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ConfigError(400, "INVALID_VALUE");
+  }
+  if (parsed === null) return [];
+  if (!Array.isArray(parsed) || !parsed.every((v): v is string => typeof v === "string")) {
+    throw new ConfigError(400, "INVALID_VALUE");
+  }
+  return parsed;
+}
+
+/** Every config-file name /config answers for (for documentation and tests). */
+export function configKeys(): string[] {
+  return NSQD_FLAGS.map((f) => f.cfgKey ?? f.name.replace(/-/g, "_"));
+}
