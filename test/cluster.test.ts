@@ -1,0 +1,117 @@
+/**
+ * A cluster in one process: 3 brokers registered with 2 lookupds; consumers find producers
+ * through lookupd only (issue 4). The multi-process variant is in cluster-processes.test.ts.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import nsq from "nsqjs";
+import { Nsqlookupd } from "../src/lookupd/lookupd.ts";
+import { silentLogger } from "../src/util/logger.ts";
+import { startBroker, type TestBroker } from "./helpers/broker.ts";
+import { RawClient } from "./helpers/raw-client.ts";
+
+let lookupds: Nsqlookupd[] = [];
+let brokers: TestBroker[] = [];
+
+async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+beforeAll(async () => {
+  for (let i = 0; i < 2; i++) {
+    const l = new Nsqlookupd({ tcpAddress: "127.0.0.1:0", httpAddress: "127.0.0.1:0", broadcastAddress: "127.0.0.1", inactiveProducerTimeout: 3000 }, silentLogger);
+    await l.start();
+    lookupds.push(l);
+  }
+  for (let i = 0; i < 3; i++) {
+    brokers.push(
+      await startBroker({
+        broadcastAddress: "127.0.0.1",
+        lookupdTcpAddresses: lookupds.map((l) => `127.0.0.1:${l.tcpPort}`),
+      }),
+    );
+  }
+});
+afterAll(async () => {
+  for (const b of brokers) await b.stop();
+  for (const l of lookupds) await l.close();
+});
+
+async function lookup(l: Nsqlookupd, topic: string): Promise<{ producers: { tcp_port: number }[]; channels: string[] } | null> {
+  const res = await fetch(`http://127.0.0.1:${l.httpPort}/lookup?topic=${topic}`);
+  if (res.status === 404) return null;
+  return (await res.json()) as { producers: { tcp_port: number }[]; channels: string[] };
+}
+
+test("every broker registers its topics and channels with every lookupd", async () => {
+  for (const b of brokers) {
+    const c = await RawClient.connect(b.tcpPort);
+    c.pub("clustered", `from-${b.tcpPort}`);
+    expect(await c.readResponse()).toBe("OK");
+    c.close();
+  }
+  for (const l of lookupds) {
+    await until(async () => (await lookup(l, "clustered"))?.producers.length === 3, "3 producers in /lookup");
+    const ports = (await lookup(l, "clustered"))!.producers.map((p) => p.tcp_port).sort();
+    expect(ports).toEqual(brokers.map((b) => b.tcpPort).sort());
+  }
+});
+
+test("an nsqjs Reader given only lookupd addresses consumes from all three brokers", async () => {
+  for (const b of brokers) {
+    const c = await RawClient.connect(b.tcpPort);
+    c.mpub("everywhere", Array.from({ length: 100 }, (_, i) => `${b.tcpPort}-${i}`));
+    expect(await c.readResponse()).toBe("OK");
+    c.close();
+  }
+  for (const l of lookupds) await until(async () => (await lookup(l, "everywhere"))?.producers.length === 3, "producers");
+  const r = new nsq.Reader("everywhere", "c", {
+    lookupdHTTPAddresses: lookupds.map((l) => `127.0.0.1:${l.httpPort}`),
+    maxInFlight: 300,
+  });
+  r.on("error", () => {});
+  const seen = new Set<string>();
+  await new Promise<void>((resolve) => {
+    r.on("message", (m: { body: Buffer; finish(): void }) => {
+      seen.add(m.body.toString());
+      m.finish();
+      if (seen.size === 300) resolve();
+    });
+    r.connect();
+  });
+  r.close();
+  expect(seen.size).toBe(300);
+  for (const b of brokers) expect([...seen].filter((s) => s.startsWith(`${b.tcpPort}-`)).length).toBe(100);
+});
+
+test("a channel known to lookupd is pre-created when a topic is first created on another broker", async () => {
+  // a consumer on broker 0 makes lookupd learn topic "precreate" with channel "archive"
+  const sub = await RawClient.connect(brokers[0]!.tcpPort);
+  sub.write("SUB precreate archive\n");
+  expect(await sub.readResponse()).toBe("OK");
+  for (const l of lookupds) await until(async () => (await lookup(l, "precreate"))?.channels.includes("archive") === true, "channel registration");
+  // the first publish on broker 1 must not be lost for channel "archive"
+  const p = await RawClient.connect(brokers[1]!.tcpPort);
+  p.pub("precreate", "first");
+  expect(await p.readResponse()).toBe("OK");
+  await until(() => brokers[1]!.nsqd.getTopic("precreate")?.getChannel("archive")?.depth() === 1, "pre-created channel holding the message");
+  sub.close();
+  p.close();
+});
+
+test("deleting a topic unregisters it; a stopped broker disappears from lookupd", async () => {
+  const res = await brokers[2]!.http("/topic/delete?topic=clustered", { method: "POST" });
+  expect(res.status).toBe(200);
+  for (const l of lookupds) await until(async () => (await lookup(l, "clustered"))?.producers.length === 2, "2 producers after delete");
+  const stopped = brokers.pop()!;
+  await stopped.stop();
+  for (const l of lookupds) {
+    await until(async () => {
+      const nodes = (await (await fetch(`http://127.0.0.1:${l.httpPort}/nodes`)).json()) as { producers: unknown[] };
+      return nodes.producers.length === 2;
+    }, "2 nodes after a broker stops");
+  }
+});
