@@ -116,7 +116,8 @@ function nodeRow(key: string, node: NodeState): StatRow {
   row.up = node.up;
   row.nodesTotal = 1;
   row.nodesUp = node.up ? 1 : 0;
-  row.note = node.up ? "" : (node.error ?? "down");
+  // errors read "<url>: <reason>"; the reason is what fits in a table cell
+  row.note = node.up ? "" : node.error ? node.error.slice(node.error.lastIndexOf(": ") + 2) : "down";
   return row;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Puts the dashboard on the terminal: alternate screen (the shell's scrollback is left intact),
- * incremental redraws (only changed lines are rewritten, so a 1 s refresh does not flicker),
+ * a frame one line shorter than the terminal (ink clears the whole screen otherwise),
  * and the monitor stopped and the screen restored however the app ends.
  */
 import { render } from "ink";
@@ -27,7 +27,10 @@ export async function runDashboard(opts: DashboardOptions): Promise<number> {
   const restore = () => process.stdout.write(LEAVE_ALT_SCREEN);
   process.once("exit", restore);
   const instance = render(<App monitor={monitor} initialLevels={opts.initialLevels} />, {
-    incrementalRendering: true,
+    // ink 6.8's incrementalRendering leaves stale lines behind in real terminals (seen in tmux);
+    // full redraws are wrapped in synchronized-output escapes where supported, and ink only
+    // writes when the frame changed (once per refresh), so they do not flicker
+    incrementalRendering: false,
     maxFps: 20,
     patchConsole: true,
   });
