@@ -7,11 +7,12 @@ import { NSQD_FLAGS, nsqdFlagByCfgKey } from "./flags.ts";
 import type { NsqdOptions, TlsRequired } from "./options.ts";
 import { logLevelNumber, parseLogLevel, type LogLevelName } from "../util/logger.ts";
 
-/** The broker surface /config needs; `setLookupdAddresses` is optional until the broker has it. */
+/** The broker surface /config needs. */
 export interface ConfigTarget {
   readonly options: NsqdOptions;
   readonly logger: { level: LogLevelName };
-  setLookupdAddresses?: (addresses: string[]) => void;
+  /** reconnects lookupd peers to the new list (spec §3.8) */
+  setLookupdAddresses(addresses: string[]): void;
 }
 
 /** A JSON value as /config returns it. */
@@ -72,7 +73,7 @@ export function putConfigValue(target: ConfigTarget, cfgKey: string, body: Uint8
     case "nsqlookupd_tcp_addresses": {
       const addresses = parseStringArray(text);
       target.options.lookupdTcpAddresses = addresses;
-      target.setLookupdAddresses?.(addresses);
+      target.setLookupdAddresses(addresses);
       break;
     }
     case "log_level": {

@@ -27,11 +27,6 @@ export interface HttpServerHandle {
   stop(): void;
 }
 
-export interface HttpServerOptions {
-  /** TLS key pair: this listener is the HTTPS one (never answers 403 TLS_REQUIRED) */
-  tls?: { cert: string; key: string };
-}
-
 const NSQ_CONTENT_TYPE = "nsq; version=1.0";
 const JSON_TYPE = "application/json; charset=utf-8";
 const TEXT_TYPE = "text/plain; charset=utf-8";
@@ -84,6 +79,10 @@ interface Route {
   log: boolean;
 }
 
+/**
+ * The routes, independent of the listener: `startHttpServer` below serves them over plain HTTP,
+ * src/server/https.ts over HTTPS (`tlsEnabled` true: never answers 403 TLS_REQUIRED).
+ */
 export class NsqdHttpServer {
   private readonly routes = new Map<string, Map<string, Route>>();
   private readonly configRoutes = new Map<string, Route>();
@@ -500,7 +499,7 @@ export class NsqdHttpServer {
 
   /** GET/PUT /config/:opt (spec §3.8). The query string is not parsed here, as in nsqd. */
   private async config(ctx: RequestContext): Promise<Reply> {
-    const target = this.nsqd as unknown as ConfigTarget;
+    const target: ConfigTarget = this.nsqd;
     const opt = ctx.param;
     if (ctx.req.method === "PUT") {
       const maxMsgSize = this.nsqd.options.maxMsgSize;
@@ -634,10 +633,10 @@ function atoiError(s: string): string | null {
   return null;
 }
 
-/** Starts nsqd's HTTP (or, with `options.tls`, HTTPS) listener on `address`. */
-export function startHttpServer(nsqd: Nsqd, address: string, options: HttpServerOptions = {}): HttpServerHandle {
+/** Starts nsqd's plain HTTP listener on `address` (the HTTPS one is src/server/https.ts). */
+export function startHttpServer(nsqd: Nsqd, address: string): HttpServerHandle {
   const addr = parseListenAddress(address);
-  const api = new NsqdHttpServer(nsqd, options.tls !== undefined);
+  const api = new NsqdHttpServer(nsqd, false);
   const fetch = (req: Request, server: Server<undefined>): Promise<Response> => {
     const ip = server.requestIP(req);
     const remote = ip === null ? "" : formatHostPort(ip.address.replace(/^::ffff:/, ""), ip.port);
@@ -648,7 +647,6 @@ export function startHttpServer(nsqd: Nsqd, address: string, options: HttpServer
     development: false,
     // bodies are limited by nsqd's own rules (413 MSG_TOO_BIG / BODY_TOO_BIG), not Bun's default
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-    ...(options.tls !== undefined ? { tls: { cert: Bun.file(options.tls.cert), key: Bun.file(options.tls.key) } } : {}),
   };
   let server: Server<undefined>;
   try {
