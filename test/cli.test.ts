@@ -1,0 +1,323 @@
+/**
+ * The `nsq` executable as users run it: real processes, real sockets on 127.0.0.1, free ports.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, lstatSync, readlinkSync } from "node:fs";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { NSQ_VERSION } from "../src/protocol/version.ts";
+
+const REPO = join(import.meta.dir, "..");
+const CLI = join(REPO, "src", "cli.ts");
+const BUN = process.execPath;
+const HAS_BROKER = existsSync(join(REPO, "src", "server", "nsqd.ts"));
+/** Broker tests wait for src/server/nsqd.ts (written by the lead) to exist. */
+const serveTest = HAS_BROKER ? test : test.todo;
+const DAEMON_VERSION = (name: string) => `${name} v${NSQ_VERSION} (built w/bun ${Bun.version})`;
+
+/** The environment for children: no colour forcing, so output is plain. */
+function childEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== "FORCE_COLOR") env[k] = v;
+  return env;
+}
+
+interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(cmd: string[], cwd = REPO): Promise<RunResult> {
+  const proc = Bun.spawn(cmd, { cwd, stdout: "pipe", stderr: "pipe", env: childEnv() });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, stdout, stderr };
+}
+
+const nsq = (...args: string[]) => run([BUN, CLI, ...args]);
+
+/** A long-running child whose stderr (the NSQ log) can be awaited line by line. */
+class Daemon {
+  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
+  log = "";
+  private ended = false;
+  private waiters = new Set<() => void>();
+
+  constructor(cmd: string[]) {
+    this.proc = Bun.spawn(cmd, { cwd: REPO, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: childEnv() });
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    const decoder = new TextDecoder();
+    for await (const chunk of this.proc.stderr) {
+      this.log += decoder.decode(chunk, { stream: true });
+      for (const wake of this.waiters) wake();
+    }
+    this.ended = true;
+    for (const wake of this.waiters) wake();
+  }
+
+  /** Resolves with the first match of `re` in the log; rejects at the deadline or if the process ends. */
+  waitFor(re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const m = this.log.match(re);
+        if (m) return finish(() => resolve(m));
+        if (this.ended) return finish(() => reject(new Error(`process ended before ${re}; log:\n${this.log}`)));
+        return false;
+      };
+      const timer = setTimeout(() => finish(() => reject(new Error(`timed out waiting for ${re}; log:\n${this.log}`))), timeoutMs);
+      const finish = (settle: () => void): true => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        settle();
+        return true;
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  /** The TCP and HTTP ports the daemon logged (`TCP: listening on …`). */
+  async ports(): Promise<{ tcp: number; http: number }> {
+    const tcp = await this.waitFor(/TCP: listening on 127\.0\.0\.1:(\d+)/);
+    const http = await this.waitFor(/HTTP: listening on 127\.0\.0\.1:(\d+)/);
+    return { tcp: Number(tcp[1]), http: Number(http[1]) };
+  }
+
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number> {
+    this.proc.kill(signal);
+    return await this.proc.exited;
+  }
+}
+
+const daemons: Daemon[] = [];
+function startDaemon(cmd: string[]): Daemon {
+  const d = new Daemon(cmd);
+  daemons.push(d);
+  return d;
+}
+
+let tmp = "";
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), "nsq-cli-"));
+});
+afterEach(async () => {
+  for (const d of daemons.splice(0)) {
+    if (d.proc.exitCode === null && d.proc.signalCode === null) {
+      d.proc.kill("SIGKILL");
+      await d.proc.exited;
+    }
+  }
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+function expectOneErrorLine(result: RunResult, text: string): void {
+  expect(result.stdout).toBe("");
+  const lines = result.stderr.split("\n").filter((l) => l !== "");
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toContain(text);
+  expect(result.stderr).not.toContain("\x1b["); // no colour when not a terminal
+  expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+}
+
+describe("versions and help", () => {
+  test("nsq --version", async () => {
+    const r = await nsq("--version");
+    expect(r).toEqual({ code: 0, stdout: `nsq v${NSQ_VERSION}\n`, stderr: "" });
+  });
+
+  test("nsq lookupd --version and -version", async () => {
+    for (const flag of ["--version", "-version"]) {
+      const r = await nsq("lookupd", flag);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(DAEMON_VERSION("nsqlookupd") + "\n");
+    }
+  });
+
+  test.skipIf(!HAS_BROKER)("nsq serve --version", async () => {
+    const r = await nsq("serve", "--version");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(DAEMON_VERSION("nsqd") + "\n");
+  });
+
+  test("nsq help CMD and CMD -h print the flags", async () => {
+    const help = await nsq("help", "lookupd");
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("-tombstone-lifetime duration");
+    expect(help.stdout).toContain("(default 45s)");
+    const h = await nsq("lookupd", "-h");
+    expect(h.code).toBe(0);
+    expect(h.stdout).toBe(help.stdout);
+  });
+
+  test("nsq help lists the commands; nsq without a command is a usage error", async () => {
+    const help = await nsq("help");
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("nsq lookupd");
+    expect(help.stdout).toContain("nsq install-links");
+    const bare = await nsq();
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toContain("nsq lookupd");
+  });
+
+  test("nsq completion prints a yargs completion script and completes flags", async () => {
+    const script = await nsq("completion");
+    expect(script.code).toBe(0);
+    expect(script.stdout).toContain("--get-yargs-completions");
+    const flags = await nsq("--get-yargs-completions", "nsq", "lookupd", "--tomb");
+    expect(flags.stdout.split("\n")).toContain("--tombstone-lifetime");
+  });
+});
+
+describe("errors", () => {
+  test("unknown flag → exit 2, one line", async () => {
+    const r = await nsq("lookupd", "--no-such-flag=1");
+    expect(r.code).toBe(2);
+    expectOneErrorLine(r, "flag provided but not defined: -no-such-flag");
+  });
+
+  test("bad flag value → exit 2, one line naming the flag", async () => {
+    const r = await nsq("lookupd", "-tombstone-lifetime", "45");
+    expect(r.code).toBe(2);
+    expectOneErrorLine(r, 'invalid value "45" for flag -tombstone-lifetime: parse error');
+  });
+
+  test("unknown command → exit 2", async () => {
+    const r = await nsq("frobnicate");
+    expect(r.code).toBe(2);
+    expectOneErrorLine(r, 'unknown command "frobnicate"');
+  });
+
+  test("unreadable config file → exit 1, one line", async () => {
+    const missing = join(tmp, "missing.toml");
+    const r = await nsq("lookupd", `--config=${missing}`);
+    expect(r.code).toBe(1);
+    expectOneErrorLine(r, `failed to load config file ${missing}`);
+  });
+
+  test("listen failure → exit 1, one line", async () => {
+    const r = await nsq("lookupd", "-tcp-address=256.0.0.1:0", "-http-address=127.0.0.1:0", "-log-level=fatal");
+    expect(r.code).toBe(1);
+    expectOneErrorLine(r, "failed to start nsqlookupd");
+  });
+
+  test.skipIf(!HAS_BROKER)("nsqd startup validation → exit 1, one line", async () => {
+    const r = await nsq("serve", "--node-id=5000", `--data-path=${tmp}`);
+    expect(r.code).toBe(1);
+    expectOneErrorLine(r, "--node-id must be [0,1024)");
+  });
+});
+
+describe("daemons", () => {
+  test("nsq lookupd with single-dash flags listens, answers, and exits 0 on SIGTERM", async () => {
+    const d = startDaemon([BUN, CLI, "lookupd", "-tcp-address", "127.0.0.1:0", "-http-address=127.0.0.1:0"]);
+    const { http } = await d.ports();
+    const res = await fetch(`http://127.0.0.1:${http}/ping`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("OK");
+    expect(await d.stop("SIGTERM")).toBe(0);
+  });
+
+  test("nsq lookupd reads a TOML config file, flags override it", async () => {
+    const cfg = join(tmp, "lookupd.toml");
+    await writeFile(cfg, 'log_prefix = "[from-config] "\ntcp_address = "127.0.0.1:1"\nhttp_address = "127.0.0.1:0"\n');
+    const d = startDaemon([BUN, CLI, "lookupd", "--config", cfg, "--tcp-address=127.0.0.1:0"]);
+    const { http } = await d.ports();
+    expect(d.log).toContain("[from-config] ");
+    expect((await fetch(`http://127.0.0.1:${http}/ping`)).status).toBe(200);
+    expect(await d.stop("SIGINT")).toBe(0);
+  });
+
+  serveTest("nsq serve logs its listening ports, serves, and exits 0 on SIGTERM", async () => {
+    const data = await mkdtemp(join(tmp, "serve-"));
+    const d = startDaemon([
+      BUN, CLI, "serve", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", `--data-path=${data}`,
+    ]);
+    const { http, tcp } = await d.ports();
+    expect(tcp).toBeGreaterThan(0);
+    expect(d.log).toContain(DAEMON_VERSION("nsqd"));
+    const res = await fetch(`http://127.0.0.1:${http}/ping`);
+    expect(res.status).toBe(200);
+    expect(await d.stop("SIGTERM")).toBe(0);
+    expect(existsSync(join(data, "nsqd.dat"))).toBe(true); // graceful close wrote the metadata
+  });
+
+  serveTest("nsq serve takes Go-style single-dash flags and a TOML config", async () => {
+    const data = await mkdtemp(join(tmp, "serve-cfg-"));
+    const cfg = join(data, "nsqd.toml");
+    await writeFile(cfg, `data_path = ${JSON.stringify(data)}\nlog_prefix = "[cfg-nsqd] "\nmem_queue_size = 7\n`);
+    const d = startDaemon([BUN, CLI, "serve", "-config", cfg, "-tcp-address", "127.0.0.1:0", "-http-address=127.0.0.1:0"]);
+    const { http } = await d.ports();
+    expect(d.log).toContain("[cfg-nsqd] ");
+    const res = await fetch(`http://127.0.0.1:${http}/ping`);
+    expect(res.status).toBe(200);
+    expect(await d.stop("SIGINT")).toBe(0);
+  });
+});
+
+describe("multi-call", () => {
+  let bin = "";
+  beforeAll(async () => {
+    bin = join(tmp, "nsq");
+    const built = await run([BUN, "build", "--compile", CLI, "--outfile", bin]);
+    if (built.code !== 0) throw new Error(`bun build --compile failed: ${built.stderr}`);
+  }, 60_000);
+
+  test("install-links creates symlinks to the compiled executable", async () => {
+    const links = join(tmp, "links");
+    const r = await run([bin, "install-links", links]);
+    expect(r.code).toBe(0);
+    expect(lstatSync(join(links, "nsqlookupd")).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(join(links, "nsqlookupd"))).toBe(bin);
+    if (HAS_BROKER) expect(readlinkSync(join(links, "nsqd"))).toBe(bin);
+    // a second run replaces nothing and still succeeds
+    expect((await run([bin, "install-links", links])).code).toBe(0);
+  });
+
+  test("a symlink named nsqlookupd behaves as `nsq lookupd`", async () => {
+    const dir = join(tmp, "by-name");
+    await mkdir(dir, { recursive: true });
+    await symlink(bin, join(dir, "nsqlookupd"));
+    const version = await run([join(dir, "nsqlookupd"), "--version"]);
+    expect(version.stdout).toBe(DAEMON_VERSION("nsqlookupd") + "\n");
+    const bad = await run([join(dir, "nsqlookupd"), "-bogus"]);
+    expect(bad.code).toBe(2);
+    expectOneErrorLine(bad, "nsqlookupd: flag provided but not defined: -bogus");
+    const d = startDaemon([join(dir, "nsqlookupd"), "-tcp-address=127.0.0.1:0", "-http-address", "127.0.0.1:0"]);
+    const { http } = await d.ports();
+    expect((await fetch(`http://127.0.0.1:${http}/ping`)).status).toBe(200);
+    expect(await d.stop()).toBe(0);
+  });
+
+  serveTest("a symlink named nsqd behaves as `nsq serve`", async () => {
+    const dir = join(tmp, "by-name-nsqd");
+    await mkdir(dir, { recursive: true });
+    await symlink(bin, join(dir, "nsqd"));
+    const data = await mkdtemp(join(tmp, "nsqd-"));
+    const version = await run([join(dir, "nsqd"), "-version"]);
+    expect(version.stdout).toBe(DAEMON_VERSION("nsqd") + "\n");
+    const d = startDaemon([join(dir, "nsqd"), "-tcp-address=127.0.0.1:0", "-http-address=127.0.0.1:0", "-data-path", data]);
+    const { http } = await d.ports();
+    expect((await fetch(`http://127.0.0.1:${http}/ping`)).status).toBe(200);
+    expect(await d.stop()).toBe(0);
+  });
+
+  test("install-links from a script writes wrappers that run the command", async () => {
+    const links = join(tmp, "wrappers");
+    const r = await nsq("install-links", links);
+    expect(r.code).toBe(0);
+    const version = await run([join(links, "nsqlookupd"), "--version"]);
+    expect(version.code).toBe(0);
+    expect(version.stdout).toBe(DAEMON_VERSION("nsqlookupd") + "\n");
+  });
+});
