@@ -85,8 +85,9 @@ export async function upgradeTransport(ctx: UpgradeContext, upgrade: TransportUp
     end: () => lower.end(),
     destroy: () => lower.destroy(),
   };
+  let session: tls.TLSSocket | null = null;
   const release = (): void => {
-    client.transport = lower;
+    client.transport = session === null ? lower : withSessionInfo(lower, session);
     for (const chunk of held) lower.write(chunk);
     held.length = 0;
   };
@@ -118,6 +119,7 @@ export async function upgradeTransport(ctx: UpgradeContext, upgrade: TransportUp
       client.tls = true;
       lower = tlsTransport(secure, socket);
       bottom = secure;
+      session = secure;
       lower.write(FRAME_OK);
     } else {
       socket.on("data", inbound);
@@ -210,6 +212,24 @@ function describeSession(secure: tls.TLSSocket): ClientTlsDetails {
     negotiatedProtocolIsMutual: true,
     commonName: typeof cn === "string" ? cn : Array.isArray(cn) ? String(cn[0] ?? "") : "",
   };
+}
+
+/**
+ * The client's top transport also answers node:tls's session accessors (getCipher, getProtocol,
+ * alpnProtocol), so code that only sees `client.transport` (e.g. /stats) can describe the TLS
+ * session under any compression layer. `clientTlsDetails` is the typed way to get the same.
+ */
+function withSessionInfo(top: ClientTransport, secure: tls.TLSSocket): ClientTransport {
+  return {
+    write: (data) => top.write(data),
+    end: () => top.end(),
+    destroy: () => top.destroy(),
+    getCipher: () => secure.getCipher(),
+    getProtocol: () => secure.getProtocol(),
+    get alpnProtocol() {
+      return secure.alpnProtocol;
+    },
+  } as ClientTransport;
 }
 
 function tlsTransport(secure: tls.TLSSocket, raw: net.Socket): ClientTransport {

@@ -1,0 +1,89 @@
+/**
+ * Reads nsqd frames from any byte source (a plain socket, a TLS socket, a decompressor), for
+ * tests that walk through the IDENTIFY upgrade sequence by hand. Feed bytes with `push`.
+ */
+import type { Frame } from "./raw-client.ts";
+
+export class FrameReader {
+  private buf = Buffer.alloc(0);
+  private frames: Frame[] = [];
+  private waiters: (() => void)[] = [];
+  closed = false;
+
+  push(chunk: Buffer): void {
+    this.buf = Buffer.concat([this.buf, chunk]);
+    while (this.buf.length >= 8) {
+      const size = this.buf.readInt32BE(0);
+      if (this.buf.length < 4 + size) break;
+      this.frames.push({ type: this.buf.readInt32BE(4), data: Buffer.from(this.buf.subarray(8, 4 + size)) });
+      this.buf = this.buf.subarray(4 + size);
+    }
+    this.wake();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.wake();
+  }
+
+  /** Bytes received that do not complete a frame yet. */
+  get partial(): Buffer {
+    return this.buf;
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  async next(timeoutMs = 5000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.frames.length === 0) {
+      if (this.closed) throw new Error("closed while waiting for a frame");
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error("timed out waiting for a frame");
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return this.frames.shift()!;
+  }
+
+  /** Next frame's text, skipping heartbeats. */
+  async nextText(timeoutMs = 5000): Promise<string> {
+    for (;;) {
+      const f = await this.next(timeoutMs);
+      const text = f.data.toString();
+      if (f.type === 0 && text === "_heartbeat_") continue;
+      return f.type === 1 ? `ERROR: ${text}` : text;
+    }
+  }
+
+  async waitClosed(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error("still open");
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+/** A size-prefixed command: `line\n` + int32 size + body. */
+export function commandWithBody(line: string, body: string | Uint8Array): Buffer {
+  const b = Buffer.from(body);
+  const size = Buffer.alloc(4);
+  size.writeInt32BE(b.length);
+  return Buffer.concat([Buffer.from(line + "\n"), size, b]);
+}
