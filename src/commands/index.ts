@@ -4,7 +4,13 @@
  * Imported statically so `bun build --compile` bundles them all.
  */
 import type { NsqCommand } from "./types.ts";
+import { command as serve } from "./serve.ts";
 import { command as lookupd } from "./lookupd.ts";
+import { command as pub } from "./pub.ts";
+import { command as tail } from "./tail.ts";
+import { command as toFile } from "./to-file.ts";
+import { command as pause } from "./pause.ts";
+import { command as stat } from "./stat.ts";
 import { command as installLinks } from "./install-links.ts";
 
-export const COMMANDS: NsqCommand[] = [lookupd, installLinks];
+export const COMMANDS: NsqCommand[] = [serve, lookupd, pub, tail, toFile, pause, stat, installLinks];

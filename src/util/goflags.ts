@@ -236,7 +236,7 @@ export function formatFlagUsage(flags: readonly FlagSpec[]): string {
     const alias = spec.alias ? `, -${spec.alias}` : "";
     lines.push(`  -${spec.name}${alias}${placeholder ? " " + placeholder : ""}`);
     const def = describeDefault(spec);
-    const repeat = spec.kind === "strings" ? " (may be given multiple times)" : "";
+    const repeat = spec.kind === "strings" && !/multiple times/.test(spec.describe) ? " (may be given multiple times)" : "";
     lines.push(`    \t${spec.describe}${repeat}${def !== undefined ? ` (default ${def})` : ""}`);
   }
   return lines.join("\n");
