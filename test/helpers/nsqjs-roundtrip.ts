@@ -3,8 +3,28 @@
  * given connection options (tls, snappy, deflate, authSecret…), then reports what /stats says
  * about the two connections while they are still open.
  */
-import nsq from "nsqjs";
+import type { EventEmitter } from "node:events";
 import type { TestBroker } from "./broker.ts";
+
+/** The part of nsqjs used here (it ships no type declarations). */
+interface NsqjsMessage {
+  body: Buffer;
+  finish(): void;
+}
+interface NsqjsWriter extends EventEmitter {
+  connect(): void;
+  publish(topic: string, msgs: string[], cb: (err?: Error) => void): void;
+  close(): void;
+}
+interface NsqjsReader extends EventEmitter {
+  connect(): void;
+  close(): void;
+}
+interface Nsqjs {
+  Writer: new (host: string, port: number, options: Record<string, unknown>) => NsqjsWriter;
+  Reader: new (topic: string, channel: string, options: Record<string, unknown>) => NsqjsReader;
+}
+const nsq = require("nsqjs") as Nsqjs;
 
 export interface StatsClient {
   client_id: string;
@@ -37,9 +57,9 @@ interface StatsJson {
  * (a client bug that real nsqd triggers too). Swallow those errors so closing stays quiet.
  */
 function quietInflaters(reader: unknown, writer: unknown): void {
-  const r = reader as { readerRdy?: { connections?: { conn?: { inflater?: NodeJS.EventEmitter } }[] } };
+  const r = reader as { readerRdy?: { connections?: { conn?: { inflater?: EventEmitter } }[] } };
   for (const c of r.readerRdy?.connections ?? []) c.conn?.inflater?.on("error", () => {});
-  const w = writer as { conn?: { inflater?: NodeJS.EventEmitter } };
+  const w = writer as { conn?: { inflater?: EventEmitter } };
   w.conn?.inflater?.on("error", () => {});
 }
 
@@ -70,7 +90,7 @@ export async function nsqjsRoundTrip(
     const received: string[] = [];
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`only ${received.length}/${count} messages arrived`)), 15000);
-      reader.on("message", (m) => {
+      reader.on("message", (m: NsqjsMessage) => {
         received.push(m.body.toString());
         m.finish();
         if (received.length === count) {
@@ -78,7 +98,7 @@ export async function nsqjsRoundTrip(
           resolve();
         }
       });
-      reader.on("error", (err) => {
+      reader.on("error", (err: Error) => {
         clearTimeout(timer);
         reject(err);
       });
