@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { NSQ_VERSION } from "../src/protocol/version.ts";
+import { commandForProgramName } from "../src/cli.ts";
 
 const REPO = join(import.meta.dir, "..");
 const CLI = join(REPO, "src", "cli.ts");
@@ -252,6 +253,16 @@ describe("daemons", () => {
     expect(existsSync(join(data, "nsqd.dat"))).toBe(true); // graceful close wrote the metadata
   });
 
+  serveTest("a second nsqd on the same data path fails to start: exit 1, one line", async () => {
+    const data = await mkdtemp(join(tmp, "serve-lock-"));
+    const first = startDaemon([BUN, CLI, "serve", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", `--data-path=${data}`]);
+    await first.ports();
+    const second = await nsq("serve", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", `--data-path=${data}`, "--log-level=error");
+    expect(second.code).toBe(1);
+    expectOneErrorLine(second, "failed to start nsqd");
+    expect(await first.stop()).toBe(0);
+  });
+
   serveTest("nsq serve takes Go-style single-dash flags and a TOML config", async () => {
     const data = await mkdtemp(join(tmp, "serve-cfg-"));
     const cfg = join(data, "nsqd.toml");
@@ -266,6 +277,13 @@ describe("daemons", () => {
 });
 
 describe("multi-call", () => {
+  test("the program name comes from argv0 (compiled) or the script name, extension stripped", () => {
+    expect(commandForProgramName("/usr/local/bin/nsqd", "/$bunfs/root/nsq")?.name).toBe("serve");
+    expect(commandForProgramName("/opt/bin/nsqlookupd.exe", undefined)?.name).toBe("lookupd");
+    expect(commandForProgramName("bun", "/opt/nsq/nsq_tail.ts")?.name).toBe("tail");
+    expect(commandForProgramName("bun", "/work/src/cli.ts")).toBeUndefined();
+  });
+
   let bin = "";
   beforeAll(async () => {
     bin = join(tmp, "nsq");
