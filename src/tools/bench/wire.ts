@@ -1,0 +1,209 @@
+/**
+ * The load generator's side of the V2 wire (spec §1): a raw Bun.connect socket that
+ *  - parses server frames by byte offsets straight out of the received chunk (no objects per frame;
+ *    only a frame split across chunks is copied, into one reused carry buffer), and
+ *  - writes whole batches with one `write()`; Bun takes what the kernel accepts and returns the count,
+ *    so an unwritten tail is copied into a reused pending buffer and flushed on `drain`.
+ * Callers may therefore rewrite their frame buffers as soon as `write()` returns.
+ */
+import type { Socket } from "bun";
+
+export const MAGIC_V2 = new Uint8Array([0x20, 0x20, 0x56, 0x32]);
+export const FRAME_RESPONSE = 0;
+export const FRAME_ERROR = 1;
+export const FRAME_MESSAGE = 2;
+/** frame header (size + type) plus the fixed message header (timestamp, attempts, id) */
+export const MESSAGE_BODY_OFFSET = 8 + 26;
+
+const encoder = new TextEncoder();
+const NOP = encoder.encode("NOP\n");
+const HEARTBEAT = encoder.encode("_heartbeat_");
+
+/** Receives every complete frame: `buf[offset..offset+size)` is `type` (4 bytes) + data. */
+export interface FrameHandler {
+  /** `start` is the offset of the 4-byte size field; data begins at start + 8 and has `dataLength` bytes */
+  onFrame(buf: Uint8Array, start: number, type: number, dataLength: number): void;
+  /** called after every received chunk has been parsed: the place to flush batched replies */
+  onChunkEnd(): void;
+  onDrain(): void;
+  onClose(error: Error | undefined): void;
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** "host:port" (IPv6 as "[::1]:4150") → parts; throws with the text on anything else. */
+export function parseHostPort(text: string): HostPort {
+  const colon = text.lastIndexOf(":");
+  const port = Number(text.slice(colon + 1));
+  let host = text.slice(0, colon);
+  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
+  if (colon <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new Error(`invalid address "${text}" (want host:port)`);
+  }
+  return { host, port };
+}
+
+function isHeartbeat(buf: Uint8Array, dataStart: number, dataLength: number): boolean {
+  if (dataLength !== HEARTBEAT.length) return false;
+  for (let i = 0; i < dataLength; i++) if (buf[dataStart + i] !== HEARTBEAT[i]) return false;
+  return true;
+}
+
+/** One V2 connection of the load generator. */
+export class BenchConnection {
+  private socket: Socket<undefined> | undefined;
+  private carry = new Uint8Array(64 * 1024);
+  private carryLength = 0;
+  private pending = new Uint8Array(64 * 1024);
+  private pendingLength = 0;
+  private closed = false;
+  /** heartbeats answered; they are not passed to the handler */
+  heartbeats = 0;
+
+  private constructor(private readonly handler: FrameHandler) {}
+
+  static async open(address: HostPort, handler: FrameHandler): Promise<BenchConnection> {
+    const conn = new BenchConnection(handler);
+    conn.socket = await Bun.connect<undefined>({
+      hostname: address.host,
+      port: address.port,
+      socket: {
+        data: (_s, chunk) => conn.receive(chunk),
+        drain: () => conn.drain(),
+        close: () => conn.finish(undefined),
+        error: (_s, err) => conn.finish(err),
+        connectError: (_s, err) => conn.finish(err),
+      },
+    }).catch((err: unknown) => {
+      throw new Error(`connect to ${address.host}:${address.port} failed: ${err instanceof Error ? err.message : String(err)}`);
+    });
+    conn.socket.setNoDelay(true);
+    conn.write(MAGIC_V2);
+    return conn;
+  }
+
+  /** true while earlier bytes still wait for `drain`: callers should hold further batches */
+  get blocked(): boolean {
+    return this.pendingLength > 0;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Writes `bytes` (or queues them behind unwritten bytes); the caller may reuse `bytes` at once. */
+  write(bytes: Uint8Array, length = bytes.length): void {
+    if (this.closed || this.socket === undefined) return;
+    if (this.pendingLength > 0) {
+      this.queue(bytes, 0, length);
+      return;
+    }
+    const view = length === bytes.length ? bytes : bytes.subarray(0, length);
+    const written = this.socket.write(view);
+    if (written < length) this.queue(bytes, Math.max(written, 0), length);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.socket?.end();
+  }
+
+  private queue(bytes: Uint8Array, from: number, to: number): void {
+    const needed = this.pendingLength + (to - from);
+    if (needed > this.pending.length) {
+      const grown = new Uint8Array(Math.max(needed, this.pending.length * 2));
+      grown.set(this.pending.subarray(0, this.pendingLength));
+      this.pending = grown;
+    }
+    this.pending.set(bytes.subarray(from, to), this.pendingLength);
+    this.pendingLength = needed;
+  }
+
+  private drain(): void {
+    if (this.pendingLength > 0 && this.socket !== undefined) {
+      const written = this.socket.write(this.pending.subarray(0, this.pendingLength));
+      if (written > 0) {
+        this.pending.copyWithin(0, written, this.pendingLength);
+        this.pendingLength -= written;
+      }
+      if (this.pendingLength > 0) return;
+    }
+    this.handler.onDrain();
+  }
+
+  private finish(error: Error | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handler.onClose(error);
+  }
+
+  private receive(chunk: Uint8Array): void {
+    if (this.carryLength === 0) {
+      const consumed = this.parse(chunk, chunk.length);
+      if (consumed < chunk.length) this.keep(chunk, consumed, chunk.length);
+    } else {
+      this.keep(chunk, 0, chunk.length);
+      const consumed = this.parse(this.carry, this.carryLength);
+      this.carry.copyWithin(0, consumed, this.carryLength);
+      this.carryLength -= consumed;
+    }
+    this.handler.onChunkEnd();
+  }
+
+  private keep(chunk: Uint8Array, from: number, to: number): void {
+    const needed = this.carryLength + (to - from);
+    if (needed > this.carry.length) {
+      const grown = new Uint8Array(Math.max(needed, this.carry.length * 2));
+      grown.set(this.carry.subarray(0, this.carryLength));
+      this.carry = grown;
+    }
+    this.carry.set(chunk.subarray(from, to), this.carryLength);
+    this.carryLength = needed;
+  }
+
+  /** Hands every complete frame in buf[0..length) to the handler; returns the bytes consumed. */
+  private parse(buf: Uint8Array, length: number): number {
+    let offset = 0;
+    while (length - offset >= 8) {
+      const size = ((buf[offset]! << 24) | (buf[offset + 1]! << 16) | (buf[offset + 2]! << 8) | buf[offset + 3]!) >>> 0;
+      if (size < 4 || size > 256 * 1024 * 1024) {
+        this.finish(new Error(`bad frame size ${size}`));
+        this.socket?.terminate();
+        return length;
+      }
+      if (length - offset < 4 + size) break;
+      const type = buf[offset + 7]! | (buf[offset + 6]! << 8);
+      const dataLength = size - 4;
+      if (type === FRAME_RESPONSE && isHeartbeat(buf, offset + 8, dataLength)) {
+        this.heartbeats++;
+        this.write(NOP);
+      } else {
+        this.handler.onFrame(buf, offset, type, dataLength);
+      }
+      offset += 4 + size;
+    }
+    return offset;
+  }
+}
+
+/** The text of an error or response frame (rare path: strings allowed). */
+export function frameText(buf: Uint8Array, start: number, dataLength: number): string {
+  return new TextDecoder().decode(buf.subarray(start + 8, start + 8 + dataLength));
+}
+
+/** True when the frame's data is exactly "OK". */
+export function isOk(buf: Uint8Array, start: number, dataLength: number): boolean {
+  return dataLength === 2 && buf[start + 8] === 0x4f && buf[start + 9] === 0x4b;
+}
+
+export function encodeText(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/** Wall clock in nanoseconds as a double (≈256 ns precision today; plenty for latency in µs). */
+export function nowNs(): number {
+  return (performance.timeOrigin + performance.now()) * 1e6;
+}
