@@ -218,6 +218,9 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
   }
 }
 
+/** How long queued output may take to drain when something keeps the event loop alive. */
+const EXIT_GRACE_MS = 3000;
+
 if (import.meta.main) {
   const fatal = (err: unknown): void => {
     process.stderr.write(`nsq: ${oneLine(err)}\n`);
@@ -226,5 +229,8 @@ if (import.meta.main) {
   process.on("uncaughtException", fatal);
   process.on("unhandledRejection", fatal);
   const code = await main(process.argv.slice(2), { argv0: process.argv0, script: process.argv[1] });
-  process.exit(code);
+  // Let the process end on its own: process.exit() would cut off output still queued for a pipe.
+  // A command that leaves a handle open still exits, after a grace period for the output.
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
 }
