@@ -3,7 +3,7 @@
  * Each message goes to exactly one ready client; a client is ready while the channel is not
  * paused and it holds fewer messages in flight than its last RDY (RDY is a window, spec §1.9).
  */
-import { RingQueue } from "./ring-queue.ts";
+import { MessageQueue, batchViews } from "./message-queue.ts";
 import { InFlightIndex, InFlightList } from "./in-flight-queue.ts";
 import { DeferredQueue } from "./deferred-queue.ts";
 import { Message, MessageState, MSG_ID_OFFSET, readAttempts, readTimestampMs, writeAttempts } from "./message.ts";
@@ -30,7 +30,7 @@ export class Channel {
   readonly ephemeral: boolean;
   paused = false;
   deleted = false;
-  readonly memQueue = new RingQueue<Uint8Array>();
+  readonly memQueue = new MessageQueue();
   readonly clients: ClientV2[] = [];
   readonly inFlight = new InFlightIndex();
   readonly deferred = new DeferredQueue();
@@ -73,6 +73,31 @@ export class Channel {
   put(buf: Uint8Array): void {
     this.messageCount++;
     this.enqueue(buf);
+  }
+
+  /**
+   * Queues messages [from, to) of a packed batch from the topic: memory while there is room,
+   * the rest on disk (all or nothing), or — ephemeral — dropped unless a client can take it now.
+   */
+  putBatch(block: Uint8Array, offsets: Int32Array | null, from: number, to: number): void {
+    if (offsets === null) {
+      this.put(block);
+      return;
+    }
+    const n = to - from;
+    const room = Math.max(0, this.host.memQueueSize - this.memQueue.length);
+    const inMemory = Math.min(room, n);
+    if (inMemory < n) {
+      if (this.backend !== null) {
+        this.backend.putMany(batchViews(block, offsets, from + inMemory, to));
+      } else if (this.host.memQueueSize === 0) {
+        this.messageCount += n;
+        for (const buf of batchViews(block, offsets, from, to)) this.enqueue(buf);
+        return;
+      }
+    }
+    this.memQueue.pushBatch(block, offsets, from, from + inMemory);
+    this.messageCount += n;
   }
 
   /** A message from the topic that must wait `delayMs` first (DPUB). */

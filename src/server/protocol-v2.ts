@@ -390,7 +390,7 @@ export class ProtocolV2Connection {
     const now = Date.now();
     topic.stamp(msg, now);
     try {
-      topic.publish([msg], size);
+      topic.publishBatch(msg, null, 1, size);
     } catch (err) {
       this.nsqd.publishFailed(err);
       throw new ProtocolError("E_PUB_FAILED", `PUB failed ${errorText(err)}`);
@@ -434,23 +434,23 @@ export class ProtocolV2Connection {
       bodyBytes += size;
     }
     const consumedTo = off;
-    // one allocation for the whole batch; each message is a view of it
+    // one allocation for the whole batch and an offset table: no object per message
     const block = Buffer.allocUnsafe(total);
-    const msgs: Uint8Array[] = new Array(count);
+    const offsets = new Int32Array(count + 1);
     const now = Date.now();
     off = bodyStart + 4;
     let at = 0;
     for (let i = 0; i < count; i++) {
       const size = readInt32(buf, off);
-      const msg = block.subarray(at, at + MSG_HEADER_SIZE + size);
-      buf.copy(msg, MSG_HEADER_SIZE, off + 4, off + 4 + size);
-      topic.stamp(msg, now);
-      msgs[i] = msg;
+      offsets[i] = at;
+      buf.copy(block, at + MSG_HEADER_SIZE, off + 4, off + 4 + size);
+      topic.stamp(block, now, at);
       at += MSG_HEADER_SIZE + size;
       off += 4 + size;
     }
+    offsets[count] = at;
     try {
-      topic.publish(msgs, bodyBytes);
+      topic.publishBatch(block, offsets, count, bodyBytes);
     } catch (err) {
       this.nsqd.publishFailed(err);
       throw new ProtocolError("E_MPUB_FAILED", `MPUB failed ${errorText(err)}`);

@@ -3,7 +3,7 @@
  * channel, while paused, or before it is started, messages wait in the topic (memory up to
  * --mem-queue-size, then disk) and are fanned out once they can be (spec §2.1, §2.2).
  */
-import { RingQueue } from "./ring-queue.ts";
+import { MessageQueue, batchViews } from "./message-queue.ts";
 import { GuidFactory } from "./guid.ts";
 import { Channel, type ChannelHost } from "./channel.ts";
 import { MSG_ID_OFFSET, writeTimestamp } from "./message.ts";
@@ -35,7 +35,7 @@ export class Topic {
   readonly channels = new Map<string, Channel>();
   /** channels in a stable array for the fan-out loop */
   private channelList: Channel[] = [];
-  readonly memQueue = new RingQueue<Uint8Array>();
+  readonly memQueue = new MessageQueue();
   private pendingDeferred: PendingDeferred[] = [];
   paused = false;
   deleted = false;
@@ -66,12 +66,15 @@ export class Topic {
     return this.backend?.depth() ?? 0;
   }
 
-  /** Stamps timestamp, attempts 0 and a fresh ID into a message layout whose body is already in place. */
-  stamp(buf: Uint8Array, nowMs: number): void {
-    writeTimestamp(buf, 0, nowMs);
-    buf[8] = 0;
-    buf[9] = 0;
-    this.guid.writeNext(buf, MSG_ID_OFFSET, nowMs);
+  /**
+   * Stamps timestamp, attempts 0 and a fresh ID into a message layout whose body is already in
+   * place, at `offset` of `buf` (a packed batch) or at its start.
+   */
+  stamp(buf: Uint8Array, nowMs: number, offset = 0): void {
+    writeTimestamp(buf, offset, nowMs);
+    buf[offset + 8] = 0;
+    buf[offset + 9] = 0;
+    this.guid.writeNext(buf, offset + MSG_ID_OFFSET, nowMs);
   }
 
   /** True when a message can go straight to the channels instead of waiting in the topic. */
@@ -80,15 +83,21 @@ export class Topic {
   }
 
   /**
-   * Accepts stamped messages. All or nothing for the topic's own queue; throws (with context)
+   * Accepts stamped messages packed in `block` (message i at offsets[i]..offsets[i+1]; offsets
+   * null for a single message). All or nothing for the topic's own queue; throws (with context)
    * when a message could be kept neither in memory nor on disk, so the publisher gets an error.
    */
+  publishBatch(block: Uint8Array, offsets: Int32Array | null, count: number, bodyBytes: number): void {
+    if (this.canFanOut()) this.fanOutBatch(block, offsets, 0, count);
+    else this.enqueueBatch(block, offsets, 0, count);
+    this.messageCount += count;
+    this.messageBytes += bodyBytes;
+  }
+
+  /** Accepts stamped messages, each in its own buffer. */
   publish(bufs: Uint8Array[], bodyBytes: number): void {
-    if (this.canFanOut()) {
-      this.fanOut(bufs);
-    } else {
-      this.enqueueAll(bufs);
-    }
+    if (this.canFanOut()) this.fanOutViews(bufs);
+    else for (const b of bufs) this.enqueueBatch(b, null, 0, 1);
     this.messageCount += bufs.length;
     this.messageBytes += bodyBytes;
   }
@@ -103,24 +112,45 @@ export class Topic {
     this.messageBytes += bodyBytes;
   }
 
-  private enqueueAll(bufs: Uint8Array[]): void {
-    const room = this.host.memQueueSize - this.memQueue.length;
-    if (room >= bufs.length) {
-      for (const b of bufs) this.memQueue.push(b);
+  /** Messages [from, to) into the topic's own queue: memory while it has room, then disk. */
+  private enqueueBatch(block: Uint8Array, offsets: Int32Array | null, from: number, to: number): void {
+    if (offsets === null) {
+      if (this.memQueue.length < this.host.memQueueSize) this.memQueue.push(block);
+      else if (this.backend !== null) this.backend.put(block);
+      // else: ephemeral topic, full: dropped as nsqd does
       return;
     }
-    if (this.backend === null) {
-      // ephemeral topic: what does not fit is dropped, as nsqd does
-      for (let i = 0; i < room; i++) this.memQueue.push(bufs[i]!);
-      return;
+    const room = Math.max(0, this.host.memQueueSize - this.memQueue.length);
+    const inMemory = Math.min(room, to - from);
+    if (inMemory < to - from && this.backend !== null) {
+      this.backend.putMany(batchViews(block, offsets, from + inMemory, to));
     }
-    const toDisk = room > 0 ? bufs.slice(room) : bufs;
-    this.backend.putMany(toDisk);
-    for (let i = 0; i < room; i++) this.memQueue.push(bufs[i]!);
+    this.memQueue.pushBatch(block, offsets, from, from + inMemory);
   }
 
-  /** Copies each message to every channel; the last channel gets the original bytes. */
-  private fanOut(bufs: Uint8Array[]): void {
+  /**
+   * Hands messages [from, to) to every channel; each channel but the last gets a copy of the
+   * block (one copy per batch, not per message).
+   */
+  private fanOutBatch(block: Uint8Array, offsets: Int32Array | null, from: number, to: number): void {
+    const channels = this.channelList;
+    let failure: unknown = null;
+    for (let c = 0; c < channels.length; c++) {
+      const ch = channels[c]!;
+      try {
+        ch.putBatch(c === channels.length - 1 ? block : copy(block), offsets, from, to);
+      } catch (err) {
+        failure = err;
+      }
+      ch.pump();
+    }
+    // A channel that could not keep a message fails the publish: the publisher retries and no
+    // acknowledged message is lost (other channels may then see a duplicate: at-least-once).
+    if (failure !== null) throw failure;
+  }
+
+  /** Fan-out of individual messages (read back from disk, or single publishes). */
+  private fanOutViews(bufs: Uint8Array[]): void {
     const channels = this.channelList;
     let failure: unknown = null;
     for (let c = 0; c < channels.length; c++) {
@@ -135,8 +165,6 @@ export class Topic {
       }
       ch.pump();
     }
-    // A channel that could not keep a message fails the publish: the publisher retries and no
-    // acknowledged message is lost (other channels may then see a duplicate: at-least-once).
     if (failure !== null) throw failure;
   }
 
@@ -163,12 +191,36 @@ export class Topic {
       for (const p of this.pendingDeferred) this.fanOutDeferred(p.buf, p.dueAt);
       this.pendingDeferred = [];
     }
-    const batch: Uint8Array[] = [];
-    while (batch.length < DRAIN_BATCH) {
-      const fromDisk = this.backend !== null && this.backend.depth() > 0 && (this.memQueue.length === 0 || batch.length % 2 === 0);
-      const buf = fromDisk ? this.backend!.readNext() : this.memQueue.shift();
-      if (buf === null || buf === undefined) break;
-      if (fromDisk && this.restoredDeferred !== null) {
+    try {
+      let moved = 0;
+      while (moved < DRAIN_BATCH) {
+        const run = this.memQueue.shiftRun();
+        if (run !== null) {
+          this.fanOutBatch(run.buf, run.offsets, run.from, run.to);
+          moved += run.to - run.from;
+        }
+        const fromDisk = this.readFromDisk(256);
+        if (fromDisk.length > 0) {
+          this.fanOutViews(fromDisk);
+          moved += fromDisk.length;
+        }
+        if (run === null && fromDisk.length === 0) break;
+      }
+    } catch (err) {
+      this.host.logError(`topic ${this.name} failed to hand messages to its channels: ${String(err)}`);
+    }
+    if (this.depth() > 0) this.scheduleDrain();
+  }
+
+  /** Up to `max` records from the disk queue; restored deferred ones go straight to the channels' deferred queues. */
+  private readFromDisk(max: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    const backend = this.backend;
+    if (backend === null) return out;
+    while (out.length < max && backend.depth() > 0) {
+      const buf = backend.readNext();
+      if (buf === null) break;
+      if (this.restoredDeferred !== null) {
         const due = this.restoredDeferred.dueTime(buf, Date.now());
         if (this.restoredDeferred.done) this.restoredDeferred = null;
         if (due > 0) {
@@ -176,16 +228,9 @@ export class Topic {
           continue;
         }
       }
-      batch.push(buf);
+      out.push(buf);
     }
-    if (batch.length > 0) {
-      try {
-        this.fanOut(batch);
-      } catch (err) {
-        this.host.logError(`topic ${this.name} failed to hand messages to its channels: ${String(err)}`);
-      }
-    }
-    if (this.depth() > 0) this.scheduleDrain();
+    return out;
   }
 
   getChannel(name: string): Channel | undefined {

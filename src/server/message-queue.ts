@@ -1,0 +1,99 @@
+/**
+ * The in-memory FIFO of a topic or channel, storing messages packed as they arrived: one MPUB is
+ * one buffer with an offset table, not one object per message. A view (subarray) is made only
+ * when a message is taken out — to go in flight, to disk, or to another queue — so a million
+ * queued messages are a few thousand live objects, which keeps the GC's marking work and the
+ * resident memory small (perf-notes item 2).
+ */
+import { RingQueue } from "./ring-queue.ts";
+
+/** Messages stored back to back in `buf`; message i spans offsets[i] .. offsets[i+1]. */
+class Segment {
+  constructor(
+    readonly buf: Uint8Array,
+    /** null for a segment holding exactly one message (the whole buffer) */
+    readonly offsets: Int32Array | null,
+    public next: number,
+    readonly end: number,
+  ) {}
+}
+
+export class MessageQueue {
+  private readonly segments = new RingQueue<Segment>(16);
+  private count = 0;
+
+  get length(): number {
+    return this.count;
+  }
+
+  /** Appends one message. */
+  push(msg: Uint8Array): void {
+    this.segments.push(new Segment(msg, null, 0, 1));
+    this.count++;
+  }
+
+  /**
+   * Appends messages [from, to) of a packed batch. `buf` must not change afterwards except
+   * through views of its messages; `offsets` may be shared between queues (it is never written).
+   */
+  pushBatch(buf: Uint8Array, offsets: Int32Array, from: number, to: number): void {
+    if (to <= from) return;
+    this.segments.push(new Segment(buf, offsets, from, to));
+    this.count += to - from;
+  }
+
+  /** Removes and returns the oldest message as a view of its batch. */
+  shift(): Uint8Array | undefined {
+    const seg = this.segments.peek();
+    if (seg === undefined) return undefined;
+    let msg: Uint8Array;
+    if (seg.offsets === null) {
+      msg = seg.buf;
+      seg.next = 1;
+    } else {
+      msg = seg.buf.subarray(seg.offsets[seg.next]!, seg.offsets[seg.next + 1]!);
+      seg.next++;
+    }
+    if (seg.next >= seg.end) this.segments.shift();
+    this.count--;
+    return msg;
+  }
+
+  /**
+   * Removes the oldest run of messages that share one buffer, for moving on as a batch
+   * (topic → channels). Returns null when empty.
+   */
+  shiftRun(): { buf: Uint8Array; offsets: Int32Array | null; from: number; to: number } | null {
+    const seg = this.segments.shift();
+    if (seg === undefined) return null;
+    this.count -= seg.end - seg.next;
+    return { buf: seg.buf, offsets: seg.offsets, from: seg.next, to: seg.end };
+  }
+
+  clear(): void {
+    this.segments.clear();
+    this.count = 0;
+  }
+
+  /** Removes and returns every message, oldest first, as views. */
+  drain(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let m = this.shift(); m !== undefined; m = this.shift()) out.push(m);
+    return out;
+  }
+}
+
+/** Offsets table for a single message of `length` bytes. */
+export function singleOffsets(length: number): Int32Array {
+  const o = new Int32Array(2);
+  o[1] = length;
+  return o;
+}
+
+/** Views of messages [from, to) of a packed batch. */
+export function batchViews(buf: Uint8Array, offsets: Int32Array | null, from: number, to: number): Uint8Array[] {
+  if (offsets === null) return [buf];
+  const out: Uint8Array[] = new Array(to - from);
+  for (let i = from; i < to; i++) out[i - from] = buf.subarray(offsets[i]!, offsets[i + 1]!);
+  return out;
+}
