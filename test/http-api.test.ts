@@ -3,7 +3,7 @@
  * and the effects of each route observed where they matter: on the TCP wire and in /stats.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir, hostname } from "node:os";
 import { join } from "node:path";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
@@ -477,6 +477,25 @@ describe("nsqd HTTP API", () => {
       expect(resumed?.paused).toBe(false);
       expect(resumed?.depth).toBe(0);
     });
+  });
+
+  test("pause and unpause are written to nsqd.dat right away", async () => {
+    const t = freshTopic();
+    expectEmptyOk(await post(b, `/topic/create?topic=${t}`));
+    expectEmptyOk(await post(b, `/channel/create?topic=${t}&channel=c`));
+    const saved = () => {
+      const meta = JSON.parse(readFileSync(join(b.dataPath, "nsqd.dat"), "utf8")) as {
+        topics: { name: string; paused: boolean; channels: { name: string; paused: boolean }[] | null }[];
+      };
+      const topic = meta.topics.find((x) => x.name === t);
+      return [topic?.paused, topic?.channels?.find((x) => x.name === "c")?.paused];
+    };
+    expectEmptyOk(await post(b, `/topic/pause?topic=${t}`));
+    expectEmptyOk(await post(b, `/channel/pause?topic=${t}&channel=c`));
+    await eventually(async () => expect(saved()).toEqual([true, true]));
+    expectEmptyOk(await post(b, `/topic/unpause?topic=${t}`));
+    expectEmptyOk(await post(b, `/channel/unpause?topic=${t}&channel=c`));
+    await eventually(async () => expect(saved()).toEqual([false, false]));
   });
 
   describe("channels", () => {

@@ -131,7 +131,7 @@ export function collectStats(source: StatsSource, filter: StatsFilter, now: numb
   const producers = filter.includeClients ? collectProducers(source, filter.topic) : null;
   // built in nsqd's key order: memory (omitted when not asked for) comes before producers
   if (!filter.includeMem) return { version: NSQ_VERSION, health: source.health, start_time: source.startTime, topics, producers };
-  return { version: NSQ_VERSION, health: source.health, start_time: source.startTime, topics, memory: readMemStats(), producers };
+  return { version: NSQ_VERSION, health: source.health, start_time: source.startTime, topics, memory: readMemStats(now), producers };
 }
 
 function collectTopics(source: StatsSource, filter: StatsFilter, now: number): TopicStats[] | null {
@@ -308,21 +308,34 @@ export function clientStats(c: ClientV2, topicFilter: string): ClientStats {
   return s as ClientStats;
 }
 
+/** heapStats() walks the heap (tens of ms with millions of objects): its object count is reused for a while. */
+const OBJECT_COUNT_TTL_MS = 10_000;
+let objectCount = 0;
+let objectCountAt = -Infinity;
+
+function heapObjectCount(now: number): number {
+  if (now - objectCountAt >= OBJECT_COUNT_TTL_MS) {
+    objectCount = heapStats().objectCount;
+    objectCountAt = now;
+  }
+  return objectCount;
+}
+
 /**
  * Bun's runtime figures under Go's runtime.MemStats names. Only the key set matters to tools;
  * the GC pause and run counts are not exposed by JavaScriptCore and are reported as 0.
  */
-export function readMemStats(): MemStats {
-  const h = heapStats();
+export function readMemStats(now: number = Date.now()): MemStats {
+  const m = process.memoryUsage();
   return {
-    heap_objects: h.objectCount,
-    heap_idle_bytes: Math.max(0, h.heapCapacity - h.heapSize),
-    heap_in_use_bytes: h.heapSize,
+    heap_objects: heapObjectCount(now),
+    heap_idle_bytes: Math.max(0, m.heapTotal - m.heapUsed),
+    heap_in_use_bytes: m.heapUsed,
     heap_released_bytes: 0,
     gc_pause_usec_100: 0,
     gc_pause_usec_99: 0,
     gc_pause_usec_95: 0,
-    next_gc_bytes: h.heapCapacity,
+    next_gc_bytes: m.heapTotal,
     gc_total_runs: 0,
   };
 }
