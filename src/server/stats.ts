@@ -12,6 +12,7 @@ import type { ClientV2 } from "./client.ts";
 import type { Channel } from "./channel.ts";
 import { pick, type PercentileValue } from "./latency-stats.ts";
 import type { Topic } from "./topic.ts";
+import { clientTlsDetails } from "./transport-upgrade.ts";
 
 export interface E2eLatency {
   count: number;
@@ -234,35 +235,6 @@ function topicLatency(topic: Topic, configured: number[], now: number): E2eLaten
   return { count, percentiles: percentiles.map((q) => ({ quantile: q, value: Math.round(pick(all, q) * 1e6) })) };
 }
 
-/** TLS details of a connection, read from its TLS socket when it has one (node:tls API). */
-interface TlsSocketLike {
-  getCipher?: () => { name?: string; standardName?: string } | undefined;
-  getProtocol?: () => string | null;
-  alpnProtocol?: string | false | null;
-}
-
-const TLS_VERSION_NAMES: Record<string, string> = {
-  TLSv1: "TLS1.0",
-  "TLSv1.1": "TLS1.1",
-  "TLSv1.2": "TLS1.2",
-  "TLSv1.3": "TLS1.3",
-};
-
-function tlsDetails(client: ClientV2): { cipher: string; version: string; protocol: string } {
-  const candidates = [client.transport, client.socket] as unknown as TlsSocketLike[];
-  for (const s of candidates) {
-    if (typeof s?.getCipher !== "function") continue;
-    const cipher = s.getCipher();
-    const proto = typeof s.getProtocol === "function" ? s.getProtocol() : null;
-    return {
-      cipher: cipher?.standardName ?? cipher?.name ?? "",
-      version: proto === null ? "" : (TLS_VERSION_NAMES[proto] ?? proto),
-      protocol: typeof s.alpnProtocol === "string" ? s.alpnProtocol : "",
-    };
-  }
-  return { cipher: "", version: "", protocol: "" };
-}
-
 /** The port part of "host:port" / "[v6]:port" ("" when there is none, e.g. a unix socket). */
 function portOf(address: string): string {
   const m = /:(\d+)$/.exec(address);
@@ -299,12 +271,12 @@ export function clientStats(c: ClientV2, topicFilter: string): ClientStats {
     break;
   }
   s.tls = c.tls;
-  const tls = c.tls ? tlsDetails(c) : null;
-  s.tls_cipher_suite = tls?.cipher ?? "";
+  // nsqd fills the session fields only for TLS connections
+  const tls = c.tls ? clientTlsDetails(c) : null;
+  s.tls_cipher_suite = tls?.cipherSuite ?? "";
   s.tls_version = tls?.version ?? "";
-  s.tls_negotiated_protocol = tls?.protocol ?? "";
-  // Go's ConnectionState.NegotiatedProtocolIsMutual has always been true since Go 1.?; nsqd fills it only for TLS
-  s.tls_negotiated_protocol_is_mutual = c.tls;
+  s.tls_negotiated_protocol = tls?.negotiatedProtocol ?? "";
+  s.tls_negotiated_protocol_is_mutual = tls?.negotiatedProtocolIsMutual ?? false;
   return s as ClientStats;
 }
 
