@@ -45,6 +45,8 @@ export class Channel {
   private preferBackend = false;
   /** deadlines of deferred messages written to disk at the last shutdown */
   restoredDeferred: DeferredRestore | null = null;
+  /** member of the broker's scan set (has in-flight or deferred messages) */
+  inScanSet = false;
 
   constructor(
     readonly topic: Topic,

@@ -30,6 +30,9 @@ import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 
 /** The scan loop's period, as nsqd's queue scan interval. */
 const SCAN_INTERVAL_MS = 100;
+/** How often resident memory is checked, and by how much it may grow before a collection. */
+const MEMORY_CHECK_MS = 1000;
+const MEMORY_GROWTH_FOR_GC = 256 * 1024 * 1024;
 
 export type { TransportUpgrade };
 
@@ -45,6 +48,8 @@ export class Nsqd implements TopicHost {
   private http: HttpServerHandle | null = null;
   private scanTimer: ReturnType<typeof setInterval> | null = null;
   private readonly activeChannels = new Set<Channel>();
+  private nextMemoryCheck = 0;
+  private rssAfterLastGc = 0;
   private nextClientId = 0;
   private readonly auth: AuthManager | null;
   private closing = false;
@@ -238,8 +243,15 @@ export class Nsqd implements TopicHost {
   /** The single periodic loop: in-flight timeouts, deferred messages, heartbeats, read deadlines. */
   private scan(): void {
     const now = Date.now();
+    if (now >= this.nextMemoryCheck) {
+      this.nextMemoryCheck = now + MEMORY_CHECK_MS;
+      this.collectIfGrown();
+    }
     for (const ch of this.activeChannels) {
-      if (ch.deleted || !ch.processQueues(now)) this.activeChannels.delete(ch);
+      if (ch.deleted || !ch.processQueues(now)) {
+        this.activeChannels.delete(ch);
+        ch.inScanSet = false;
+      }
     }
     for (const c of this.clients) {
       const hb = c.heartbeatInterval;
@@ -256,8 +268,25 @@ export class Nsqd implements TopicHost {
     }
   }
 
+  /**
+   * Received socket chunks and spilled batches live outside the JS heap, so the collector feels
+   * little pressure from them and resident memory can balloon under a publishing burst. The
+   * broker keeps few live objects, so a full collection is cheap: run one when RSS has grown.
+   */
+  private collectIfGrown(): void {
+    const rss = process.memoryUsage.rss();
+    if (rss - this.rssAfterLastGc < MEMORY_GROWTH_FOR_GC) {
+      if (rss < this.rssAfterLastGc) this.rssAfterLastGc = rss;
+      return;
+    }
+    Bun.gc(true);
+    this.rssAfterLastGc = process.memoryUsage.rss();
+  }
+
   // ---- TopicHost / ChannelHost ----
   markActive(channel: Channel): void {
+    if (channel.inScanSet) return;
+    channel.inScanSet = true;
     this.activeChannels.add(channel);
   }
 
@@ -303,6 +332,7 @@ export class Nsqd implements TopicHost {
   onChannelDeleted(channel: Channel): void {
     this.logger.info(`TOPIC(${channel.topic.name}): deleting channel ${channel.name}`);
     this.activeChannels.delete(channel);
+    channel.inScanSet = false;
     this.lookupPeers?.unregister(channel.topic.name, channel.name);
     if (!channel.ephemeral) this.persistMetadata();
   }
