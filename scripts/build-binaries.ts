@@ -4,6 +4,7 @@
  *
  *   bun scripts/build-binaries.ts          dist/nsq for this machine            (npm run build)
  *   bun scripts/build-binaries.ts --all    + linux/darwin x64/arm64, windows x64 (npm run build:all)
+ *   … --dist DIR                            write into DIR instead of dist/
  *
  * Every executable is minified, carries precompiled bytecode (faster start-up), has a source map
  * beside it (dist/<file>.map) and is built with NODE_ENV=production (ink/react pick their production code paths and skip the devtools hook).
@@ -13,9 +14,9 @@
  * registry) on first use. A target whose runtime cannot be fetched is reported and skipped; only a
  * failure of the host build is fatal (exit 1).
  */
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 
 export const REPO_ROOT = resolve(import.meta.dir, "..");
 export const DIST_DIR = join(REPO_ROOT, "dist");
@@ -93,13 +94,26 @@ function firstErrorLine(output: string): string {
   return lines.find((l) => /error/i.test(l)) ?? lines[0] ?? "unknown error";
 }
 
-/** Builds one target; throws with bun's error text when `bun build` fails. */
+/**
+ * Builds one target; throws with bun's error text when `bun build` fails.
+ *
+ * bun writes into a private staging directory and the result is renamed into place, so a build
+ * never leaves a half-written or missing dist/nsq for a process (a benchmark, a test) using it.
+ */
 export function buildTarget(target: BuildTarget): BuildOutcome {
   const started = performance.now();
-  const result = Bun.spawnSync([BUN, ...buildArgs(target)], { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe" });
-  const output = result.stdout.toString() + result.stderr.toString();
-  if (result.exitCode !== 0 || !existsSync(target.outfile)) {
-    throw new Error(`bun build for ${target.name} failed (exit ${result.exitCode}): ${firstErrorLine(output)}`);
+  const staging = join(dirname(target.outfile), `.building-${process.pid}-${target.name}`);
+  const staged = join(staging, basename(target.outfile));
+  try {
+    mkdirSync(staging, { recursive: true });
+    const result = Bun.spawnSync([BUN, ...buildArgs({ ...target, outfile: staged })], { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe" });
+    const output = result.stdout.toString() + result.stderr.toString();
+    if (result.exitCode !== 0 || !existsSync(staged)) {
+      throw new Error(`bun build for ${target.name} failed (exit ${result.exitCode}): ${firstErrorLine(output)}`);
+    }
+    for (const file of readdirSync(staging)) renameSync(join(staging, file), join(dirname(target.outfile), file));
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
   }
   return { target, status: "built", bytes: statSync(target.outfile).size, ms: Math.round(performance.now() - started) };
 }
@@ -152,14 +166,22 @@ export function buildOrSkip(targets: readonly BuildTarget[]): BuildOutcome[] {
 }
 
 if (import.meta.main) {
+  const usage = "usage: build-binaries.ts [--all] [--dist DIR]";
+  let all = false;
+  let dist = DIST_DIR;
   const args = process.argv.slice(2);
-  const unknown = args.filter((a) => a !== "--all");
-  if (unknown.length > 0) {
-    process.stderr.write(`build-binaries: unknown argument ${unknown[0]} (usage: build-binaries.ts [--all])\n`);
-    process.exit(2);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--all") all = true;
+    else if (arg === "--dist" && args[i + 1] !== undefined) dist = resolve(args[++i]!);
+    else if (arg.startsWith("--dist=")) dist = resolve(arg.slice("--dist=".length));
+    else {
+      process.stderr.write(`build-binaries: unknown argument ${arg} (${usage})\n`);
+      process.exit(2);
+    }
   }
   try {
-    const outcomes = buildBinaries({ all: args.includes("--all") });
+    const outcomes = buildBinaries({ all, dist });
     process.stdout.write(formatReport(outcomes));
     const skipped = outcomes.filter((o) => o.status === "skipped").length;
     if (skipped > 0) process.stdout.write(`${skipped} target(s) skipped (see above); the others are in dist/\n`);
