@@ -382,7 +382,7 @@ export class NsqdHttpServer {
    * unhealthy, as a failed TCP publish does.
    */
   private publish(topic: Topic, msgs: Buffer[], bodyBytes: number, deferMs: number): void {
-    if (topic.deleted) throw new HttpError(503, "EXITING");
+    if (topic.deleted || this.nsqd.exiting) throw new HttpError(503, "EXITING");
     const now = Date.now();
     for (const m of msgs) topic.stamp(m, now);
     try {
@@ -406,7 +406,7 @@ export class NsqdHttpServer {
     const doc = collectStats(this.nsqd, filter, now);
     if (firstValue(params, "format") === "json") return { kind: "json", status: 200, body: goJson(doc) };
     const text = formatStatsText(doc, {
-      startTimeMs: this.nsqd.startTime * 1000,
+      startTimeMs: this.nsqd.startTimeMs,
       nowMs: now,
       runtime: `bun ${Bun.version}`,
     });

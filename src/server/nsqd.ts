@@ -18,6 +18,7 @@ import { ProtocolError } from "../protocol/errors.ts";
 import { isEphemeral } from "../protocol/names.ts";
 import { parseListenAddress, formatHostPort } from "./address.ts";
 import { startHttpServer, type HttpServerHandle } from "./http.ts";
+import { startHttpsServer } from "./https.ts";
 import { upgradeTransport, type TransportUpgrade } from "./transport-upgrade.ts";
 import { AuthManager } from "./auth.ts";
 import { DiskQueue } from "./disk-queue.ts";
@@ -41,11 +42,13 @@ export class Nsqd implements TopicHost {
   readonly logger: Logger;
   readonly topics = new Map<string, Topic>();
   readonly clients = new Set<ClientV2>();
-  readonly startTime = Math.floor(Date.now() / 1000);
+  readonly startTimeMs = Date.now();
+  readonly startTime = Math.floor(this.startTimeMs / 1000);
   /** "OK", or the last disk error since which nothing was written successfully */
   private healthError: string | null = null;
   private tcpServer: net.Server | null = null;
   private http: HttpServerHandle | null = null;
+  private https: HttpServerHandle | null = null;
   private scanTimer: ReturnType<typeof setInterval> | null = null;
   private readonly activeChannels = new Set<Channel>();
   private nextMemoryCheck = 0;
@@ -55,6 +58,7 @@ export class Nsqd implements TopicHost {
   private closing = false;
   tcpPort = -1;
   httpPort = -1;
+  httpsPort = -1;
   readonly dataPath: string;
   private dataLock: DataPathLock | null = null;
   private lookupPeers: LookupPeers | null = null;
@@ -67,6 +71,11 @@ export class Nsqd implements TopicHost {
     this.logger = logger ?? createLogger(this.options.logPrefix, this.options.logLevel);
     this.auth = this.options.authHttpAddresses.length > 0 ? new AuthManager(this.options, this.logger) : null;
     this.dataPath = this.options.dataPath === "" ? process.cwd() : this.options.dataPath;
+  }
+
+  /** true once a graceful shutdown has begun (publishes answer EXITING) */
+  get exiting(): boolean {
+    return this.closing;
   }
 
   // ---- feature switches used by the protocol ----
@@ -98,8 +107,14 @@ export class Nsqd implements TopicHost {
         this.httpPort = this.http.port;
         this.logger.info(`HTTP: listening on ${this.http.address}`);
       }
+      if (this.options.httpsAddress !== "" && this.tlsAvailable) {
+        this.https = startHttpsServer(this, this.options.httpsAddress);
+        this.httpsPort = this.https.port;
+        this.logger.info(`HTTPS: listening on ${this.https.address}`);
+      }
     } catch (err) {
       this.tcpServer?.close();
+      this.http?.stop();
       this.dataLock.release();
       this.dataLock = null;
       throw err;
@@ -467,6 +482,7 @@ export class Nsqd implements TopicHost {
     });
     for (const c of [...this.clients]) c.close();
     this.http?.stop();
+    this.https?.stop();
     this.lookupPeers?.close();
     await tcpClosed;
     if (this.loaded) {
