@@ -30,6 +30,7 @@ export const command: NsqCommand = {
     { name: "batch-size", kind: "int", default: 200, describe: "messages per MPUB" },
     { name: "runfor", kind: "duration", default: 10_000, describe: "duration of the publishing phase" },
     { name: "concurrency", kind: "int", default: 0, describe: "connections per phase (0 = number of cores)" },
+    { name: "count", kind: "int", default: 0, describe: "writer/run: stop publishing after this many messages (0 = run for --runfor)" },
     { name: "max-outstanding", kind: "int", default: 4, describe: "unanswered MPUBs allowed per writer connection" },
     { name: "rdy", kind: "int", default: 2500, describe: "RDY count of each reader connection" },
     { name: "concurrent", kind: "bool", default: false, describe: "run: publish and consume at the same time" },
@@ -70,6 +71,7 @@ function common(args: ParsedArgs) {
     runforMs: intFlag(args, "runfor"),
     concurrency: concurrency > 0 ? concurrency : availableParallelism(),
     maxOutstanding: intFlag(args, "max-outstanding"),
+    count: intFlag(args, "count"),
     rdy: intFlag(args, "rdy"),
     idleMs: intFlag(args, "idle-timeout"),
   };

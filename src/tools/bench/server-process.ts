@@ -101,13 +101,26 @@ async function waitForPing(httpAddress: string, child: Subprocess, deadline: num
 }
 
 export async function startServer(options: StartServerOptions): Promise<ServerProcess> {
+  const argv = serveCommand(options.serverBin);
+  try {
+    return await startServerWith(argv, options);
+  } catch (err) {
+    // an automatically chosen dist/nsq may predate `serve`: fall back to this source tree once
+    const fallback = [process.execPath, join(import.meta.dir, "serve-main.ts")];
+    if (options.serverBin || isCompiledExecutable() || argv[0] === fallback[0]) throw err;
+    process.stderr.write(`bench: ${argv.join(" ")} failed (${err instanceof Error ? err.message : String(err)}); using the source tree\n`);
+    return startServerWith(fallback, options);
+  }
+}
+
+async function startServerWith(command: string[], options: StartServerOptions): Promise<ServerProcess> {
   const dataPath = mkdtempSync(join(tmpdir(), "nsq-bench-"));
   const tcpPort = await freePort();
   const httpPort = await freePort();
   const tcpAddress = `127.0.0.1:${tcpPort}`;
   const httpAddress = `127.0.0.1:${httpPort}`;
   const argv = [
-    ...serveCommand(options.serverBin),
+    ...command,
     `--tcp-address=${tcpAddress}`,
     `--http-address=${httpAddress}`,
     `--data-path=${dataPath}`,

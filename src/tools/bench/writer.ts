@@ -27,6 +27,8 @@ export interface WriterOptions {
   /** unanswered MPUBs allowed per connection */
   maxOutstanding: number;
   runId?: number;
+  /** stop after this many messages were sent (rounded up to whole batches); 0 = no limit */
+  count?: number;
 }
 
 export interface WriterResult {
@@ -43,6 +45,8 @@ interface SharedState {
   nextSeq: number;
   runId: number;
   stopping: boolean;
+  /** no batch is started once nextSeq reaches this */
+  seqLimit: number;
   errors: string[];
   stop(): void;
 }
@@ -88,6 +92,7 @@ class WriterConnection implements FrameHandler {
     private readonly frame: Uint8Array,
     private readonly stamps: Int32Array,
     private readonly maxOutstanding: number,
+    private readonly batchSize: number,
   ) {
     this.view = new DataView(frame.buffer);
   }
@@ -104,6 +109,10 @@ class WriterConnection implements FrameHandler {
     const conn = this.conn;
     if (conn === undefined) return;
     while (!this.shared.stopping && this.outstanding < this.maxOutstanding && !conn.blocked && !conn.isClosed) {
+      if (this.shared.nextSeq >= this.shared.seqLimit) {
+        this.shared.stop();
+        break;
+      }
       this.stamp();
       this.outstanding++;
       conn.write(this.frame);
@@ -112,7 +121,10 @@ class WriterConnection implements FrameHandler {
 
   private stamp(): void {
     const stamps = this.stamps;
-    if (stamps.length === 0) return;
+    if (stamps.length === 0) {
+      this.shared.nextSeq += this.batchSize; // too small to stamp; still counts for --count
+      return;
+    }
     const now = performance.timeOrigin + performance.now();
     const view = this.view;
     const runId = this.shared.runId;
@@ -173,6 +185,7 @@ export async function runWriter(options: WriterOptions): Promise<WriterResult> {
     nextSeq: 0,
     runId: options.runId ?? randomRunId(),
     stopping: false,
+    seqLimit: options.count !== undefined && options.count > 0 ? options.count : Number.POSITIVE_INFINITY,
     errors: [],
     stop() {
       this.stopping = true;
@@ -182,7 +195,7 @@ export async function runWriter(options: WriterOptions): Promise<WriterResult> {
   const workers: WriterConnection[] = [];
   for (let i = 0; i < options.concurrency; i++) {
     const { frame, stamps } = buildMpubFrame(options.topic, options.size, options.batchSize);
-    workers.push(new WriterConnection(shared, frame, stamps, options.maxOutstanding));
+    workers.push(new WriterConnection(shared, frame, stamps, options.maxOutstanding, options.batchSize));
   }
   await Promise.all(
     workers.map(async (w) => {
