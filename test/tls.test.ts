@@ -46,7 +46,7 @@ async function identifyPlain(port: number, identify: Record<string, unknown>): P
     socket.once("error", reject);
   });
   socket.on("error", () => {});
-  const plain = new FrameReader();
+  const plain = new FrameReader(1);
   const onData = (c: Buffer) => plain.push(c);
   socket.on("data", onData);
   socket.on("close", () => plain.close());

@@ -10,13 +10,23 @@ export class FrameReader {
   private waiters: (() => void)[] = [];
   closed = false;
 
+  private parsed = 0;
+
+  /**
+   * `maxFrames`: parse only that many frames; later bytes belong to an upgraded layer (TLS,
+   * compression) and stay in `partial` for the next reader.
+   */
+  constructor(private readonly maxFrames = Infinity) {}
+
   push(chunk: Buffer): void {
     this.buf = Buffer.concat([this.buf, chunk]);
-    while (this.buf.length >= 8) {
+    while (this.parsed < this.maxFrames && this.buf.length >= 8) {
       const size = this.buf.readInt32BE(0);
-      if (this.buf.length < 4 + size) break;
+      // not a frame (e.g. compressed bytes after the last plaintext frame): left in `partial`
+      if (size < 4 || this.buf.length < 4 + size) break;
       this.frames.push({ type: this.buf.readInt32BE(4), data: Buffer.from(this.buf.subarray(8, 4 + size)) });
       this.buf = this.buf.subarray(4 + size);
+      this.parsed++;
     }
     this.wake();
   }
