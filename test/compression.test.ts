@@ -212,6 +212,30 @@ describe("upgrade order on the wire", () => {
     expect([client.snappy, client.deflate]).toEqual([true, false]);
   });
 
+  test("bytes pipelined right behind IDENTIFY are read through the new snappy layer", async () => {
+    const b = await broker();
+    const socket = net.connect(b.tcpPort, "127.0.0.1");
+    sockets.push(socket);
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    const plain = new FrameReader(1);
+    socket.on("data", (c: Buffer) => plain.push(c));
+    const enc = new SnappyFrameEncoder();
+    socket.write(
+      Buffer.concat([
+        Buffer.from("  V2"),
+        commandWithBody("IDENTIFY", JSON.stringify({ feature_negotiation: true, snappy: true })),
+        enc.encode(commandWithBody("PUB pipelined", "early")),
+      ]),
+    );
+    expect(JSON.parse((await plain.next()).data.toString()).snappy).toBe(true);
+    const frames = new FrameReader();
+    const decoder = new SnappyFrameDecoder((c) => frames.push(c));
+    takeOver(socket, plain.partial, (c) => decoder.push(c));
+    expect(await frames.nextText()).toBe("OK"); // the upgrade's OK
+    expect(await frames.nextText()).toBe("OK"); // the pipelined PUB's OK
+    expect(b.nsqd.getTopic("pipelined")?.name).toBe("pipelined");
+  });
+
   test("deflate: JSON in plaintext, then OK as raw DEFLATE with a sync flush, at the negotiated level", async () => {
     const b = await broker({ maxDeflateLevel: 4 });
     const { socket, plain } = await connectAndIdentify(b.tcpPort, { feature_negotiation: true, deflate: true, deflate_level: 9 });
