@@ -15,4 +15,6 @@ export interface BackendQueue {
   delete(): void;
   /** syncs and closes, keeping the data */
   close(): void;
+  /** what was set aside as corrupt since the queue opened, when the backend detects corruption */
+  readonly corruption?: { events: number; skippedBytes: number; lastError: string };
 }

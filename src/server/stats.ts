@@ -5,6 +5,7 @@
  * Objects are built key by key in the order Go's structs declare their fields, because
  * JSON.stringify keeps insertion order; optional keys (Go `omitempty`) are inserted only when set.
  */
+import type { BackendQueue } from "./backend-queue.ts";
 import { heapStats } from "bun:jsc";
 import { NSQ_VERSION } from "../protocol/version.ts";
 import { formatDuration } from "../util/duration.ts";
@@ -64,6 +65,21 @@ export interface ChannelStats {
   clients: ClientStats[] | null;
   paused: boolean;
   e2e_processing_latency: E2eLatency;
+  /** present only after the disk queue skipped corrupt data (an addition to nsqd's shape) */
+  backend_corruption?: BackendCorruption;
+}
+
+/** What a disk queue set aside as corrupt since start (renamed .bad; see the log for details). */
+export interface BackendCorruption {
+  events: number;
+  skipped_bytes: number;
+  last_error: string;
+}
+
+function corruptionOf(backend: BackendQueue | null): BackendCorruption | undefined {
+  const c = backend?.corruption;
+  if (c === undefined || c.events === 0) return undefined;
+  return { events: c.events, skipped_bytes: c.skippedBytes, last_error: c.lastError };
 }
 
 export interface TopicStats {
@@ -75,6 +91,7 @@ export interface TopicStats {
   message_bytes: number;
   paused: boolean;
   e2e_processing_latency: E2eLatency;
+  backend_corruption?: BackendCorruption;
 }
 
 export interface MemStats {
@@ -158,7 +175,7 @@ function collectTopics(source: StatsSource, filter: StatsFilter, now: number): T
     }
     channels.sort((a, b) => byName(a.name, b.name));
     const channelStats = channels.map((ch) => channelStatsOf(ch, filter, configured, now));
-    out.push({
+    const stats: TopicStats = {
       topic_name: topic.name,
       channels: channelStats,
       depth: topic.depth(),
@@ -167,13 +184,16 @@ function collectTopics(source: StatsSource, filter: StatsFilter, now: number): T
       message_bytes: topic.messageBytes,
       paused: topic.paused,
       e2e_processing_latency: topicLatency(topic, configured, now),
-    });
+    };
+    const corruption = corruptionOf(topic.backend);
+    if (corruption !== undefined) stats.backend_corruption = corruption;
+    out.push(stats);
   }
   return out;
 }
 
 function channelStatsOf(ch: Channel, filter: StatsFilter, configured: number[], now: number): ChannelStats {
-  return {
+  const stats: ChannelStats = {
     channel_name: ch.name,
     depth: ch.depth(),
     backend_depth: ch.backendDepth(),
@@ -187,6 +207,9 @@ function channelStatsOf(ch: Channel, filter: StatsFilter, configured: number[], 
     paused: ch.paused,
     e2e_processing_latency: channelLatency(ch, configured, now),
   };
+  const corruption = corruptionOf(ch.backend);
+  if (corruption !== undefined) stats.backend_corruption = corruption;
+  return stats;
 }
 
 /** Connections that have published at least once (a subscriber that published is listed too). */
