@@ -161,7 +161,11 @@ describe("TLS required", () => {
     const b = await broker({ tlsRequired: "true", httpsAddress: "127.0.0.1:0" });
     const res = await b.http("/ping");
     expect(res.status).toBe(403);
-    expect(await res.text()).toMatch(/^\{"message": "TLS_REQUIRED", "https_port": -?\d+\}$/);
+    expect(b.nsqd.httpsPort).toBeGreaterThan(0);
+    expect(await res.text()).toBe(`{"message": "TLS_REQUIRED", "https_port": ${b.nsqd.httpsPort}}`);
+    const ca = certs.read(certs.caCert);
+    const secure = await fetch(`https://127.0.0.1:${b.nsqd.httpsPort}/ping`, { tls: { ca } });
+    expect(await secure.text()).toBe("OK");
   });
 });
 
