@@ -87,9 +87,11 @@ export class NsqConnection implements FrameSink {
     this.port = hp.port;
   }
 
+  /** true once the socket closed, or a fatal error frame arrived (nsqd is about to close it) */
   get isClosed(): boolean {
-    return this.closed;
+    return this.closed || this.fatal;
   }
+  private fatal = false;
 
   /** Dials, sends the magic and IDENTIFY, AUTHs if required. Rejects with context on failure. */
   async connect(): Promise<IdentifyResponse> {
@@ -192,6 +194,7 @@ export class NsqConnection implements FrameSink {
       }
       // nsqd closes the socket after a fatal error; the command waiting first caused it
       this.closeError ??= err;
+      this.fatal = true;
       const p = this.pending.shift();
       if (p) p.reject(err);
     }
@@ -217,7 +220,7 @@ export class NsqConnection implements FrameSink {
 
   /** Sends a command that nsqd answers with a response or error frame. */
   request(buf: Buffer): Promise<Buffer> {
-    if (this.closed) return Promise.reject(this.closeError ?? new ConnectionError("connection is closed", this.address));
+    if (this.closed || this.fatal) return Promise.reject(this.closeError ?? new ConnectionError("connection is closed", this.address));
     return new Promise<Buffer>((resolve, reject) => {
       this.pending.push({ resolve, reject });
       this.write(buf);

@@ -58,6 +58,8 @@ class ConsumerConn implements ConnectionEvents, MessageResponder {
   closing = false;
   closeWait = false;
   rdyRetry: ReturnType<typeof setTimeout> | null = null;
+  /** RDY this connection waits to get once budget frees up */
+  wantedRdy = 0;
 
   constructor(
     private readonly consumer: Consumer,
@@ -110,6 +112,8 @@ export class Consumer {
   private backoffCounter = 0;
   private backoffTimer: ReturnType<typeof setTimeout> | null = null;
   private needRedistribute = false;
+  /** connections left at RDY 0 for lack of budget */
+  private readonly budgetWaiters = new Set<ConsumerConn>();
 
   private stopping = false;
   private stopResolve: (() => void) | null = null;
@@ -293,6 +297,7 @@ export class Consumer {
       return;
     }
     this.startStopContinueBackoff(success ? "resume" : backoff ? "backoff" : "continue");
+    if (this.budgetWaiters.size > 0) this.retryBudgetWaiters();
   }
 
   // ---------------------------------------------------------------- RDY
@@ -310,28 +315,51 @@ export class Consumer {
     if (state.rdy !== target) this.updateRdy(state, target);
   }
 
-  /** Sets a connection's RDY, truncated so the total never exceeds max_in_flight. */
+  /**
+   * Sets a connection's RDY so that no more than max_in_flight messages can be outstanding in
+   * total. A connection's share of the budget is max(RDY, in-flight): lowering RDY does not recall
+   * messages already delivered, so a raise elsewhere must wait until they are answered.
+   */
   private updateRdy(state: ConsumerConn, wanted: number): void {
     if (state.closing || !state.active || state.conn.isClosed) return;
+    this.budgetWaiters.delete(state);
     if (state.rdyRetry) {
       clearTimeout(state.rdyRetry);
       state.rdyRetry = null;
     }
-    let count = Math.min(wanted, state.maxRdy);
-    const maxPossible = this.config.maxInFlight - this.totalRdy + state.rdy;
-    if (maxPossible > 0 && maxPossible < count) {
-      count = maxPossible;
-    } else if (maxPossible <= 0 && count > 0) {
-      if (state.rdy === 0) {
-        // nothing left in the budget: try again later rather than starve this connection forever
-        state.rdyRetry = setTimeout(() => {
-          state.rdyRetry = null;
-          if (!this.stopping) this.updateRdy(state, wanted);
-        }, RDY_RETRY_MS);
-      }
+    const count = Math.min(wanted, state.maxRdy);
+    if (count <= state.rdy) {
+      this.sendRdy(state, count); // lowering is always allowed
       return;
     }
-    this.sendRdy(state, count);
+    let usedByOthers = 0;
+    for (const s of this.conns.values()) if (s !== state) usedByOthers += Math.max(s.rdy, s.inFlight);
+    const cap = this.config.maxInFlight - usedByOthers;
+    if (cap > state.rdy) {
+      this.sendRdy(state, Math.min(count, cap));
+      return;
+    }
+    if (state.rdy === 0) {
+      // no budget left: retry when a message is answered elsewhere, or after 5 s at the latest
+      state.wantedRdy = wanted;
+      this.budgetWaiters.add(state);
+      state.rdyRetry = setTimeout(() => {
+        state.rdyRetry = null;
+        this.retryBudgetWaiter(state);
+      }, RDY_RETRY_MS);
+    }
+  }
+
+  private retryBudgetWaiter(state: ConsumerConn): void {
+    this.budgetWaiters.delete(state);
+    if (this.stopping || this.backoffTimer) return;
+    if (this.backoffCounter > 0) this.updateRdy(state, Math.min(state.wantedRdy, 1));
+    else this.updateRdy(state, this.perConnMaxInFlight());
+  }
+
+  /** Budget was freed (a message answered, a connection closed): let waiting connections try again. */
+  private retryBudgetWaiters(): void {
+    for (const s of [...this.budgetWaiters]) this.retryBudgetWaiter(s);
   }
 
   private sendRdy(state: ConsumerConn, count: number): void {
@@ -421,6 +449,7 @@ export class Consumer {
 
   handleClose(state: ConsumerConn, error: Error | undefined): void {
     if (state.rdyRetry) clearTimeout(state.rdyRetry);
+    this.budgetWaiters.delete(state);
     if (!state.active) return; // connect() failed: reported by openConnection
     state.active = false;
     this.conns.delete(state.address);
@@ -433,6 +462,7 @@ export class Consumer {
     }
     this.logger.warn(`[${this.topic}/${this.channel}] (${state.address}) connection closed${error ? ` - ${errorText(error)}` : ""}`);
     for (const s of this.conns.values()) this.maybeUpdateRdy(s);
+    this.retryBudgetWaiters();
     if (this.lookupdAddresses.length > 0) {
       void this.queryLookupd();
     } else if (this.nsqdAddresses.includes(state.address)) {
@@ -516,6 +546,7 @@ export class Consumer {
     for (const t of this.reconnectTimers) clearTimeout(t);
     this.reconnectTimers.clear();
     for (const s of this.conns.values()) if (s.rdyRetry) clearTimeout(s.rdyRetry);
+    this.budgetWaiters.clear();
   }
 
   // ---------------------------------------------------------------- introspection
