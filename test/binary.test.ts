@@ -23,6 +23,11 @@ const BUILD_TIMEOUT_MS = 120_000;
 const SLOW_BUILD_MS = 60_000;
 const ENV = { ...process.env, NO_COLOR: "1" };
 
+function withoutCi(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const { CI: _ci, CONTINUOUS_INTEGRATION: _ci2, ...rest } = env;
+  return rest;
+}
+
 let tmp = "";
 let buildMs = 0;
 const children: Subprocess[] = [];
@@ -208,7 +213,8 @@ describe("compiled nsq executable", () => {
     const inner = `stty cols 100 rows 30; exec '${NSQ}' stat --nsqd-http-address=${broker.http}`;
     const child = Bun.spawn(["script", "-qfec", inner, "/dev/null"], {
       cwd: tmp,
-      env: { ...ENV, TERM: "xterm-256color" },
+      // ink draws nothing interactive when it sees CI set (is-in-ci); a person's terminal has no CI
+      env: { ...withoutCi(ENV), TERM: "xterm-256color" },
       stdin: "pipe",
       stdout: "pipe",
       stderr: "pipe",
