@@ -19,6 +19,7 @@ import { isEphemeral } from "../protocol/names.ts";
 import { parseListenAddress, formatHostPort } from "./address.ts";
 import { startHttpServer, type HttpServerHandle } from "./http.ts";
 import { startHttpsServer } from "./https.ts";
+import { loadTlsConfig } from "./tls-options.ts";
 import { upgradeTransport, type TransportUpgrade } from "./transport-upgrade.ts";
 import { AuthManager } from "./auth.ts";
 import { DiskQueue } from "./disk-queue.ts";
@@ -96,6 +97,7 @@ export class Nsqd implements TopicHost {
   }
 
   async start(): Promise<void> {
+    loadTlsConfig(this.options); // a bad --tls-* file fails the start, not the first TLS client
     this.dataLock = lockDataPath(this.dataPath);
     try {
       this.loadMetadata();
