@@ -1,0 +1,333 @@
+/**
+ * The shell tools as real processes (`bun src/cli.ts pub|tail|to-file|pause ...`) against
+ * in-process brokers on port 0: line fan-out and ordering, tail in a pipe, to-file with rotation,
+ * gzip, a work dir, lookupd topic discovery and a kill -9 restart, pause/unpause on two nodes,
+ * and one-line errors for bad input.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import type { Subprocess } from "bun";
+import { Nsqd } from "../src/server/nsqd.ts";
+import { Nsqlookupd } from "../src/lookupd/lookupd.ts";
+import { silentLogger } from "../src/util/logger.ts";
+import { Consumer, Producer } from "../src/client/index.ts";
+import { commandForProgramName } from "../src/cli.ts";
+
+const BUN = "./node_modules/.bin/bun";
+const CLI = "src/cli.ts";
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "nsq-tools-"));
+  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+async function startNsqd(extra: { memQueueSize?: number; lookupd?: string } = {}): Promise<Nsqd> {
+  const n = new Nsqd(
+    {
+      tcpAddress: "127.0.0.1:0",
+      httpAddress: "127.0.0.1:0",
+      dataPath: tempDir(),
+      broadcastAddress: "127.0.0.1",
+      lookupdTcpAddresses: extra.lookupd ? [extra.lookupd] : [],
+      ...(extra.memQueueSize ? { memQueueSize: extra.memQueueSize } : {}),
+    },
+    silentLogger,
+  );
+  await n.start();
+  cleanups.push(() => n.close());
+  return n;
+}
+
+async function startLookupd(): Promise<Nsqlookupd> {
+  const l = new Nsqlookupd({ tcpAddress: "127.0.0.1:0", httpAddress: "127.0.0.1:0" }, silentLogger);
+  await l.start();
+  cleanups.push(() => l.close());
+  return l;
+}
+
+const tcp = (n: Nsqd) => `127.0.0.1:${n.tcpPort}`;
+const http = (n: Nsqd) => `127.0.0.1:${n.httpPort}`;
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function spawnCli(args: string[], stdin: "ignore" | "pipe" | Blob = "ignore"): Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
+  const proc = Bun.spawn([BUN, CLI, ...args], { stdin: stdin as "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+  cleanups.push(() => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+  });
+  return proc as Subprocess<"pipe" | "ignore", "pipe", "pipe">;
+}
+
+async function runCli(args: string[], input?: string | Uint8Array): Promise<Result> {
+  const proc = spawnCli(args, input === undefined ? "ignore" : new Blob([input]));
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+function seq(n: number): string {
+  let s = "";
+  for (let i = 1; i <= n; i++) s += `${i}\n`;
+  return s;
+}
+
+/** Messages of a topic/channel collected in-process (for checking what the tools published). */
+async function collector(nodes: Nsqd[], topic: string): Promise<string[]> {
+  const got: string[] = [];
+  const c = new Consumer({ topic, channel: "check", config: { maxInFlight: 100 }, handler: (m) => void got.push(m.body.toString()) });
+  await c.connectToNsqds(nodes.map(tcp));
+  cleanups.push(() => c.close());
+  return got;
+}
+
+function noStackTrace(text: string): void {
+  expect(text).not.toMatch(/\n\s+at /);
+  expect(text.trim().split("\n").length).toBe(1);
+}
+
+describe("nsq pub / nsq tail", () => {
+  test("seq 100000 | nsq pub t; nsq tail t -n 100000 yields every number exactly once", async () => {
+    const n = await startNsqd({ memQueueSize: 200_000 }); // the tail channel is ephemeral: it must not overflow
+    const pub = await runCli(["pub", "numbers", "--nsqd-tcp-address", tcp(n)], seq(100_000));
+    expect(pub.code).toBe(0);
+    expect(pub.stderr).toContain("published 100000 messages");
+    const tail = await runCli(["tail", "numbers", "-n", "100000", `-nsqd-tcp-address=${tcp(n)}`]);
+    expect(tail.code).toBe(0);
+    const lines = tail.stdout.split("\n");
+    expect(lines.pop()).toBe("");
+    expect(lines.length).toBe(100_000);
+    const unique = new Set(lines.map(Number));
+    expect(unique.size).toBe(100_000);
+    for (let i = 1; i <= 100_000; i += 9973) expect(unique.has(i)).toBe(true);
+  }, 60_000);
+
+  test("pub fans out to every nsqd, keeps line order, skips empty records, honours --delimiter", async () => {
+    const a = await startNsqd();
+    const b = await startNsqd();
+    const gotA = await collector([a], "fan");
+    const gotB = await collector([b], "fan");
+    const input = "r1,r2,,r3,r4"; // no trailing delimiter: the last record is kept whole
+    const res = await runCli(["pub", "--topic=fan", "--delimiter", ",", "--nsqd-tcp-address", tcp(a), "--nsqd-tcp-address", tcp(b)], input);
+    expect(res.code).toBe(0);
+    await until(() => gotA.length === 4 && gotB.length === 4, "4 messages on each node");
+    expect(gotA).toEqual(["r1", "r2", "r3", "r4"]);
+    expect(gotB).toEqual(["r1", "r2", "r3", "r4"]);
+  });
+
+  test("pub TOPIC MESSAGE... publishes the arguments; --rate throttles", async () => {
+    const n = await startNsqd();
+    const got = await collector([n], "args");
+    const started = Date.now();
+    const res = await runCli(["pub", "args", "hello", "world", "three", "--rate", "10", "--nsqd-tcp-address", tcp(n)]);
+    expect(res.code).toBe(0);
+    // 3 messages at 10/s: the first token is free, the next two wait ~100 ms each
+    expect(Date.now() - started).toBeGreaterThanOrEqual(180);
+    await until(() => got.length === 3, "3 messages");
+    expect(got).toEqual(["hello", "world", "three"]);
+  });
+
+  test("tail --print-topic prefixes lines; tail | head ends quietly", async () => {
+    const n = await startNsqd();
+    const p = new Producer(tcp(n));
+    cleanups.push(() => p.close());
+    await p.multiPublish("pt", ["x", "y"]);
+    const printed = await runCli(["tail", "--topic", "pt", "--print-topic", "-n", "2", "--channel", "c", "--nsqd-tcp-address", tcp(n)]);
+    expect(printed.code).toBe(0);
+    expect(printed.stdout).toBe("pt | x\npt | y\n");
+
+    await p.multiPublish("piped", Array.from({ length: 5000 }, (_, i) => `line ${i}`));
+    const sh = Bun.spawn(["bash", "-c", `set -o pipefail; ${BUN} ${CLI} tail piped --channel=c --nsqd-tcp-address=${tcp(n)} | head -n 3`], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    cleanups.push(() => void sh.kill("SIGKILL"));
+    const [out, err, code] = await Promise.all([new Response(sh.stdout).text(), new Response(sh.stderr).text(), sh.exited]);
+    expect(out).toBe("line 0\nline 1\nline 2\n");
+    expect(err).toBe("");
+    expect(code).toBe(0);
+  }, 20_000);
+
+  test("bad input: one line on stderr, non-zero exit, no stack trace", async () => {
+    const cases: Array<[string[], number, string]> = [
+      [["pub", "t", "--nsqd-tcp-address", "127.0.0.1:1"], 1, "127.0.0.1:1"],
+      [["pub", "--nsqd-tcp-address", "127.0.0.1:1"], 2, "--topic required"],
+      [["pub", "t", "--nsqd-tcp-address", "nonsense"], 1, "invalid address"],
+      [["pub", "t", "--delimiter", "ab", "--nsqd-tcp-address", "127.0.0.1:1"], 2, "single byte"],
+      [["tail", "--nsqd-tcp-address", "127.0.0.1:1"], 2, "--topic is required"],
+      [["tail", "t"], 2, "--nsqd-tcp-address or --lookupd-http-address required"],
+      [["tail", "t", "--nsqd-tcp-address", "127.0.0.1:1"], 1, "cannot connect"],
+      [["to-file", "--topic", "t", "--nsqd-tcp-address", "127.0.0.1:1", "--output-dir", "/proc/no/such"], 1, "--output-dir"],
+      [["to-file", "--topic", "t", "--nsqd-tcp-address", "127.0.0.1:1", "--gzip", "--filename-format", "<TOPIC>.log"], 2, "<REV>"],
+      [["to-file", "--topic-pattern", "x", "--nsqd-tcp-address", "127.0.0.1:1"], 2, "--lookupd-http-address"],
+      [["pause", "t"], 2, "--nsqd-http-address or --lookupd-http-address required"],
+    ];
+    for (const [args, code, text] of cases) {
+      const r = await runCli(args, "x\n");
+      expect({ args, code: r.code }).toEqual({ args, code });
+      expect(r.stderr).toContain(text);
+      noStackTrace(r.stderr);
+    }
+  }, 30_000);
+
+  test("multi-call names map to the tools", () => {
+    expect(commandForProgramName("to_nsq", undefined)?.name).toBe("pub");
+    expect(commandForProgramName("nsq_tail", undefined)?.name).toBe("tail");
+    expect(commandForProgramName("nsq_to_file", undefined)?.name).toBe("to-file");
+    expect(commandForProgramName("nsq_pause", undefined)?.name).toBe("pause");
+  });
+});
+
+/** True when the broker's channel has nothing queued or in flight and has delivered something. */
+async function channelDrained(n: Nsqd, topic: string, channel: string): Promise<boolean> {
+  const res = await fetch(`http://${http(n)}/stats?format=json&topic=${topic}`);
+  const body = (await res.json()) as {
+    topics: Array<{ topic_name: string; depth: number; channels: Array<{ channel_name: string; depth: number; in_flight_count: number; message_count: number }> }> | null;
+  };
+  const t = body.topics?.find((x) => x.topic_name === topic);
+  const c = t?.channels.find((x) => x.channel_name === channel);
+  return !!t && !!c && t.depth === 0 && c.depth === 0 && c.in_flight_count === 0 && c.message_count > 0;
+}
+
+/** Decompressed (when .gz) lines of every file in `dir`. */
+function archivedLines(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const lines: string[] = [];
+  for (const f of readdirSync(dir).sort()) {
+    let data = readFileSync(join(dir, f));
+    if (f.endsWith(".gz")) {
+      try {
+        data = gunzipSync(data);
+      } catch {
+        continue; // being written
+      }
+    }
+    for (const l of data.toString().split("\n")) if (l !== "") lines.push(l);
+  }
+  return lines;
+}
+
+describe("nsq to-file", () => {
+  test("gzip + size rotation + work dir: the decompressed files hold every line once; SIGTERM closes cleanly", async () => {
+    const n = await startNsqd();
+    const dir = tempDir();
+    const out = join(dir, "out");
+    const work = join(dir, "work");
+    await runCli(["pub", "arch", "--nsqd-tcp-address", tcp(n)], seq(20_000));
+    const proc = spawnCli([
+      "to-file", "--topic", "arch", "--nsqd-tcp-address", tcp(n), "--output-dir", out, "--work-dir", work,
+      "--gzip", "--gzip-level", "1", "--rotate-size", "20000", "--sync-interval", "100ms", "--log-level", "warn",
+    ]);
+    // every message FINed (so written and synced) before the stop
+    await until(() => channelDrained(n, "arch", "nsq_to_file"), "all messages archived", 20_000);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+    expect(readdirSync(work)).toEqual([]);
+    const files = readdirSync(out);
+    expect(files.length).toBeGreaterThan(3);
+    expect(files.every((f) => /^arch\..+-\d{6}\.\d{4}-\d{2}-\d{2}_\d{2}\.log\.gz$/.test(f))).toBe(true);
+    const lines = archivedLines(out);
+    expect(lines.length).toBe(20_000);
+    expect(new Set(lines).size).toBe(20_000);
+  }, 30_000);
+
+  test("kill -9 mid-stream, restart: no line is missing", async () => {
+    const n = await startNsqd();
+    const out = tempDir();
+    const args = [
+      "to-file", "--topic", "crash", "--nsqd-tcp-address", tcp(n), "--output-dir", out,
+      "--sync-interval", "50ms", "--max-in-flight", "50", "--consumer-opt", "msg_timeout,1s", "--log-level", "warn",
+    ];
+    await runCli(["pub", "crash", "--nsqd-tcp-address", tcp(n)], seq(30_000));
+    const first = spawnCli(args);
+    await until(() => archivedLines(out).length > 1000, "some lines archived");
+    first.kill("SIGKILL");
+    await first.exited;
+    const afterKill = archivedLines(out).length;
+    expect(afterKill).toBeLessThan(30_000 + 1000);
+    const second = spawnCli(args);
+    await until(() => new Set(archivedLines(out)).size === 30_000, "every line archived after restart", 20_000);
+    second.kill("SIGTERM");
+    expect(await second.exited).toBe(0);
+    const unique = new Set(archivedLines(out));
+    for (let i = 1; i <= 30_000; i++) if (!unique.has(String(i))) throw new Error(`line ${i} missing`);
+  }, 40_000);
+
+  test("--topic-pattern discovers matching topics through lookupd", async () => {
+    const lookupd = await startLookupd();
+    const n = await startNsqd({ lookupd: `127.0.0.1:${lookupd.tcpPort}` });
+    const p = new Producer(tcp(n));
+    cleanups.push(() => p.close());
+    await p.publish("logs.a", "A");
+    await p.publish("logs.b", "B");
+    await p.publish("other", "O");
+    const out = tempDir();
+    const proc = spawnCli([
+      "to-file", "--topic-pattern", "^logs\\.", "--lookupd-http-address", `127.0.0.1:${lookupd.httpPort}`,
+      "--topic-refresh", "100ms", "--sync-interval", "50ms", "--output-dir", out, "--log-level", "warn",
+      "--filename-format", "<TOPIC>.log",
+    ]);
+    await until(() => existsSync(join(out, "logs.a.log")) && existsSync(join(out, "logs.b.log")) && archivedLines(out).length === 2, "two topic files");
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(["logs.a.log", "logs.b.log"]);
+    expect(readFileSync(join(out, "logs.a.log"), "utf8")).toBe("A\n");
+  }, 20_000);
+});
+
+describe("nsq pause", () => {
+  test("pauses a channel on two nodes found through lookupd; --unpause resumes delivery", async () => {
+    const lookupd = await startLookupd();
+    const a = await startNsqd({ lookupd: `127.0.0.1:${lookupd.tcpPort}` });
+    const b = await startNsqd({ lookupd: `127.0.0.1:${lookupd.tcpPort}` });
+    const got = await collector([a, b], "jobs"); // channel "check" on both nodes
+    const lookupdAddr = `127.0.0.1:${lookupd.httpPort}`;
+    await until(async () => {
+      const r = await fetch(`http://${lookupdAddr}/lookup?topic=jobs`);
+      return r.status === 200 && ((await r.json()) as { producers: unknown[] }).producers.length === 2;
+    }, "both nodes registered");
+
+    const paused = await runCli(["pause", "jobs/check", "--lookupd-http-address", lookupdAddr]);
+    expect(paused.code).toBe(0);
+    expect(paused.stdout).toContain(http(a));
+    expect(paused.stdout).toContain(http(b));
+    expect(paused.stdout.match(/jobs\/check\s*│\s*paused/g)?.length).toBe(2);
+
+    await new Producer(tcp(a)).publish("jobs", "ja");
+    await new Producer(tcp(b)).publish("jobs", "jb");
+    await Bun.sleep(300);
+    expect(got).toEqual([]); // paused: nothing delivered
+
+    const resumed = await runCli(["pause", "--topic", "jobs", "--channel", "check", "--unpause", "--nsqd-http-address", http(a), "--nsqd-http-address", http(b)]);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout.match(/unpaused/g)?.length).toBe(2);
+    await until(() => got.length === 2, "delivery after unpause");
+    expect(got.sort()).toEqual(["ja", "jb"]);
+  }, 20_000);
+
+  test("an unknown topic fails on that node: table row and exit 1", async () => {
+    const n = await startNsqd();
+    const r = await runCli(["pause", "nosuch", "--nsqd-http-address", http(n)]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("TOPIC_NOT_FOUND");
+  });
+});
