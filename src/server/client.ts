@@ -23,6 +23,14 @@ export interface ClientTransport {
   destroy(): void;
 }
 
+/**
+ * Output slab sizes: a connection starts small (idle ones stay cheap; 10k connections are
+ * 10k slabs) and a busy one doubles up to the maximum. A slab is replaced only when full,
+ * never written over, since the socket may still hold views of it.
+ */
+const SLAB_INITIAL = 16 * 1024;
+const SLAB_MAX = 256 * 1024;
+
 /** Clients with unflushed output, written out once per microtask checkpoint. */
 const dirtyClients: ClientV2[] = [];
 let flushQueued = false;
@@ -68,7 +76,13 @@ export class ClientV2 {
   transport: ClientTransport;
   /** false while the socket's buffer is full: no new messages until it drains */
   writable = true;
+  /**
+   * Output slab: frames are appended at outLen; [outStart, outLen) is not yet written. A flush
+   * hands that range to the socket as a view (node:net keeps a reference until it is sent) and
+   * carries on after it in the same slab, so flushing allocates nothing until the slab is used up.
+   */
   private out: Buffer;
+  private outStart = 0;
   private outLen = 0;
   private dirty = false;
   private onClose: (c: ClientV2) => void;
@@ -88,7 +102,7 @@ export class ClientV2 {
     this.msgTimeout = defaults.msgTimeout;
     this.nextHeartbeatAt = Date.now() + this.heartbeatInterval;
     this.transport = socket;
-    this.out = Buffer.allocUnsafe(65536);
+    this.out = Buffer.allocUnsafe(SLAB_INITIAL);
     this.onClose = onClose;
   }
 
@@ -101,15 +115,15 @@ export class ClientV2 {
     return this.state === ClientState.Subscribed && this.writable && this.inFlight.size < this.readyCount;
   }
 
+  /** Makes room for `n` more bytes: a fresh slab holding the unwritten bytes when this one is full. */
   private reserve(n: number): void {
     if (this.outLen + n <= this.out.length) return;
-    // flush what we have once it reaches the negotiated buffer size, else grow
-    if (this.outLen > 0 && this.outLen >= this.outputBufferSize) this.flush();
-    if (this.outLen + n > this.out.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.outLen + n));
-      this.out.copy(bigger, 0, 0, this.outLen);
-      this.out = bigger;
-    }
+    const pending = this.outLen - this.outStart;
+    const next = Buffer.allocUnsafe(Math.max(Math.min(this.out.length * 2, SLAB_MAX), (pending + n) * 2));
+    this.out.copy(next, 0, this.outStart, this.outLen);
+    this.out = next;
+    this.outStart = 0;
+    this.outLen = pending;
   }
 
   private markDirty(): void {
@@ -139,7 +153,7 @@ export class ClientV2 {
     out[p + 7] = FRAME_TYPE_MESSAGE;
     out.set(buf, p + 8);
     this.outLen = p + 8 + n;
-    if (this.outLen >= this.outputBufferSize) this.flush();
+    if (this.outLen - this.outStart >= this.outputBufferSize) this.flush();
     else this.markDirty();
   }
 
@@ -172,11 +186,9 @@ export class ClientV2 {
   /** Hands all buffered frames to the transport in one write. */
   flush(): void {
     this.dirty = false;
-    if (this.outLen === 0 || this.closed) return;
-    // node:net keeps a reference to what it is given, so the buffer is handed over and replaced
-    const chunk = this.out.subarray(0, this.outLen);
-    this.out = Buffer.allocUnsafe(this.out.length);
-    this.outLen = 0;
+    if (this.outLen === this.outStart || this.closed) return;
+    const chunk = this.out.subarray(this.outStart, this.outLen);
+    this.outStart = this.outLen;
     const ok = this.transport.write(chunk);
     if (!ok && this.writable) this.writable = false;
   }
