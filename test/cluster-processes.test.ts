@@ -432,6 +432,39 @@ test("a restarted lookupd (same ports) lists every producer and channel again on
   expect((await nodes(lookupdA)).map((n) => n.tcp_port).sort((a, b) => a - b)).toEqual(sortedPorts(cluster));
 });
 
+test("an ephemeral channel is registered while a Reader uses it and its registration is removed when the last client leaves", async () => {
+  const channelsOf = async (l: Proc): Promise<string[]> =>
+    (await getJson<{ channels: string[] }>(`http://127.0.0.1:${l.http}/channels?topic=everywhere`)).channels.sort();
+  const r = reader("everywhere", "tmp#ephemeral", () => {});
+  for (const l of [lookupdA, lookupdB]) {
+    await until(async () => (await channelsOf(l)).includes("tmp#ephemeral"), "ephemeral channel registered");
+  }
+  r.close();
+  // each node deletes the channel when its last client goes and UNREGISTERs it; an empty
+  // #ephemeral registration is deleted by lookupd, while "once" (non-ephemeral) stays
+  for (const l of [lookupdA, lookupdB]) {
+    await until(async () => !(await channelsOf(l)).includes("tmp#ephemeral"), "ephemeral channel registration removed");
+    expect(await channelsOf(l)).toEqual(["once"]);
+  }
+});
+
+// nsqd v1.3.0 deletes a topic's channels as part of the topic deletion and notifies lookupd for
+// each (`UNREGISTER t c` after `UNREGISTER t`); lookupd removes an emptied `#ephemeral` channel
+// registration only on that channel UNREGISTER.
+test("deleting a topic with an ephemeral channel removes that channel's registration from lookupd", async () => {
+  const n0 = cluster[0]!;
+  const channelsOf = async (l: Proc): Promise<string[]> =>
+    (await getJson<{ channels: string[] }>(`http://127.0.0.1:${l.http}/channels?topic=eph_topic`)).channels;
+  await post(`http://127.0.0.1:${n0.http}/topic/create?topic=eph_topic`);
+  await post(`http://127.0.0.1:${n0.http}/channel/create?topic=eph_topic&channel=${encodeURIComponent("x#ephemeral")}`);
+  for (const l of [lookupdA, lookupdB]) await until(async () => (await channelsOf(l)).includes("x#ephemeral"), "ephemeral channel registered");
+  await post(`http://127.0.0.1:${n0.http}/topic/delete?topic=eph_topic`);
+  for (const l of [lookupdA, lookupdB]) {
+    await until(async () => (await lookupPorts(l, "eph_topic"))?.length === 0, "topic unregistered");
+    await until(async () => !(await channelsOf(l)).includes("x#ephemeral"), "ephemeral channel registration removed", 2000);
+  }
+});
+
 test("a SIGKILLed node vanishes from /lookup and /nodes of every lookupd", async () => {
   const victim = cluster[2]!;
   victim.proc.kill("SIGKILL");
@@ -473,8 +506,17 @@ test("every frame nsq serve sends to a lookupd is byte-exact (magic, IDENTIFY, R
     await until(() => nonPing().length === i + 1, `frame ${JSON.stringify(frame)}`);
     expect(nonPing()[i]!.raw).toEqual(Buffer.from(frame));
   }
+  // deleting a topic that still has a channel: UNREGISTER of the topic, then of each channel it
+  // deletes along with it (as nsqd v1.3.0 does)
+  await post(`${base}/topic/create?topic=wire_two`);
+  await post(`${base}/channel/create?topic=wire_two&channel=c2`);
+  await until(() => nonPing().length === 6, "REGISTERs of wire_two");
+  await post(`${base}/topic/delete?topic=wire_two`);
+  await until(() => nonPing().length === 8, "UNREGISTER wire_two, UNREGISTER wire_two c2");
+  expect(nonPing()[6]!.raw).toEqual(Buffer.from("UNREGISTER wire_two\n"));
+  expect(nonPing()[7]!.raw).toEqual(Buffer.from("UNREGISTER wire_two c2\n"));
   // the runtime topic creation asked the lookupd (at the address its IDENTIFY reply gave) for channels
-  expect(fake.channelQueries).toEqual(["/channels?topic=wire_check"]);
+  expect(fake.channelQueries).toEqual(["/channels?topic=wire_check", "/channels?topic=wire_two"]);
   expect(fake.connections).toBe(1);
 });
 
