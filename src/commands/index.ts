@@ -11,6 +11,7 @@ import { command as tail } from "./tail.ts";
 import { command as toFile } from "./to-file.ts";
 import { command as pause } from "./pause.ts";
 import { command as stat } from "./stat.ts";
+import { command as bench } from "./bench.ts";
 import { command as installLinks } from "./install-links.ts";
 
-export const COMMANDS: NsqCommand[] = [serve, lookupd, pub, tail, toFile, pause, stat, installLinks];
+export const COMMANDS: NsqCommand[] = [serve, lookupd, pub, tail, toFile, pause, stat, bench, installLinks];
