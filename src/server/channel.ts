@@ -276,26 +276,9 @@ export class Channel {
    */
   processQueues(now: number): boolean {
     let changed = false;
-    for (const client of this.clients) {
-      const list = client.inFlight;
-      while (list.head !== null && list.head.deadline <= now) {
-        const msg = list.head;
-        this.removeInFlight(msg);
-        this.timeoutCount++;
-        this.requeueBuf(msg.buf);
-        changed = true;
-      }
-    }
+    for (const client of this.clients) changed = this.expire(client.inFlight, now) || changed;
     if (this.orphans.length > 0) {
-      for (const list of this.orphans) {
-        while (list.head !== null && list.head.deadline <= now) {
-          const msg = list.head;
-          this.removeInFlight(msg);
-          this.timeoutCount++;
-          this.requeueBuf(msg.buf);
-          changed = true;
-        }
-      }
+      for (const list of this.orphans) changed = this.expire(list, now) || changed;
       this.orphans = this.orphans.filter((l) => l.size > 0);
     }
     for (let msg = this.deferred.popDue(now); msg !== null; msg = this.deferred.popDue(now)) {
@@ -305,6 +288,19 @@ export class Channel {
     }
     if (changed) this.pump();
     return this.inFlight.size > 0 || this.deferred.size > 0;
+  }
+
+  /** Times out the messages at the head of one in-flight list whose deadline has passed. */
+  private expire(list: InFlightList, now: number): boolean {
+    let expired = false;
+    while (list.head !== null && list.head.deadline <= now) {
+      const msg = list.head;
+      this.removeInFlight(msg);
+      this.timeoutCount++;
+      this.requeueBuf(msg.buf);
+      expired = true;
+    }
+    return expired;
   }
 
   /** Drops every queued, in-flight and deferred message (HTTP /channel/empty). */
