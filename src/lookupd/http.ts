@@ -3,12 +3,23 @@
  * every JSON-API reply carries `X-NSQ-Content-Type: nsq; version=1.0` (go-nsq depends on it),
  * errors are `{"message":"<CODE>"}`, unknown paths 404 NOT_FOUND, wrong methods 405.
  */
-import type { Server } from "bun";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 import { NSQ_VERSION } from "../protocol/version.ts";
 import type { Logger } from "../util/logger.ts";
 import { listenHost, splitHostPort } from "./address.ts";
-import { firstValue, parseQuery, QueryError, type QueryParams } from "./http-query.ts";
+import { startHttpListener, type HttpListener } from "../http-api/listener.ts";
+import { firstValue, parseRequestQuery, type QueryParams } from "../http-api/query.ts";
+import { splitTarget } from "../http-api/request.ts";
+import {
+  allowHeader,
+  errorBody,
+  HttpError,
+  JSON_TYPE,
+  NSQ_CONTENT_TYPE,
+  optionsResponse,
+  TEXT_TYPE,
+  trailingSlashRedirect,
+} from "../http-api/response.ts";
 import { filterActive, type Producer, type RegistrationDB } from "./registration-db.ts";
 
 export interface LookupHttpContext {
@@ -26,19 +37,6 @@ type Reply =
 
 type Handler = (params: QueryParams) => Reply;
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-  ) {
-    super(code);
-  }
-}
-
-const JSON_TYPE = "application/json; charset=utf-8";
-const TEXT_TYPE = "text/plain; charset=utf-8";
-const NSQ_CONTENT_TYPE = "nsq; version=1.0";
-
 const json = (value: unknown): Reply => ({ kind: "json", status: 200, body: JSON.stringify(value) });
 const EMPTY: Reply = { kind: "empty" };
 
@@ -46,7 +44,7 @@ const EMPTY: Reply = { kind: "empty" };
 const GO_ZERO_TIME_NS = -6795364578871345152n;
 
 export class LookupHttpServer {
-  private server: Server<undefined> | null = null;
+  private listener: HttpListener | null = null;
   private readonly routes = new Map<string, Map<string, Handler>>();
 
   constructor(private readonly ctx: LookupHttpContext) {
@@ -65,32 +63,31 @@ export class LookupHttpServer {
   }
 
   get port(): number {
-    return this.server?.port ?? 0;
+    return this.listener?.port ?? 0;
   }
 
   async listen(address: string): Promise<void> {
     const { host, port } = splitHostPort(address);
     try {
-      this.server = Bun.serve({
-        hostname: listenHost(host),
-        port,
-        development: false,
-        fetch: (req, server) => this.handle(req, server.requestIP(req)?.address ?? ""),
-        error: (err) => {
+      this.listener = startHttpListener({
+        address,
+        target: { kind: "tcp", host: listenHost(host), port },
+        handle: (req, peer) => this.handle(req, peer?.address ?? ""),
+        onError: (err) => {
           this.ctx.logger.error(`panic in HTTP handler - ${err.message}`);
           return this.respond({ kind: "json", status: 500, body: errorBody("INTERNAL_ERROR") });
         },
       });
     } catch (err) {
-      throw new Error(`HTTP: listen (${address}) failed - ${err instanceof Error ? err.message : String(err)}`);
+      throw new Error(`HTTP: ${err instanceof Error ? err.message : String(err)}`);
     }
     this.ctx.logger.info(`HTTP: listening on ${address.replace(/:\d+$/, `:${this.port}`)}`);
   }
 
   async close(): Promise<void> {
-    const server = this.server;
-    this.server = null;
-    if (server) await server.stop(true);
+    const listener = this.listener;
+    this.listener = null;
+    if (listener) await listener.stop();
   }
 
   /** Routes one request (never throws: a failing handler becomes 500 INTERNAL_ERROR). */
@@ -102,22 +99,18 @@ export class LookupHttpServer {
     const methods = this.routes.get(path);
     try {
       if (!methods) {
-        const alternative = path.endsWith("/") ? path.slice(0, -1) : `${path}/`;
-        if (path !== "/" && this.routes.has(alternative) && req.method !== "CONNECT") {
-          // like httprouter: redirect to the route that differs only by a trailing slash
-          const location = alternative + (rawQuery === null ? "" : `?${rawQuery}`);
-          return new Response(null, { status: req.method === "GET" ? 301 : 307, headers: { Location: location } });
-        }
+        const redirect = trailingSlashRedirect(req.method, path, rawQuery, (p) => this.routes.has(p));
+        if (redirect !== null) return redirect;
         throw new HttpError(404, "NOT_FOUND");
       }
       const handler = methods.get(req.method);
       if (!handler) {
-        const allow = [...methods.keys(), "OPTIONS"].join(", ");
-        if (req.method === "OPTIONS") return new Response(null, { status: 200, headers: { Allow: allow } });
+        const allow = allowHeader(methods.keys());
+        if (req.method === "OPTIONS") return optionsResponse(allow);
         extraHeaders = { Allow: allow };
         throw new HttpError(405, "METHOD_NOT_ALLOWED");
       }
-      reply = handler(parseParams(rawQuery ?? ""));
+      reply = handler(parseRequestQuery(rawQuery ?? ""));
     } catch (err) {
       if (err instanceof HttpError) {
         reply = { kind: "json", status: err.status, body: errorBody(err.code) };
@@ -296,19 +289,6 @@ function msToNs(ms: number): bigint {
   return BigInt(Math.round(ms)) * 1_000_000n;
 }
 
-function errorBody(code: string): string {
-  return JSON.stringify({ message: code });
-}
-
-function parseParams(rawQuery: string): QueryParams {
-  try {
-    return parseQuery(rawQuery);
-  } catch (err) {
-    if (err instanceof QueryError) throw new HttpError(400, "INVALID_REQUEST");
-    throw err;
-  }
-}
-
 function requireParam(params: QueryParams, key: string, missingCode: string): string {
   const value = firstValue(params, key);
   if (value === undefined) throw new HttpError(400, missingCode);
@@ -321,23 +301,4 @@ function topicChannelArgs(params: QueryParams): { topic: string; channel: string
   const channel = requireParam(params, "channel", "MISSING_ARG_CHANNEL");
   if (!isValidChannelName(channel)) throw new HttpError(400, "INVALID_ARG_CHANNEL");
   return { topic, channel };
-}
-
-/** Path (percent-decoded, as Go's URL.Path) and raw query (null when there is no "?"). */
-function splitTarget(url: string): { path: string; rawQuery: string | null } {
-  const schemeEnd = url.indexOf("://");
-  const pathStart = schemeEnd < 0 ? 0 : url.indexOf("/", schemeEnd + 3);
-  let target = pathStart < 0 ? "/" : url.slice(pathStart);
-  const hash = target.indexOf("#");
-  if (hash >= 0) target = target.slice(0, hash);
-  const q = target.indexOf("?");
-  const rawPath = q < 0 ? target : target.slice(0, q);
-  const rawQuery = q < 0 ? null : target.slice(q + 1);
-  let path = rawPath;
-  try {
-    path = decodeURIComponent(rawPath);
-  } catch {
-    // an undecodable path matches no route and gets the normal 404
-  }
-  return { path, rawQuery };
 }

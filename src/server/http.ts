@@ -8,14 +8,26 @@
  * `400 Bad Request` and the connection is closed (tested in test/http-api.test.ts).
  */
 import { hostname as osHostname } from "node:os";
-import type { Server } from "bun";
+import type { TLSOptions } from "bun";
 import type { Nsqd } from "./nsqd.ts";
 import type { Topic } from "./topic.ts";
 import { parseListenAddress, formatHostPort } from "./address.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 import { NSQ_VERSION } from "../protocol/version.ts";
 import { formatDuration } from "../util/duration.ts";
-import { parseQuery, firstValue, QueryError, type QueryParams } from "../lookupd/http-query.ts";
+import { parseQuery, parseRequestQuery, firstValue, type QueryParams } from "../http-api/query.ts";
+import { splitTarget } from "../http-api/request.ts";
+import {
+  allowHeader,
+  errorBody,
+  HttpError,
+  JSON_TYPE,
+  NSQ_CONTENT_TYPE,
+  optionsResponse,
+  TEXT_TYPE,
+  trailingSlashRedirect,
+} from "../http-api/response.ts";
+import { startHttpListener } from "../http-api/listener.ts";
 import { MSG_HEADER_SIZE } from "./message.ts";
 import { BodyError, BodyReader, readBinaryMpub, splitTextMpub } from "./http-body.ts";
 import { ConfigError, getConfigValue, putConfigValue, type ConfigTarget } from "./http-config.ts";
@@ -27,25 +39,11 @@ export interface HttpServerHandle {
   stop(): void;
 }
 
-const NSQ_CONTENT_TYPE = "nsq; version=1.0";
-const JSON_TYPE = "application/json; charset=utf-8";
-const TEXT_TYPE = "text/plain; charset=utf-8";
-
 /** What a route produces; turned into a Response by `toResponse`. */
 type Reply =
   | { kind: "json"; status: number; body: string }
   | { kind: "text"; status: number; body: string }
   | { kind: "empty"; status: number };
-
-/** A failed request: HTTP status and nsqd's error code (sent as `{"message":"CODE"}`). */
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-  ) {
-    super(code);
-  }
-}
 
 /** An error whose reply is plain text (PlainText-decorated routes: /ping, /debug/setblockrate). */
 class TextError extends Error {
@@ -60,7 +58,6 @@ class TextError extends Error {
 const OK: Reply = { kind: "text", status: 200, body: "OK" };
 const EMPTY: Reply = { kind: "empty", status: 200 };
 const json = (value: unknown): Reply => ({ kind: "json", status: 200, body: goJson(value) });
-const errorBody = (code: string): string => JSON.stringify({ message: code });
 
 interface RequestContext {
   req: Request;
@@ -149,14 +146,14 @@ export class NsqdHttpServer {
     try {
       const found = this.methodsFor(path);
       if (found === undefined) {
-        const redirect = this.trailingSlashRedirect(req.method, path, rawQuery);
+        const redirect = trailingSlashRedirect(req.method, path, rawQuery, (p) => this.methodsFor(p) !== undefined);
         if (redirect !== null) return redirect;
         throw new HttpError(404, "NOT_FOUND");
       }
       const route = found.methods.get(req.method);
       if (route === undefined) {
-        const allow = [...found.methods.keys(), "OPTIONS"].join(", ");
-        if (req.method === "OPTIONS") return new Response(null, { status: 200, headers: { Allow: allow } });
+        const allow = allowHeader(found.methods.keys());
+        if (req.method === "OPTIONS") return optionsResponse(allow);
         extraHeaders.Allow = allow;
         throw new HttpError(405, "METHOD_NOT_ALLOWED");
       }
@@ -184,15 +181,6 @@ export class NsqdHttpServer {
     return { kind: "json", status: 500, body: errorBody("INTERNAL_ERROR") };
   }
 
-  /** Like httprouter: a path that only lacks (or has an extra) trailing slash is redirected. */
-  private trailingSlashRedirect(method: string, path: string, rawQuery: string | null): Response | null {
-    if (path === "/" || method === "CONNECT") return null;
-    const alternative = path.endsWith("/") ? path.slice(0, -1) : `${path}/`;
-    if (this.methodsFor(alternative) === undefined) return null;
-    const location = alternative + (rawQuery === null ? "" : `?${rawQuery}`);
-    return new Response(null, { status: method === "GET" ? 301 : 307, headers: { Location: location } });
-  }
-
   /** --tls-required=true: the plain listener refuses everything and points at HTTPS. */
   private tlsRequiredResponse(): Response {
     const body = `{"message": "TLS_REQUIRED", "https_port": ${this.httpsPort()}}`;
@@ -217,15 +205,7 @@ export class NsqdHttpServer {
 
   /** Go's url.ParseQuery on the raw query: a bad escape is 400 INVALID_REQUEST. */
   private query(ctx: RequestContext): QueryParams {
-    try {
-      return parseQuery(ctx.rawQuery);
-    } catch (err) {
-      if (err instanceof QueryError) {
-        this.nsqd.logger.error(`failed to parse request params - ${err.message}`);
-        throw new HttpError(400, "INVALID_REQUEST");
-      }
-      throw err;
-    }
+    return parseRequestQuery(ctx.rawQuery, (err) => this.nsqd.logger.error(`failed to parse request params - ${err.message}`));
   }
 
   /**
@@ -555,25 +535,6 @@ function toResponse(reply: Reply, extraHeaders: Record<string, string>): Respons
   }
 }
 
-/** Splits a request URL into its decoded path and raw query (null when there is no "?"). */
-function splitTarget(url: string): { path: string; rawQuery: string | null } {
-  const schemeEnd = url.indexOf("://");
-  const pathStart = schemeEnd < 0 ? 0 : url.indexOf("/", schemeEnd + 3);
-  let target = pathStart < 0 ? "/" : url.slice(pathStart);
-  const hash = target.indexOf("#");
-  if (hash >= 0) target = target.slice(0, hash);
-  const q = target.indexOf("?");
-  const rawPath = q < 0 ? target : target.slice(0, q);
-  const rawQuery = q < 0 ? null : target.slice(q + 1);
-  let path = rawPath;
-  try {
-    path = decodeURIComponent(rawPath);
-  } catch {
-    // an undecodable path matches no route and gets the normal 404
-  }
-  return { path, rawQuery };
-}
-
 /** The declared Content-Length, or -1 when absent/unparsable (chunked), as Go's ContentLength. */
 function contentLength(req: Request): number {
   const v = req.headers.get("content-length");
@@ -635,29 +596,27 @@ function atoiError(s: string): string | null {
 
 /** Starts nsqd's plain HTTP listener on `address` (the HTTPS one is src/server/https.ts). */
 export function startHttpServer(nsqd: Nsqd, address: string): HttpServerHandle {
-  const addr = parseListenAddress(address);
-  const api = new NsqdHttpServer(nsqd, false);
-  const fetch = (req: Request, server: Server<undefined>): Promise<Response> => {
-    const ip = server.requestIP(req);
-    const remote = ip === null ? "" : formatHostPort(ip.address.replace(/^::ffff:/, ""), ip.port);
-    return api.handle(req, remote);
-  };
-  const common = {
-    fetch,
-    development: false,
+  return listenNsqdHttp(nsqd, address);
+}
+
+/**
+ * Serves nsqd's routes on `address`; with `tls` the listener is HTTPS and the routes run in
+ * their TLS mode (never 403 TLS_REQUIRED).
+ */
+export function listenNsqdHttp(nsqd: Nsqd, address: string, tls?: TLSOptions): HttpServerHandle {
+  const target = parseListenAddress(address);
+  const api = new NsqdHttpServer(nsqd, tls !== undefined);
+  const listener = startHttpListener({
+    address,
+    target,
+    handle: (req, peer) => api.handle(req, peer === null ? "" : formatHostPort(peer.address.replace(/^::ffff:/, ""), peer.port)),
     // bodies are limited by nsqd's own rules (413 MSG_TOO_BIG / BODY_TOO_BIG), not Bun's default
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-  };
-  let server: Server<undefined>;
-  try {
-    server = addr.kind === "tcp" ? Bun.serve({ ...common, hostname: addr.host, port: addr.port }) : Bun.serve({ ...common, unix: addr.path });
-  } catch (err) {
-    throw new Error(`listen (${address}) failed - ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const port = addr.kind === "tcp" ? (server.port ?? -1) : -1;
+    ...(tls !== undefined ? { tls } : {}),
+  });
   return {
-    port,
-    address: addr.kind === "tcp" ? formatHostPort(addr.host, port) : addr.path,
-    stop: () => void server.stop(true),
+    port: listener.port,
+    address: target.kind === "tcp" ? formatHostPort(target.host, listener.port) : target.path,
+    stop: () => void listener.stop(),
   };
 }

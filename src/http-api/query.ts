@@ -3,6 +3,8 @@
  * a bad "%" escape or a ";" separator is an error (→ 400 INVALID_REQUEST), "+" means space,
  * and only the first value of a repeated parameter counts.
  */
+import { HttpError } from "./response.ts";
+
 export class QueryError extends Error {}
 
 export type QueryParams = Map<string, string[]>;
@@ -34,6 +36,22 @@ export function parseQuery(raw: string): QueryParams {
   }
   if (firstError) throw firstError;
   return params;
+}
+
+/**
+ * The request's query for a handler: a query Go would reject is 400 INVALID_REQUEST
+ * (`onInvalid` sees the parse error first, e.g. to log it as nsqd does).
+ */
+export function parseRequestQuery(raw: string, onInvalid?: (err: QueryError) => void): QueryParams {
+  try {
+    return parseQuery(raw);
+  } catch (err) {
+    if (err instanceof QueryError) {
+      onInvalid?.(err);
+      throw new HttpError(400, "INVALID_REQUEST");
+    }
+    throw err;
+  }
 }
 
 /** The first value of a parameter, or undefined when it is absent (present but empty is ""). */

@@ -1,0 +1,52 @@
+/**
+ * Response conventions shared by nsqd's and nsqlookupd's HTTP APIs (spec §3.1): the
+ * `X-NSQ-Content-Type: nsq; version=1.0` header go-nsq relies on, `{"message":"CODE"}` error
+ * bodies, and httprouter's answers for a path that only differs by a trailing slash (301/307)
+ * and for a method the path does not have (405 with Allow, or 200 to OPTIONS).
+ */
+
+export const NSQ_CONTENT_TYPE = "nsq; version=1.0";
+export const JSON_TYPE = "application/json; charset=utf-8";
+export const TEXT_TYPE = "text/plain; charset=utf-8";
+
+/** A failed request: HTTP status and the NSQ error code sent as `{"message":"CODE"}`. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+  ) {
+    super(code);
+  }
+}
+
+/** The JSON error body of both daemons. */
+export function errorBody(code: string): string {
+  return JSON.stringify({ message: code });
+}
+
+/**
+ * Like httprouter: when `path` has no route but the same path with (or without) a trailing slash
+ * does, GET is redirected with 301 and other methods with 307 (the query is kept). Null otherwise.
+ */
+export function trailingSlashRedirect(
+  method: string,
+  path: string,
+  rawQuery: string | null,
+  hasRoute: (path: string) => boolean,
+): Response | null {
+  if (path === "/" || method === "CONNECT") return null;
+  const alternative = path.endsWith("/") ? path.slice(0, -1) : `${path}/`;
+  if (!hasRoute(alternative)) return null;
+  const location = alternative + (rawQuery === null ? "" : `?${rawQuery}`);
+  return new Response(null, { status: method === "GET" ? 301 : 307, headers: { Location: location } });
+}
+
+/** The Allow header for a path: its methods plus OPTIONS, as httprouter lists them. */
+export function allowHeader(methods: Iterable<string>): string {
+  return [...methods, "OPTIONS"].join(", ");
+}
+
+/** httprouter's automatic answer to OPTIONS on a known path. */
+export function optionsResponse(allow: string): Response {
+  return new Response(null, { status: 200, headers: { Allow: allow } });
+}
