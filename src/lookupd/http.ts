@@ -9,17 +9,8 @@ import type { Logger } from "../util/logger.ts";
 import { listenHost, splitHostPort } from "./address.ts";
 import { startHttpListener, type HttpListener } from "../http-api/listener.ts";
 import { firstValue, parseRequestQuery, type QueryParams } from "../http-api/query.ts";
-import { splitTarget } from "../http-api/request.ts";
-import {
-  allowHeader,
-  errorBody,
-  HttpError,
-  JSON_TYPE,
-  NSQ_CONTENT_TYPE,
-  optionsResponse,
-  TEXT_TYPE,
-  trailingSlashRedirect,
-} from "../http-api/response.ts";
+import { splitTarget, targetText } from "../http-api/request.ts";
+import { allowHeader, errorBody, HttpError, JSON_TYPE, NSQ_CONTENT_TYPE, optionsResponse, TEXT_TYPE, trailingSlashRedirect } from "../http-api/response.ts";
 import { filterActive, type Producer, type RegistrationDB } from "./registration-db.ts";
 
 export interface LookupHttpContext {
@@ -120,7 +111,7 @@ export class LookupHttpServer {
       }
     }
     const status = reply.kind === "empty" ? 200 : reply.status;
-    this.ctx.logger.info(`${status} ${req.method} ${path}${rawQuery === null ? "" : `?${rawQuery}`} (${remote}) ${(performance.now() - start).toFixed(3)}ms`);
+    this.ctx.logger.info(`${status} ${req.method} ${targetText({ path, rawQuery })} (${remote}) ${(performance.now() - start).toFixed(3)}ms`);
     return this.respond(reply, extraHeaders);
   }
 

@@ -16,17 +16,8 @@ import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 import { NSQ_VERSION } from "../protocol/version.ts";
 import { formatDuration } from "../util/duration.ts";
 import { parseQuery, parseRequestQuery, firstValue, type QueryParams } from "../http-api/query.ts";
-import { splitTarget } from "../http-api/request.ts";
-import {
-  allowHeader,
-  errorBody,
-  HttpError,
-  JSON_TYPE,
-  NSQ_CONTENT_TYPE,
-  optionsResponse,
-  TEXT_TYPE,
-  trailingSlashRedirect,
-} from "../http-api/response.ts";
+import { splitTarget, targetText } from "../http-api/request.ts";
+import { allowHeader, errorBody, HttpError, JSON_TYPE, NSQ_CONTENT_TYPE, optionsResponse, TEXT_TYPE, trailingSlashRedirect } from "../http-api/response.ts";
 import { startHttpListener } from "../http-api/listener.ts";
 import { MSG_HEADER_SIZE } from "./message.ts";
 import { BodyError, BodyReader, readBinaryMpub, splitTextMpub } from "./http-body.ts";
@@ -163,7 +154,7 @@ export class NsqdHttpServer {
       reply = this.errorReply(err);
     }
     if (log) {
-      const target = rawQuery === null ? path : `${path}?${rawQuery}`;
+      const target = targetText({ path, rawQuery });
       this.nsqd.logger.info(`${reply.status} ${req.method} ${target} (${remote}) ${formatDuration(performance.now() - start)}`);
     }
     return toResponse(reply, extraHeaders);
