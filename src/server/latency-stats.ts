@@ -20,11 +20,9 @@ class Bucket {
   }
 }
 
-export interface PercentileValue {
-  quantile: number;
-  /** nanoseconds */
-  value: number;
-}
+import type { PercentileValue } from "../protocol/stats-types.ts";
+
+export type { PercentileValue };
 
 export class LatencyStats {
   private current = new Bucket();

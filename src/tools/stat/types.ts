@@ -1,60 +1,57 @@
 /**
  * The JSON shapes the stat tool reads from nsqd (/stats, /info) and nsqlookupd (/lookup, /nodes),
- * as spec §3.6, §3.3 and §5.3 describe them. Only the fields the tool uses are typed; every field
- * is treated as possibly missing when parsed (see parse.ts) because nodes of other versions or
- * broken proxies must never crash the tool.
+ * as spec §3.6, §3.3 and §5.3 describe them. The /stats shapes are the ones nsqd produces
+ * (src/protocol/stats-types.ts), narrowed to the fields the tool uses: every field is treated as
+ * possibly missing when parsed (see parse.ts) because nodes of other versions or broken proxies
+ * must never crash the tool, so the tool only relies on what it fills in.
  */
+import type * as Wire from "../../protocol/stats-types.ts";
 
-export interface ClientStats {
-  client_id: string;
-  hostname: string;
-  version: string;
-  remote_address: string;
-  state: number;
-  ready_count: number;
-  in_flight_count: number;
-  message_count: number;
-  finish_count: number;
-  requeue_count: number;
-  connect_ts: number;
-  user_agent: string;
-  tls: boolean;
-  deflate: boolean;
-  snappy: boolean;
-}
+export type ClientStats = Pick<
+  Wire.ClientStats,
+  | "client_id"
+  | "hostname"
+  | "version"
+  | "remote_address"
+  | "state"
+  | "ready_count"
+  | "in_flight_count"
+  | "message_count"
+  | "finish_count"
+  | "requeue_count"
+  | "connect_ts"
+  | "user_agent"
+  | "tls"
+  | "deflate"
+  | "snappy"
+>;
 
-export interface ChannelStats {
-  channel_name: string;
-  depth: number;
-  backend_depth: number;
-  in_flight_count: number;
-  deferred_count: number;
-  message_count: number;
-  requeue_count: number;
-  timeout_count: number;
-  client_count: number;
+export type ChannelStats = Pick<
+  Wire.ChannelStats,
+  | "channel_name"
+  | "depth"
+  | "backend_depth"
+  | "in_flight_count"
+  | "deferred_count"
+  | "message_count"
+  | "requeue_count"
+  | "timeout_count"
+  | "client_count"
+  | "paused"
+> & {
   /** null when the request used include_clients=false */
   clients: ClientStats[] | null;
-  paused: boolean;
-}
+};
 
-export interface TopicStats {
-  topic_name: string;
-  channels: ChannelStats[];
-  depth: number;
-  backend_depth: number;
-  message_count: number;
-  message_bytes: number;
-  paused: boolean;
-}
+export type TopicStats = Pick<
+  Wire.TopicStats,
+  "topic_name" | "depth" | "backend_depth" | "message_count" | "message_bytes" | "paused"
+> & { channels: ChannelStats[] };
 
-export interface NsqdStats {
-  version: string;
-  health: string;
-  start_time: number;
+export type NsqdStats = Pick<Wire.StatsDocument, "version" | "health" | "start_time"> & {
   /** null when a topic filter named an unknown topic */
   topics: TopicStats[] | null;
-}
+};
 
 export interface NsqdInfo {
   version: string;
