@@ -161,7 +161,7 @@ describe("round trip and format", () => {
     expect(drain(q)).toEqual(["body-1"]);
   });
 
-  test("rolls files at maxBytesPerFile, deletes files once read, and syncs on roll", () => {
+  test("rolls files at maxBytesPerFile, deletes files once read, and syncs on roll", async () => {
     const dir = tempDir();
     const q = open(dir, { maxBytesPerFile: 200 });
     const recSize = 4 + message(10).length; // 4 + 26 + 7 = 37
@@ -170,7 +170,8 @@ describe("round trip and format", () => {
     expect(statSync(dataFile(dir, 0)).size).toBe(5 * recSize);
     expect(statSync(dataFile(dir, 3)).size).toBe(5 * recSize);
     expect(existsSync(dataFile(dir, 4))).toBe(false);
-    // the roll to file 3 synced metadata
+    // the roll to file 3 synced metadata (asynchronously)
+    await q.whenSyncSettled();
     expect(readFileSync(metaFile(dir), "latin1")).toMatch(/^\d+\n0,0\n3,\d+\n$/);
     for (let i = 10; i < 16; i++) q.readNext();
     expect(existsSync(dataFile(dir, 0))).toBe(false);
@@ -492,18 +493,21 @@ describe("empty, delete, sync", () => {
     expect(() => q.put(message(2))).toThrow(DiskQueueError);
   });
 
-  test("syncEvery: metadata is persisted after N operations without an explicit sync", () => {
+  test("syncEvery: metadata is persisted after N operations without an explicit sync", async () => {
     const dir = tempDir();
     const q = open(dir, { syncEvery: 5 });
     for (let i = 1; i <= 4; i++) q.put(message(i));
+    await q.whenSyncSettled();
     expect(existsSync(metaFile(dir))).toBe(false);
     q.put(message(5));
+    await q.whenSyncSettled();
     expect(readFileSync(metaFile(dir), "latin1")).toBe(`5\n0,0\n0,${5 * 36}\n`);
     q.readNext(); // reads count too
     q.readNext();
     q.readNext();
     q.readNext();
     q.readNext();
+    await q.whenSyncSettled();
     expect(readFileSync(metaFile(dir), "latin1")).toBe(`0\n0,${5 * 36}\n0,${5 * 36}\n`);
   });
 
