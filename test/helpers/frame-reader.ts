@@ -1,8 +1,23 @@
 /**
- * Reads nsqd frames from any byte source (a plain socket, a TLS socket, a decompressor), for
- * tests that walk through the IDENTIFY upgrade sequence by hand. Feed bytes with `push`.
+ * Reads nsqd frames (int32 size, int32 type, data) from any byte source: a plain socket, a TLS
+ * socket, a decompressor. RawClient reads its socket with one; tests that walk through the
+ * IDENTIFY upgrade sequence by hand use it directly. Feed bytes with `push`.
  */
-import type { Frame } from "./raw-client.ts";
+
+export interface Frame {
+  type: number;
+  data: Buffer;
+}
+
+export interface FrameReaderOptions {
+  /**
+   * Parse only that many frames; later bytes belong to an upgraded layer (TLS, compression)
+   * and stay in `partial` for the next reader.
+   */
+  maxFrames?: number;
+  /** Sees every parsed frame first; returning false drops it (RawClient answers heartbeats there). */
+  intercept?: (frame: Frame) => boolean;
+}
 
 export class FrameReader {
   private buf = Buffer.alloc(0);
@@ -11,12 +26,15 @@ export class FrameReader {
   closed = false;
 
   private parsed = 0;
+  private readonly maxFrames: number;
+  private readonly intercept: ((frame: Frame) => boolean) | undefined;
 
-  /**
-   * `maxFrames`: parse only that many frames; later bytes belong to an upgraded layer (TLS,
-   * compression) and stay in `partial` for the next reader.
-   */
-  constructor(private readonly maxFrames = Infinity) {}
+  /** A number is `maxFrames` (see FrameReaderOptions). */
+  constructor(options: number | FrameReaderOptions = {}) {
+    const opts = typeof options === "number" ? { maxFrames: options } : options;
+    this.maxFrames = opts.maxFrames ?? Infinity;
+    this.intercept = opts.intercept;
+  }
 
   push(chunk: Buffer): void {
     this.buf = Buffer.concat([this.buf, chunk]);
@@ -24,9 +42,10 @@ export class FrameReader {
       const size = this.buf.readInt32BE(0);
       // not a frame (e.g. compressed bytes after the last plaintext frame): left in `partial`
       if (size < 4 || this.buf.length < 4 + size) break;
-      this.frames.push({ type: this.buf.readInt32BE(4), data: Buffer.from(this.buf.subarray(8, 4 + size)) });
+      const frame = { type: this.buf.readInt32BE(4), data: Buffer.from(this.buf.subarray(8, 4 + size)) };
       this.buf = this.buf.subarray(4 + size);
       this.parsed++;
+      if (this.intercept === undefined || this.intercept(frame)) this.frames.push(frame);
     }
     this.wake();
   }
@@ -41,25 +60,16 @@ export class FrameReader {
     return this.buf;
   }
 
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
+  /** Puts a frame back in front, to be returned by the next `next`. */
+  unshift(frame: Frame): void {
+    this.frames.unshift(frame);
   }
 
   async next(timeoutMs = 5000): Promise<Frame> {
     const deadline = Date.now() + timeoutMs;
     while (this.frames.length === 0) {
-      if (this.closed) throw new Error("closed while waiting for a frame");
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error("timed out waiting for a frame");
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+      if (this.closed) throw new Error("connection closed while waiting for a frame");
+      if (!(await this.waitForChange(deadline))) throw new Error("timed out waiting for a frame");
     }
     return this.frames.shift()!;
   }
@@ -77,16 +87,28 @@ export class FrameReader {
   async waitClosed(timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.closed) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error("still open");
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+      if (!(await this.waitForChange(deadline))) throw new Error("connection still open");
     }
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Resolves true on the next push/close, false when `deadline` has passed first. */
+  private async waitForChange(deadline: number): Promise<boolean> {
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, left);
+      this.waiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    return true;
   }
 }
 

@@ -3,11 +3,9 @@
  * about what is on the wire.
  */
 import net from "node:net";
+import { commandWithBody, FrameReader, type Frame } from "./frame-reader.ts";
 
-export interface Frame {
-  type: number;
-  data: Buffer;
-}
+export type { Frame };
 
 export interface WireMessage {
   timestampNs: bigint;
@@ -26,41 +24,28 @@ export function parseMessage(data: Buffer): WireMessage {
 }
 
 export class RawClient {
-  private buf = Buffer.alloc(0);
-  private frames: Frame[] = [];
-  private waiters: (() => void)[] = [];
-  closed = false;
+  /** frames as they arrive; heartbeats are answered here (when autoNop) and never queued */
+  private readonly reader = new FrameReader({ intercept: (frame) => this.keepFrame(frame) });
   /** answer heartbeats with NOP automatically */
   autoNop = true;
 
   private constructor(readonly socket: net.Socket) {
-    socket.on("data", (chunk: Buffer) => {
-      this.buf = Buffer.concat([this.buf, chunk]);
-      while (this.buf.length >= 8) {
-        const size = this.buf.readInt32BE(0);
-        if (this.buf.length < 4 + size) break;
-        const type = this.buf.readInt32BE(4);
-        const data = this.buf.subarray(8, 4 + size);
-        this.buf = this.buf.subarray(4 + size);
-        if (this.autoNop && type === 0 && data.toString() === "_heartbeat_") {
-          socket.write("NOP\n");
-          continue;
-        }
-        this.frames.push({ type, data: Buffer.from(data) });
-      }
-      this.wake();
-    });
-    socket.on("close", () => {
-      this.closed = true;
-      this.wake();
-    });
+    socket.on("data", (chunk: Buffer) => this.reader.push(chunk));
+    socket.on("close", () => this.reader.close());
     socket.on("error", () => {});
   }
 
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
+  /** True once the server closed the connection. */
+  get closed(): boolean {
+    return this.reader.closed;
+  }
+
+  private keepFrame(frame: Frame): boolean {
+    if (this.autoNop && frame.type === 0 && frame.data.toString() === "_heartbeat_") {
+      this.socket.write("NOP\n");
+      return false;
+    }
+    return true;
   }
 
   static async connect(port: number, magic = true): Promise<RawClient> {
@@ -80,10 +65,7 @@ export class RawClient {
 
   /** A command with a size-prefixed body. */
   writeWithBody(line: string, body: string | Uint8Array): void {
-    const b = typeof body === "string" ? Buffer.from(body) : Buffer.from(body);
-    const size = Buffer.alloc(4);
-    size.writeInt32BE(b.length);
-    this.socket.write(Buffer.concat([Buffer.from(line + "\n"), size, b]));
+    this.socket.write(commandWithBody(line, body));
   }
 
   identify(data: Record<string, unknown>): void {
@@ -106,21 +88,8 @@ export class RawClient {
     this.writeWithBody(`MPUB ${topic}`, Buffer.concat(parts));
   }
 
-  async readFrame(timeoutMs = 5000): Promise<Frame> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.frames.length === 0) {
-      if (this.closed) throw new Error("connection closed while waiting for a frame");
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error("timed out waiting for a frame");
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-    return this.frames.shift()!;
+  readFrame(timeoutMs = 5000): Promise<Frame> {
+    return this.reader.next(timeoutMs);
   }
 
   /** Reads a response frame and returns its text; throws on an error frame. */
@@ -143,26 +112,15 @@ export class RawClient {
   }
 
   /** Resolves when the server closes the connection. */
-  async waitClosed(timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error("connection still open");
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+  waitClosed(timeoutMs = 5000): Promise<void> {
+    return this.reader.waitClosed(timeoutMs);
   }
 
   /** True when no frame arrives within `ms` (used only to assert the absence of a delivery). */
   async expectNoFrame(ms: number): Promise<boolean> {
     try {
       const f = await this.readFrame(ms);
-      this.frames.unshift(f);
+      this.reader.unshift(f);
       return false;
     } catch {
       return true;
