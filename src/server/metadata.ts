@@ -21,11 +21,12 @@
  * that is truncated, has the wrong magic or a bad checksum is ignored (the messages are delivered immediately,
  * which is real nsqd's behaviour) — readDeferredSidecar reports that as an error string, it never throws for it.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, constants as fsConstants } from "node:fs";
+import { readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { isEphemeral } from "../protocol/names.ts";
 import { NSQ_VERSION } from "../protocol/version.ts";
+import { fsyncDirectory, replaceFileDurably } from "./durable-file.ts";
 
 export interface ChannelMetadata {
   name: string;
@@ -241,39 +242,12 @@ export function deleteDeferredSidecar(dataPath: string, queueName: string): void
 /** `<name>.<random>.tmp` + write + fsync + rename (0600), then fsync the directory so the rename is durable. */
 function writeFileAtomically(dir: string, name: string, bytes: Uint8Array): void {
   const target = join(dir, name);
-  const tmp = `${target}.${Math.floor(Math.random() * Number.MAX_SAFE_INTEGER)}.tmp`;
   try {
-    const fd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC, 0o600);
-    try {
-      let written = 0;
-      while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written, written);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, target);
+    replaceFileDurably(target, bytes);
   } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // nothing to clean up
-    }
     throw new Error(`failed to write ${target} - ${errorText(err)}`, { cause: err });
   }
   fsyncDirectory(dir);
-}
-
-function fsyncDirectory(dir: string): void {
-  try {
-    const fd = openSync(dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // not every filesystem allows fsync on a directory; the file itself is durable
-  }
 }
 
 function errnoCode(err: unknown): string | undefined {
