@@ -5,6 +5,7 @@
  * one write per pump. Anything else gets `E_INVALID` and the connection is closed.
  */
 import type { Socket, TCPSocketListener } from "bun";
+import { BufferedWriter, ByteQueue, readUint32BE } from "./byte-queue.ts";
 import { parseHostPort } from "./wire.ts";
 
 export interface SinkOptions {
@@ -59,12 +60,11 @@ interface Counters {
 }
 
 class SinkConnection {
-  private carry = new Uint8Array(64 * 1024);
-  private carryLength = 0;
+  /** commands split across chunks, until their rest arrives */
+  private readonly carry = new ByteQueue(64 * 1024);
   private out = new Uint8Array(16 * 1024);
   private outLength = 0;
-  private pending = new Uint8Array(64 * 1024);
-  private pendingLength = 0;
+  private readonly writer: BufferedWriter;
   private gotMagic = false;
   private subscribed = false;
   private rdy = 0;
@@ -78,7 +78,9 @@ class SinkConnection {
     private readonly feed: Uint8Array,
     private readonly frameSize: number,
     private readonly counters: Counters,
-  ) {}
+  ) {
+    this.writer = new BufferedWriter(socket);
+  }
 
   receive(chunk: Uint8Array): void {
     let start = 0;
@@ -87,40 +89,21 @@ class SinkConnection {
       this.skip -= n;
       start = n;
     }
-    if (this.carryLength === 0) {
+    const carry = this.carry;
+    if (carry.length === 0) {
       const used = this.parse(chunk, start, chunk.length);
-      if (used < chunk.length && !this.closing) this.keep(chunk, used, chunk.length);
+      if (used < chunk.length && !this.closing) carry.append(chunk, used, chunk.length);
     } else {
-      this.keep(chunk, start, chunk.length);
-      const used = this.parse(this.carry, 0, this.carryLength);
-      this.carry.copyWithin(0, used, this.carryLength);
-      this.carryLength -= used;
+      carry.append(chunk, start, chunk.length);
+      carry.consume(this.parse(carry.bytes, 0, carry.length));
     }
     this.flush();
     this.pump();
   }
 
   drain(): void {
-    if (this.pendingLength > 0) {
-      const written = this.socket.write(this.pending.subarray(0, this.pendingLength));
-      if (written > 0) {
-        this.pending.copyWithin(0, written, this.pendingLength);
-        this.pendingLength -= written;
-      }
-      if (this.pendingLength > 0) return;
-    }
+    if (!this.writer.flushPending()) return;
     this.pump();
-  }
-
-  private keep(chunk: Uint8Array, from: number, to: number): void {
-    const needed = this.carryLength + (to - from);
-    if (needed > this.carry.length) {
-      const grown = new Uint8Array(Math.max(needed, this.carry.length * 2));
-      grown.set(this.carry.subarray(0, this.carryLength));
-      this.carry = grown;
-    }
-    this.carry.set(chunk.subarray(from, to), this.carryLength);
-    this.carryLength = needed;
   }
 
   /** Handles every complete command in buf[from..to); returns where the unparsed rest starts. */
@@ -160,11 +143,11 @@ class SinkConnection {
         this.respond(CLOSE_WAIT);
       } else if (c0 === 0x49 || c0 === 0x50 || c0 === 0x4d || c0 === 0x44 /* IDENTIFY PUB MPUB DPUB */) {
         if (to - next < 4) return at; // size not here yet
-        const size = ((buf[next]! << 24) | (buf[next + 1]! << 16) | (buf[next + 2]! << 8) | buf[next + 3]!) >>> 0;
+        const size = readUint32BE(buf, next);
         next += 4;
         if (c0 === 0x4d) {
           if (to - next < 4) return at;
-          this.counters.published += ((buf[next]! << 24) | (buf[next + 1]! << 16) | (buf[next + 2]! << 8) | buf[next + 3]!) >>> 0;
+          this.counters.published += readUint32BE(buf, next);
         } else if (c0 !== 0x49) {
           this.counters.published++;
         }
@@ -191,38 +174,18 @@ class SinkConnection {
 
   private flush(): void {
     if (this.outLength === 0) return;
-    this.write(this.out, this.outLength);
+    this.writer.write(this.out, this.outLength);
     this.outLength = 0;
-  }
-
-  private write(bytes: Uint8Array, length: number): void {
-    if (this.pendingLength > 0) {
-      this.queue(bytes, 0, length);
-      return;
-    }
-    const written = this.socket.write(bytes.subarray(0, length));
-    if (written < length) this.queue(bytes, Math.max(written, 0), length);
-  }
-
-  private queue(bytes: Uint8Array, from: number, to: number): void {
-    const needed = this.pendingLength + (to - from);
-    if (needed > this.pending.length) {
-      const grown = new Uint8Array(Math.max(needed, this.pending.length * 2));
-      grown.set(this.pending.subarray(0, this.pendingLength));
-      this.pending = grown;
-    }
-    this.pending.set(bytes.subarray(from, to), this.pendingLength);
-    this.pendingLength = needed;
   }
 
   /** Sends up to RDY − in-flight frames of the feed in one write. */
   private pump(): void {
-    if (!this.subscribed || this.closing || this.pendingLength > 0) return;
+    if (!this.subscribed || this.closing || this.writer.blocked) return;
     const room = Math.min(this.rdy - this.inFlight, FEED_FRAMES);
     if (room <= 0) return;
     this.inFlight += room;
     this.counters.delivered += room;
-    this.write(this.feed, room * this.frameSize);
+    this.writer.write(this.feed, room * this.frameSize);
   }
 
   private fail(text: string): void {

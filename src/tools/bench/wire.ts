@@ -7,6 +7,7 @@
  * Callers may therefore rewrite their frame buffers as soon as `write()` returns.
  */
 import type { Socket } from "bun";
+import { BufferedWriter, ByteQueue, readUint32BE } from "./byte-queue.ts";
 
 export const MAGIC_V2 = new Uint8Array([0x20, 0x20, 0x56, 0x32]);
 export const FRAME_RESPONSE = 0;
@@ -55,10 +56,9 @@ function isHeartbeat(buf: Uint8Array, dataStart: number, dataLength: number): bo
 /** One V2 connection of the load generator. */
 export class BenchConnection {
   private socket: Socket<undefined> | undefined;
-  private carry = new Uint8Array(64 * 1024);
-  private carryLength = 0;
-  private pending = new Uint8Array(64 * 1024);
-  private pendingLength = 0;
+  /** a frame split across chunks, until its rest arrives */
+  private readonly carry = new ByteQueue(64 * 1024);
+  private readonly writer = new BufferedWriter({ write: (data) => this.socket!.write(data) });
   private closed = false;
   /** heartbeats answered; they are not passed to the handler */
   heartbeats = 0;
@@ -87,7 +87,7 @@ export class BenchConnection {
 
   /** true while earlier bytes still wait for `drain`: callers should hold further batches */
   get blocked(): boolean {
-    return this.pendingLength > 0;
+    return this.writer.blocked;
   }
 
   get isClosed(): boolean {
@@ -97,13 +97,7 @@ export class BenchConnection {
   /** Writes `bytes` (or queues them behind unwritten bytes); the caller may reuse `bytes` at once. */
   write(bytes: Uint8Array, length = bytes.length): void {
     if (this.closed || this.socket === undefined) return;
-    if (this.pendingLength > 0) {
-      this.queue(bytes, 0, length);
-      return;
-    }
-    const view = length === bytes.length ? bytes : bytes.subarray(0, length);
-    const written = this.socket.write(view);
-    if (written < length) this.queue(bytes, Math.max(written, 0), length);
+    this.writer.write(bytes, length);
   }
 
   close(): void {
@@ -111,26 +105,8 @@ export class BenchConnection {
     this.socket?.end();
   }
 
-  private queue(bytes: Uint8Array, from: number, to: number): void {
-    const needed = this.pendingLength + (to - from);
-    if (needed > this.pending.length) {
-      const grown = new Uint8Array(Math.max(needed, this.pending.length * 2));
-      grown.set(this.pending.subarray(0, this.pendingLength));
-      this.pending = grown;
-    }
-    this.pending.set(bytes.subarray(from, to), this.pendingLength);
-    this.pendingLength = needed;
-  }
-
   private drain(): void {
-    if (this.pendingLength > 0 && this.socket !== undefined) {
-      const written = this.socket.write(this.pending.subarray(0, this.pendingLength));
-      if (written > 0) {
-        this.pending.copyWithin(0, written, this.pendingLength);
-        this.pendingLength -= written;
-      }
-      if (this.pendingLength > 0) return;
-    }
+    if (this.socket !== undefined && !this.writer.flushPending()) return;
     this.handler.onDrain();
   }
 
@@ -141,34 +117,22 @@ export class BenchConnection {
   }
 
   private receive(chunk: Uint8Array): void {
-    if (this.carryLength === 0) {
+    const carry = this.carry;
+    if (carry.length === 0) {
       const consumed = this.parse(chunk, chunk.length);
-      if (consumed < chunk.length) this.keep(chunk, consumed, chunk.length);
+      if (consumed < chunk.length) carry.append(chunk, consumed, chunk.length);
     } else {
-      this.keep(chunk, 0, chunk.length);
-      const consumed = this.parse(this.carry, this.carryLength);
-      this.carry.copyWithin(0, consumed, this.carryLength);
-      this.carryLength -= consumed;
+      carry.append(chunk, 0, chunk.length);
+      carry.consume(this.parse(carry.bytes, carry.length));
     }
     this.handler.onChunkEnd();
-  }
-
-  private keep(chunk: Uint8Array, from: number, to: number): void {
-    const needed = this.carryLength + (to - from);
-    if (needed > this.carry.length) {
-      const grown = new Uint8Array(Math.max(needed, this.carry.length * 2));
-      grown.set(this.carry.subarray(0, this.carryLength));
-      this.carry = grown;
-    }
-    this.carry.set(chunk.subarray(from, to), this.carryLength);
-    this.carryLength = needed;
   }
 
   /** Hands every complete frame in buf[0..length) to the handler; returns the bytes consumed. */
   private parse(buf: Uint8Array, length: number): number {
     let offset = 0;
     while (length - offset >= 8) {
-      const size = ((buf[offset]! << 24) | (buf[offset + 1]! << 16) | (buf[offset + 2]! << 8) | buf[offset + 3]!) >>> 0;
+      const size = readUint32BE(buf, offset);
       if (size < 4 || size > 256 * 1024 * 1024) {
         this.finish(new Error(`bad frame size ${size}`));
         this.socket?.terminate();
