@@ -533,6 +533,165 @@ describe("empty, delete, sync", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// Asynchronous syncs: count/time/roll-triggered syncs run off the event loop, one at a time per queue.
+
+const hasProcFds = existsSync("/proc/self/fd");
+function openFdCount(): number {
+  return readdirSync("/proc/self/fd").length;
+}
+
+/** Lets the event loop turn `n` times, so an async sync in flight gets to a different stage each time. */
+async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+function errorLines(lines: string[]): string[] {
+  return lines.filter((l) => /ERROR|FATAL|WARN/i.test(l));
+}
+
+const REC = 4 + 26 + "body-1".length; // 36 bytes per record of message(1..9)
+
+describe("asynchronous sync", () => {
+  test("the count-triggered sync does not block the put, and writes the state captured when it started", async () => {
+    const dir = tempDir();
+    const q = open(dir, { syncEvery: 5 });
+    for (let i = 1; i <= 5; i++) q.put(message(i));
+    // The 5th put started a sync but returned before the metadata was written (it is written off the event loop).
+    expect(existsSync(metaFile(dir))).toBe(false);
+    for (let i = 6; i <= 8; i++) q.put(message(i)); // below the next threshold: no further sync requested
+    await q.whenSyncSettled();
+    // The metadata describes the 5 records captured at sync start (all fsynced), not the 8 written since.
+    expect(readFileSync(metaFile(dir), "latin1")).toBe(`5\n0,0\n0,${5 * REC}\n`);
+    expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  test("writes arriving while a sync is in flight are coalesced into one more sync after it", async () => {
+    const dir = tempDir();
+    const lines: string[] = [];
+    const q = open(dir, { syncEvery: 5, logger: capturingLogger(lines) });
+    for (let i = 1; i <= 5; i++) q.put(message(i)); // sync #1 starts
+    for (let i = 6; i <= 9; i++) q.put(message(i)); // 4 ops: below the threshold
+    q.putMany([message(10), message(11), message(12)]); // threshold again while #1 is in flight: one more queued
+    q.putMany([message(13), message(14), message(15), message(16), message(17)]); // still in flight: same one
+    await q.whenSyncSettled();
+    expect(readFileSync(metaFile(dir), "latin1")).toBe(`17\n0,0\n0,${9 * REC + 8 * (REC + 1)}\n`);
+    expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    expect(errorLines(lines)).toEqual([]);
+    // and the data reads back in order after a reopen from that metadata
+    q.close();
+    const again = open(dir);
+    expect(again.depth()).toBe(17);
+    expect(drain(again).length).toBe(17);
+  });
+
+  test("reads past the threshold while a sync is in flight are persisted later (timer), not lost", async () => {
+    const dir = tempDir();
+    const q = open(dir, { syncEvery: 5, syncTimeout: 40 });
+    for (let i = 1; i <= 5; i++) q.put(message(i)); // sync starts (write side)
+    expect(drain(q).length).toBe(5); // 5 reads while it is in flight
+    const want = `0\n0,${5 * REC}\n0,${5 * REC}\n`;
+    const deadline = Date.now() + 3000;
+    const current = () => (existsSync(metaFile(dir)) ? readFileSync(metaFile(dir), "latin1") : "");
+    while (current() !== want && Date.now() < deadline) await Bun.sleep(10);
+    expect(readFileSync(metaFile(dir), "latin1")).toBe(want);
+  });
+
+  test.skipIf(!hasProcFds)("rolled files stay open until their async fsync is done, then are closed (no fd leak)", async () => {
+    const dir = tempDir();
+    const before = openFdCount();
+    const q = open(dir, { maxBytesPerFile: 200, syncEvery: 1_000_000 });
+    for (let i = 10; i < 30; i++) q.put(message(i)); // 4 files; each roll requests a sync
+    // Nothing has been fsynced yet (the syncs run off the event loop): the retired descriptors are still open.
+    expect(openFdCount()).toBeGreaterThan(before + 1);
+    await q.whenSyncSettled();
+    expect(openFdCount()).toBe(before + 1); // only the current write file
+    expect(readFileSync(metaFile(dir), "latin1")).toBe(`20\n0,0\n3,${5 * 37}\n`);
+    q.close();
+    expect(openFdCount()).toBe(before);
+  });
+
+  test.skipIf(!hasProcFds)("close() during an async sync: its metadata wins, nothing stale replaces it, no stray tmp, fds released", async () => {
+    for (let delay = 0; delay < 24; delay++) {
+      const dir = tempDir();
+      const lines: string[] = [];
+      const before = openFdCount();
+      const q = open(dir, { syncEvery: 5, maxBytesPerFile: 200, logger: capturingLogger(lines) });
+      for (let i = 1; i <= 5; i++) q.put(message(i)); // sync starts (and a roll is coming)
+      await turns(delay);
+      q.put(message(6)); // rolls to file 1
+      q.put(message(7));
+      q.close(); // fully synchronous: metadata on disk when it returns
+      const closedState = `7\n0,0\n1,${2 * REC}\n`;
+      expect(readFileSync(metaFile(dir), "latin1")).toBe(closedState);
+      await q.whenSyncSettled();
+      expect(readFileSync(metaFile(dir), "latin1")).toBe(closedState);
+      expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+      expect(openFdCount()).toBe(before);
+      expect(errorLines(lines)).toEqual([]);
+      const again = open(dir);
+      expect(drain(again)).toEqual(bodies(1, 7));
+      again.close();
+      await again.whenSyncSettled(); // a cancelled sync still owns its descriptors until its fsyncs return
+      expect(openFdCount()).toBe(before);
+    }
+  });
+
+  test("delete() during an async sync: no metadata or tmp file reappears afterwards", async () => {
+    for (let delay = 0; delay < 24; delay++) {
+      const dir = tempDir();
+      const lines: string[] = [];
+      const q = open(dir, { syncEvery: 5, logger: capturingLogger(lines) });
+      for (let i = 1; i <= 5; i++) q.put(message(i)); // sync starts
+      await turns(delay);
+      q.delete();
+      await q.whenSyncSettled();
+      expect(readdirSync(dir)).toEqual([]);
+      await turns(5);
+      expect(readdirSync(dir)).toEqual([]);
+      expect(errorLines(lines).filter((l) => !l.includes("deleting"))).toEqual([]);
+    }
+  });
+
+  test("empty() during an async sync: the stale metadata is not renamed back over the emptied queue", async () => {
+    for (let delay = 0; delay < 12; delay++) {
+      const dir = tempDir();
+      const q = open(dir, { syncEvery: 5 });
+      for (let i = 1; i <= 5; i++) q.put(message(i)); // sync starts
+      await turns(delay);
+      q.empty();
+      await q.whenSyncSettled();
+      expect(existsSync(metaFile(dir))).toBe(false);
+      q.put(message(42));
+      q.close();
+      const again = open(dir);
+      expect(drain(again)).toEqual(["body-42"]);
+      again.close();
+    }
+  });
+
+  test("kill -9 style reopen (no close) while syncs are in flight delivers every record written", async () => {
+    const dir = tempDir();
+    const q = open(dir, { syncEvery: 1, maxBytesPerFile: 300 });
+    for (let i = 1; i <= 40; i++) q.put(message(i));
+    for (let i = 1; i <= 10; i++) expect(Buffer.from(q.readNext()!).subarray(26).toString()).toBe(`body-${i}`);
+    // reopen without close or waiting: metadata lags the files; the scan salvages the rest (maybe replaying some)
+    const again = open(dir, { syncEvery: 1, maxBytesPerFile: 300 });
+    const got = drain(again);
+    expect(got.slice(got.length - 30)).toEqual(bodies(11, 40));
+    await q.whenSyncSettled();
+  });
+
+  test("metadata tmp files left by a crash are removed on open; another queue's are not touched", () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "orders.diskqueue.meta.dat.12345.tmp"), "1\n0,0\n0,36\n");
+    writeFileSync(join(dir, "orders:c.diskqueue.meta.dat.777.tmp"), "x");
+    open(dir);
+    expect(existsSync(join(dir, "orders.diskqueue.meta.dat.12345.tmp"))).toBe(false);
+    expect(existsSync(join(dir, "orders:c.diskqueue.meta.dat.777.tmp"))).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 // Disk full: a tiny tmpfs (we run as root in CI); skipped with a message where mounting is impossible.
 
 function tryMountTmpfs(): string | null {
