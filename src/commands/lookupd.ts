@@ -8,7 +8,7 @@ import { Nsqlookupd } from "../lookupd/lookupd.ts";
 import { defaultLookupdOptions, type LookupdOptions } from "../lookupd/options.ts";
 import { createLogger, parseLogLevel } from "../util/logger.ts";
 import { flagSource } from "../util/goflags.ts";
-import { untilShutdownSignal } from "../util/shutdown-signal.ts";
+import { runUntilShutdownSignal } from "./run-daemon.ts";
 
 const D = defaultLookupdOptions();
 
@@ -57,17 +57,6 @@ export const command: NsqCommand = {
     const opts = lookupdOptionsFromArgs(args);
     const logger = createLogger(opts.logPrefix, opts.logLevel);
     const lookupd = new Nsqlookupd(opts, logger);
-    const signalled = untilShutdownSignal();
-    try {
-      await lookupd.start();
-    } catch (err) {
-      signalled.cancel();
-      await Promise.resolve(lookupd.close()).catch(() => {});
-      throw new Error(`failed to start nsqlookupd - ${err instanceof Error ? err.message : String(err)}`);
-    }
-    const signal = await signalled.promise;
-    logger.info(`received ${signal}, shutting down`);
-    await lookupd.close();
-    return 0;
+    return runUntilShutdownSignal("nsqlookupd", lookupd, logger);
   },
 };

@@ -7,7 +7,7 @@ import { NSQD_COMMAND_FLAGS, nsqdOptionsFromArgs } from "../server/flags.ts";
 import { Nsqd } from "../server/nsqd.ts";
 import { createLogger } from "../util/logger.ts";
 import { NSQ_VERSION } from "../protocol/version.ts";
-import { untilShutdownSignal } from "../util/shutdown-signal.ts";
+import { runUntilShutdownSignal } from "./run-daemon.ts";
 
 export const command: NsqCommand = {
   name: "serve",
@@ -21,17 +21,6 @@ export const command: NsqCommand = {
     const logger = createLogger(opts.logPrefix, opts.logLevel);
     logger.info(`nsqd v${NSQ_VERSION} (built w/bun ${Bun.version})`);
     const nsqd = new Nsqd(opts, logger);
-    const signalled = untilShutdownSignal();
-    try {
-      await nsqd.start();
-    } catch (err) {
-      signalled.cancel();
-      await nsqd.close().catch(() => {});
-      throw new Error(`failed to start nsqd - ${err instanceof Error ? err.message : String(err)}`);
-    }
-    const signal = await signalled.promise;
-    logger.info(`received ${signal}, shutting down`);
-    await nsqd.close();
-    return 0;
+    return runUntilShutdownSignal("nsqd", nsqd, logger);
   },
 };

@@ -1,0 +1,28 @@
+/**
+ * The life of a daemon command (`nsq serve`, `nsq lookupd`): start it, run until SIGINT/SIGTERM,
+ * then close it gracefully and exit 0. A failed start closes what was opened and becomes one
+ * error line, `failed to start <name> - <reason>`.
+ */
+import type { Logger } from "../util/logger.ts";
+import { untilShutdownSignal } from "../util/shutdown-signal.ts";
+
+export interface Daemon {
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function runUntilShutdownSignal(name: string, daemon: Daemon, logger: Logger): Promise<number> {
+  // listening before start, so a signal that arrives while the daemon is starting is not lost
+  const signalled = untilShutdownSignal();
+  try {
+    await daemon.start();
+  } catch (err) {
+    signalled.cancel();
+    await daemon.close().catch(() => {});
+    throw new Error(`failed to start ${name} - ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const signal = await signalled.promise;
+  logger.info(`received ${signal}, shutting down`);
+  await daemon.close();
+  return 0;
+}
