@@ -15,6 +15,9 @@ import { Nsqlookupd } from "../src/lookupd/lookupd.ts";
 import { silentLogger } from "../src/util/logger.ts";
 import { Consumer, Producer } from "../src/client/index.ts";
 import { commandForProgramName } from "../src/cli.ts";
+import { strftime } from "../src/tools/strftime.ts";
+import { prepareFilenameFormat } from "../src/tools/to-file.ts";
+import { DelimitedSplitter } from "../src/tools/splitter.ts";
 
 const BUN = "./node_modules/.bin/bun";
 const CLI = "src/cli.ts";
@@ -225,6 +228,30 @@ function archivedLines(dir: string): string[] {
   }
   return lines;
 }
+
+describe("to-file and pub helpers", () => {
+  test("strftime tokens, unknown tokens kept", () => {
+    const d = new Date(2024, 0, 31, 17, 5, 9);
+    expect(strftime("%Y-%m-%d_%H", d)).toBe("2024-01-31_17");
+    expect(strftime("%y %I:%M:%S %p %b %B %a %A %% %q", d)).toBe("24 05:05:09 PM Jan January Wed Wednesday % %q");
+    expect(strftime("%z", d)).toMatch(/^[+-]\d{4}$/);
+  });
+
+  test("filename format: <REV> required with gzip/rotation/work dir, removed otherwise, .gz appended", () => {
+    const base = { filenameFormat: "<TOPIC>.<HOST><REV>.<DATETIME>.log", gzip: false, rotateSize: 0, rotateInterval: 0, workDir: "/o", outputDir: "/o", hostIdentifier: "h-<SHORT_HOST>" };
+    expect(prepareFilenameFormat(base)).toMatch(/^<TOPIC>\.h-[^.]+\.<DATETIME>\.log$/);
+    expect(prepareFilenameFormat({ ...base, gzip: true })).toMatch(/<REV>\.<DATETIME>\.log\.gz$/);
+    expect(() => prepareFilenameFormat({ ...base, filenameFormat: "<TOPIC>.log", rotateSize: 10 })).toThrow("<REV>");
+  });
+
+  test("delimited splitter joins records across chunks", () => {
+    const out: string[] = [];
+    const s = new DelimitedSplitter(0x0a);
+    for (const part of ["ab", "c\nd", "", "\n\nxy", "z"]) s.push(Buffer.from(part), (r) => out.push(r.toString()));
+    s.end((r) => out.push(r.toString()));
+    expect(out).toEqual(["abc", "d", "", "xyz"]);
+  });
+});
 
 describe("nsq to-file", () => {
   test("gzip + size rotation + work dir: the decompressed files hold every line once; SIGTERM closes cleanly", async () => {

@@ -92,6 +92,11 @@ class FanOutPublisher {
     this.inFlight = this.publish(batch);
   }
 
+  /** no batch is waiting for its OK */
+  get idle(): boolean {
+    return this.inFlight === null;
+  }
+
   async drain(): Promise<void> {
     if (this.inFlight) {
       const p = this.inFlight;
@@ -135,6 +140,12 @@ async function publishBatched(opts: PubOptions, delim: number, publisher: FanOut
     const splitter = new DelimitedSplitter(delim);
     for await (const chunk of opts.input) {
       splitter.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk), add);
+      // slow input (tail -f | nsq pub): do not hold records back waiting for a full batch
+      if (batch.length > 0 && pending.length === 0 && publisher.idle) {
+        pending.push(batch);
+        batch = [];
+        batchBytes = 0;
+      }
       while (pending.length > 0) await publisher.send(pending.shift()!);
       if (isStopped()) break;
     }
