@@ -264,3 +264,44 @@ describe("pause and sample rate", () => {
     expect(b.nsqd.getTopic("sample")!.getChannel("c")!.depth()).toBe(0);
   });
 });
+
+describe("a tail on a topic with a backlog", () => {
+  test("an ephemeral-only topic hands its backlog no faster than the channel takes it: nothing dropped", async () => {
+    await b.stop();
+    b = await startBroker({ memQueueSize: 100 });
+    const p = await publisher();
+    for (let i = 0; i < 50; i++) await publish(p, "backlog", Array.from({ length: 100 }, (_, k) => `${i * 100 + k}`));
+    expect(b.nsqd.getTopic("backlog")!.depth()).toBe(5000); // 100 in memory, the rest on disk
+    const c = await sub("backlog", "tail#ephemeral", 50);
+    const seen = new Set<string>();
+    while (seen.size < 5000) {
+      const m = await c.readMessage();
+      seen.add(m.body.toString());
+      c.write(`FIN ${m.id}\n`);
+    }
+    // live publishing while the tail is slow is paced the same way
+    c.write("RDY 0\n");
+    await publish(p, "backlog", Array.from({ length: 300 }, (_, k) => `live${k}`));
+    c.write("RDY 50\n");
+    const live = new Set<string>();
+    while (live.size < 300) {
+      const m = await c.readMessage();
+      live.add(m.body.toString());
+      c.write(`FIN ${m.id}\n`);
+    }
+    expect(seen.size).toBe(5000);
+  });
+
+  test("with a durable channel too, ephemeral overflow is dropped as in nsqd", async () => {
+    await b.stop();
+    b = await startBroker({ memQueueSize: 100 });
+    await sub("mixed", "durable", 0);
+    const tail = await sub("mixed", "tail#ephemeral", 0);
+    const p = await publisher();
+    await publish(p, "mixed", Array.from({ length: 300 }, (_, k) => `${k}`));
+    const topic = b.nsqd.getTopic("mixed")!;
+    expect(topic.getChannel("durable")!.depth()).toBe(300);
+    expect(topic.getChannel("tail#ephemeral")!.depth()).toBe(100);
+    tail.close();
+  });
+});

@@ -146,25 +146,42 @@ export class Channel {
     else this.pump();
   }
 
+  /**
+   * How many more messages this channel could take now without dropping any (an ephemeral
+   * channel has no disk): free memory-queue slots plus the open RDY windows of its clients.
+   */
+  roomWithoutDropping(): number {
+    if (this.backend !== null) return Infinity;
+    let room = Math.max(0, this.host.memQueueSize - this.memQueue.length);
+    if (!this.paused) for (const c of this.clients) if (c.isReadyForDelivery()) room += c.readyCount - c.inFlight.size;
+    return room;
+  }
+
   /** Hands queued messages to ready clients, a window's worth per client in turn. */
   pump(): void {
     if (this.pumping || this.paused || this.deleted) return;
     this.pumping = true;
     try {
-      const now = Date.now();
-      for (;;) {
-        if (this.memQueue.length === 0 && (this.backend === null || this.backend.depth() === 0)) return;
-        const client = this.pickReadyClient();
-        if (client === null) return;
-        let room = client.readyCount - client.inFlight.size;
-        while (room > 0) {
-          const buf = this.take();
-          if (buf === null) return;
-          if (this.deliver(client, buf, now)) room--;
-        }
-      }
+      this.pumpQueued();
     } finally {
       this.pumping = false;
+    }
+    // an ephemeral-only topic holding a backlog for us: we may have room now
+    if (this.topic.waitingForRoom && this.roomWithoutDropping() > 0) this.topic.scheduleDrain();
+  }
+
+  private pumpQueued(): void {
+    const now = Date.now();
+    for (;;) {
+      if (this.memQueue.length === 0 && (this.backend === null || this.backend.depth() === 0)) return;
+      const client = this.pickReadyClient();
+      if (client === null) return;
+      let room = client.readyCount - client.inFlight.size;
+      while (room > 0) {
+        const buf = this.take();
+        if (buf === null) return;
+        if (this.deliver(client, buf, now)) room--;
+      }
     }
   }
 

@@ -63,11 +63,15 @@ export class MessageQueue {
    * Removes the oldest run of messages that share one buffer, for moving on as a batch
    * (topic → channels). Returns null when empty.
    */
-  shiftRun(): { buf: Uint8Array; offsets: Int32Array | null; from: number; to: number } | null {
-    const seg = this.segments.shift();
-    if (seg === undefined) return null;
-    this.count -= seg.end - seg.next;
-    return { buf: seg.buf, offsets: seg.offsets, from: seg.next, to: seg.end };
+  shiftRun(max = Infinity): { buf: Uint8Array; offsets: Int32Array | null; from: number; to: number } | null {
+    const seg = this.segments.peek();
+    if (seg === undefined || max <= 0) return null;
+    const from = seg.next;
+    const to = Math.min(seg.end, from + max);
+    seg.next = to;
+    if (seg.next >= seg.end) this.segments.shift();
+    this.count -= to - from;
+    return { buf: seg.buf, offsets: seg.offsets, from, to };
   }
 
   clear(): void {

@@ -45,6 +45,10 @@ export class Topic {
   messageBytes = 0;
   private readonly guid: GuidFactory;
   private drainScheduled = false;
+  /** every channel is ephemeral: fan-out is paced by their room (see canFanOut) */
+  private onlyEphemeralChannels = false;
+  /** the backlog waits for an ephemeral channel to take messages */
+  waitingForRoom = false;
   /** deadlines of deferred messages written to disk at the last shutdown */
   restoredDeferred: DeferredRestore | null = null;
 
@@ -77,9 +81,23 @@ export class Topic {
     this.guid.writeNext(buf, offset + MSG_ID_OFFSET, nowMs);
   }
 
-  /** True when a message can go straight to the channels instead of waiting in the topic. */
-  private canFanOut(): boolean {
-    return this.started && !this.paused && this.channelList.length > 0 && this.depth() === 0;
+  /**
+   * True when `count` messages can go straight to the channels instead of waiting in the topic.
+   * A topic whose only channels are ephemeral (someone tailing it) hands them no more than they
+   * have room for and keeps the rest, so a tail started on a topic with a backlog sees all of
+   * it; with any durable channel, fan-out runs at full speed and ephemeral overflow is dropped,
+   * as in nsqd.
+   */
+  private canFanOut(count: number): boolean {
+    if (!this.started || this.paused || this.channelList.length === 0 || this.depth() !== 0) return false;
+    return !this.onlyEphemeralChannels || this.ephemeralRoom() >= count;
+  }
+
+  /** How many more messages every (ephemeral) channel can take now without dropping any. */
+  private ephemeralRoom(): number {
+    let room = Infinity;
+    for (const ch of this.channelList) room = Math.min(room, ch.roomWithoutDropping());
+    return room;
   }
 
   /**
@@ -88,16 +106,22 @@ export class Topic {
    * when a message could be kept neither in memory nor on disk, so the publisher gets an error.
    */
   publishBatch(block: Uint8Array, offsets: Int32Array | null, count: number, bodyBytes: number): void {
-    if (this.canFanOut()) this.fanOutBatch(block, offsets, 0, count);
-    else this.enqueueBatch(block, offsets, 0, count);
+    if (this.canFanOut(count)) this.fanOutBatch(block, offsets, 0, count);
+    else {
+      this.enqueueBatch(block, offsets, 0, count);
+      this.scheduleDrain();
+    }
     this.messageCount += count;
     this.messageBytes += bodyBytes;
   }
 
   /** Accepts stamped messages, each in its own buffer. */
   publish(bufs: Uint8Array[], bodyBytes: number): void {
-    if (this.canFanOut()) this.fanOutViews(bufs);
-    else for (const b of bufs) this.enqueueBatch(b, null, 0, 1);
+    if (this.canFanOut(bufs.length)) this.fanOutViews(bufs);
+    else {
+      for (const b of bufs) this.enqueueBatch(b, null, 0, 1);
+      this.scheduleDrain();
+    }
     this.messageCount += bufs.length;
     this.messageBytes += bodyBytes;
   }
@@ -177,6 +201,7 @@ export class Topic {
 
   /** Moves waiting messages into the channels, a batch per event-loop turn. */
   scheduleDrain(): void {
+    this.waitingForRoom = false;
     if (this.drainScheduled || !this.started || this.paused || this.channelList.length === 0) return;
     this.drainScheduled = true;
     setImmediate(() => {
@@ -191,15 +216,16 @@ export class Topic {
       for (const p of this.pendingDeferred) this.fanOutDeferred(p.buf, p.dueAt);
       this.pendingDeferred = [];
     }
+    const budget = this.onlyEphemeralChannels ? Math.min(DRAIN_BATCH, this.ephemeralRoom()) : DRAIN_BATCH;
     try {
       let moved = 0;
-      while (moved < DRAIN_BATCH) {
-        const run = this.memQueue.shiftRun();
+      while (moved < budget) {
+        const run = this.memQueue.shiftRun(budget - moved);
         if (run !== null) {
           this.fanOutBatch(run.buf, run.offsets, run.from, run.to);
           moved += run.to - run.from;
         }
-        const fromDisk = this.readFromDisk(256);
+        const fromDisk = this.readFromDisk(Math.min(256, budget - moved));
         if (fromDisk.length > 0) {
           this.fanOutViews(fromDisk);
           moved += fromDisk.length;
@@ -209,7 +235,10 @@ export class Topic {
     } catch (err) {
       this.host.logError(`topic ${this.name} failed to hand messages to its channels: ${String(err)}`);
     }
-    if (this.depth() > 0) this.scheduleDrain();
+    if (this.depth() === 0) return;
+    // an ephemeral-only topic waits until its channels take messages (Channel.pump calls back)
+    if (this.onlyEphemeralChannels && this.ephemeralRoom() <= 0) this.waitingForRoom = true;
+    else this.scheduleDrain();
   }
 
   /** Up to `max` records from the disk queue; restored deferred ones go straight to the channels' deferred queues. */
@@ -244,7 +273,7 @@ export class Topic {
     const backend = isEphemeral(name) ? null : this.host.createBackend(`${this.name}:${name}`);
     ch = new Channel(this, name, this.host, backend, this.host.createLatencyStats());
     this.channels.set(name, ch);
-    this.channelList = [...this.channels.values()];
+    this.channelsChanged();
     this.host.onChannelCreated(ch);
     this.scheduleDrain();
     return ch;
@@ -254,7 +283,7 @@ export class Topic {
     const ch = this.channels.get(name);
     if (ch === undefined) return false;
     this.channels.delete(name);
-    this.channelList = [...this.channels.values()];
+    this.channelsChanged();
     ch.deleted = true;
     ch.closeClients();
     ch.empty();
@@ -262,6 +291,11 @@ export class Topic {
     this.host.onChannelDeleted(ch);
     if (this.ephemeral && this.channels.size === 0 && !this.deleted) this.host.onEphemeralTopicEmpty(this);
     return true;
+  }
+
+  private channelsChanged(): void {
+    this.channelList = [...this.channels.values()];
+    this.onlyEphemeralChannels = this.channelList.length > 0 && this.channelList.every((c) => c.ephemeral);
   }
 
   start(): void {
