@@ -305,3 +305,31 @@ describe("a tail on a topic with a backlog", () => {
     tail.close();
   });
 });
+
+describe("the write path", () => {
+  test("a consumer that stops reading gets no more messages until its socket drains", async () => {
+    await b.stop();
+    b = await startBroker({ maxMsgSize: 2 * 1024 * 1024, maxBodySize: 64 * 1024 * 1024 });
+    const c = await sub("slow", "c", 2500);
+    c.socket.pause(); // the kernel buffers fill, then node:net's, then the broker must hold back
+    const p = await publisher();
+    const body = "x".repeat(256 * 1024);
+    for (let i = 0; i < 8; i++) await publish(p, "slow", Array.from({ length: 16 }, () => body));
+    const ch = b.nsqd.getTopic("slow")!.getChannel("c")!;
+    const client = ch.clients[0]!;
+    const deadline = Date.now() + 5000;
+    while (client.writable && Date.now() < deadline) await Bun.sleep(10);
+    expect(client.writable).toBe(false);
+    expect(ch.inFlight.size).toBeLessThan(128);
+    expect(ch.depth()).toBeGreaterThan(0);
+    c.socket.resume();
+    let got = 0;
+    while (got < 128) {
+      const m = await c.readMessage();
+      expect(m.body.length).toBe(body.length);
+      c.write(`FIN ${m.id}\n`);
+      got++;
+    }
+    expect(client.writable).toBe(true);
+  });
+});
