@@ -6,6 +6,7 @@ import { hostname } from "node:os";
 import { parseDuration } from "../util/duration.ts";
 import { ConfigError } from "./errors.ts";
 import { USER_AGENT_SUFFIX } from "../protocol/version.ts";
+import { clientTlsOptions, parseClientTlsMinVersion } from "./tls-options.ts";
 
 export type BackoffStrategy = "exponential" | "full_jitter";
 
@@ -31,6 +32,15 @@ export interface ClientConfig {
   heartbeatInterval: number;
   sampleRate: number;
   tlsV1: boolean;
+  /** PEM file of CAs that sign nsqd's certificate ("" = the system roots) */
+  tlsRootCaFile: string;
+  /** accept any server certificate (go-nsq's InsecureSkipVerify) */
+  tlsInsecureSkipVerify: boolean;
+  /** client certificate and key PEM files, for nsqd's --tls-client-auth-policy */
+  tlsCert: string;
+  tlsKey: string;
+  /** `tls1.0`…`tls1.3`, "" = the runtime's default */
+  tlsMinVersion: string;
   deflate: boolean;
   deflateLevel: number;
   snappy: boolean;
@@ -65,6 +75,11 @@ export function defaultClientConfig(): ClientConfig {
     heartbeatInterval: 30_000,
     sampleRate: 0,
     tlsV1: false,
+    tlsRootCaFile: "",
+    tlsInsecureSkipVerify: false,
+    tlsCert: "",
+    tlsKey: "",
+    tlsMinVersion: "",
     deflate: false,
     deflateLevel: 6,
     snappy: false,
@@ -76,7 +91,7 @@ export function defaultClientConfig(): ClientConfig {
   };
 }
 
-type Kind = "duration" | "int" | "float" | "bool" | "string" | "strategy";
+type Kind = "duration" | "int" | "float" | "bool" | "string" | "strategy" | "tlsVersion";
 interface OptionSpec {
   field: keyof ClientConfig;
   kind: Kind;
@@ -108,6 +123,11 @@ const OPTIONS: Record<string, OptionSpec> = {
   heartbeat_interval: { field: "heartbeatInterval", kind: "duration" },
   sample_rate: { field: "sampleRate", kind: "int", min: 0, max: 99 },
   tls_v1: { field: "tlsV1", kind: "bool" },
+  tls_root_ca_file: { field: "tlsRootCaFile", kind: "string" },
+  tls_insecure_skip_verify: { field: "tlsInsecureSkipVerify", kind: "bool" },
+  tls_cert: { field: "tlsCert", kind: "string" },
+  tls_key: { field: "tlsKey", kind: "string" },
+  tls_min_version: { field: "tlsMinVersion", kind: "tlsVersion" },
   deflate: { field: "deflate", kind: "bool" },
   deflate_level: { field: "deflateLevel", kind: "int", min: 1, max: 9 },
   snappy: { field: "snappy", kind: "bool" },
@@ -117,9 +137,6 @@ const OPTIONS: Record<string, OptionSpec> = {
   msg_timeout: { field: "msgTimeout", kind: "duration", min: 0 },
   auth_secret: { field: "authSecret", kind: "string" },
 };
-
-/** Features the IDENTIFY negotiation could enable but this client does not implement. */
-const UNSUPPORTED_FEATURES = new Set(["tls_v1", "deflate", "snappy"]);
 
 function parseBool(key: string, text: string): boolean {
   const t = text.toLowerCase();
@@ -145,11 +162,13 @@ export function applyClientOption(config: ClientConfig, rawKey: string, value: s
   const target = config as unknown as Record<string, unknown>;
   switch (spec.kind) {
     case "bool": {
-      const b = parseBool(key, text);
-      if (b && UNSUPPORTED_FEATURES.has(key)) throw new ConfigError(`option ${key} is not supported by this client`);
-      target[spec.field] = b;
+      target[spec.field] = parseBool(key, text);
       return;
     }
+    case "tlsVersion":
+      parseClientTlsMinVersion(text); // throws ConfigError naming the option
+      target[spec.field] = text.trim().toLowerCase();
+      return;
     case "string":
       target[spec.field] = text;
       return;
@@ -195,9 +214,15 @@ export function applyClientOptionFlags(config: ClientConfig, opts: readonly stri
 /** Full config from defaults plus an embedder's partial overrides. */
 export function resolveClientConfig(partial: Partial<ClientConfig> | undefined): ClientConfig {
   const config = { ...defaultClientConfig(), ...(partial ?? {}) };
-  if (config.tlsV1 || config.deflate || config.snappy) {
-    throw new ConfigError("tls_v1, deflate and snappy are not supported by this client");
+  if (config.deflate && config.snappy) {
+    // nsqd would refuse IDENTIFY with E_IDENTIFY_FAILED; say so before connecting
+    throw new ConfigError("cannot enable both deflate and snappy compression");
   }
+  if (!Number.isInteger(config.deflateLevel) || config.deflateLevel < 1 || config.deflateLevel > 9) {
+    throw new ConfigError(`deflate_level must be 1..9, got ${config.deflateLevel}`);
+  }
+  // reads the certificate files once now, so a bad path or missing key fails at start
+  if (config.tlsV1) clientTlsOptions(config, "localhost");
   if (!Number.isInteger(config.maxInFlight) || config.maxInFlight < 0) {
     throw new ConfigError(`max_in_flight must be a non-negative integer, got ${config.maxInFlight}`);
   }

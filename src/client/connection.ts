@@ -1,16 +1,20 @@
 /**
  * One TCP connection to nsqd speaking protocol V2 (spec §1): magic, IDENTIFY with
- * feature_negotiation, optional AUTH, then commands. Replies (response or error frames) are
- * matched to the commands that expect one, in order; heartbeats are answered with NOP and never
- * matched. Writes issued in the same tick go out in one socket write.
+ * feature_negotiation, the TLS / snappy / deflate upgrades it negotiated, optional AUTH, then
+ * commands. All bytes go through one ClientTransport (socket → TLS → compression). Replies
+ * (response or error frames) are matched to the commands that expect one, in order; heartbeats
+ * are answered with NOP and never matched. Writes issued in the same tick go out in one write.
  */
-import { createConnection, type Socket } from "node:net";
+import { createConnection } from "node:net";
+import type { ConnectionOptions } from "node:tls";
 import * as cmd from "./commands.ts";
 import { FrameParser, FRAME_ERROR, FRAME_MESSAGE, FRAME_RESPONSE, type FrameSink } from "./frame-parser.ts";
 import { ConnectionError, NsqError, ProtocolError, TimeoutError } from "./errors.ts";
 import { parseHostPort } from "./address.ts";
 import type { ClientConfig } from "./config.ts";
 import { MESSAGE_HEADER_SIZE } from "./message.ts";
+import { ClientTransport } from "./transport.ts";
+import { clientTlsOptions } from "./tls-options.ts";
 
 /** What nsqd answered to IDENTIFY (spec §1.8), with nsqjs' defaults when it answered plain OK. */
 export interface IdentifyResponse {
@@ -27,6 +31,13 @@ export interface IdentifyResponse {
   auth_required: boolean;
   output_buffer_size: number;
   output_buffer_timeout: number;
+}
+
+/** What nsqd answered to AUTH (spec §1.12). */
+export interface AuthResponse {
+  identity: string;
+  identity_url: string;
+  permission_count: number;
 }
 
 const PLAIN_OK_DEFAULTS: IdentifyResponse = {
@@ -61,20 +72,34 @@ interface PendingReply {
 
 const HEARTBEAT = Buffer.from("_heartbeat_");
 const CLOSE_WAIT = Buffer.from("CLOSE_WAIT");
+const OK = Buffer.from("OK");
+const noop = (): void => {};
 
 export class NsqConnection implements FrameSink {
   readonly address: string;
   private readonly host: string;
   private readonly port: number;
-  private socket: Socket | null = null;
+  private transport: ClientTransport | null = null;
   private readonly parser = new FrameParser(this);
   private readonly pending: PendingReply[] = [];
   private outQueue: Buffer[] = [];
   private flushScheduled = false;
+  /** the transport refused the last batch; queued commands wait for its drain */
+  private blocked = false;
+  /** runs synchronously on the next non-heartbeat response, before its waiter (upgrade steps) */
+  private replyHook: ((data: Buffer) => void) | null = null;
+  /** installs the next layer with the bytes that followed a switch point */
+  private afterSwitch: ((rest: Buffer) => void) | null = null;
+  /** the `OK`s nsqd sends after each upgrade step, registered as soon as the step is known */
+  private upgradeReplies: Array<Promise<Buffer>> = [];
+  /** the TLS handshake in progress: a socket close waits for its reason */
+  private handshake: Promise<void> | null = null;
   private closed = false;
   private closeError: Error | undefined;
   /** IDENTIFY reply once connected */
   settings: IdentifyResponse = PLAIN_OK_DEFAULTS;
+  /** AUTH reply when nsqd required AUTH */
+  authResponse: AuthResponse | null = null;
 
   constructor(
     address: string,
@@ -93,24 +118,95 @@ export class NsqConnection implements FrameSink {
   }
   private fatal = false;
 
-  /** Dials, sends the magic and IDENTIFY, AUTHs if required. Rejects with context on failure. */
+  /** true when the session runs over TLS */
+  get isTls(): boolean {
+    return this.transport?.isTls ?? false;
+  }
+
+  /**
+   * Dials, sends the magic and IDENTIFY, performs the TLS / compression upgrades nsqd agreed to,
+   * AUTHs if required. Rejects with context on failure.
+   */
   async connect(): Promise<IdentifyResponse> {
+    // read certificate files before dialling, so a bad path fails without touching nsqd
+    const tlsOptions = this.config.tlsV1 ? clientTlsOptions(this.config, this.host) : null;
     await this.dial();
     this.write(cmd.MAGIC_V2);
-    const reply = await this.request(cmd.identify(this.identifyBody()));
-    this.settings = parseIdentifyReply(reply, this.address);
-    if (this.settings.tls_v1 || this.settings.snappy || this.settings.deflate) {
-      this.destroy(new ConnectionError("nsqd enabled a TLS/compression upgrade this client does not support", this.address));
-      throw this.closeError!;
+    this.replyHook = (data) => this.onIdentifyReply(data, tlsOptions);
+    await this.request(cmd.identify(this.identifyBody()));
+    for (const step of this.upgradeReplies) {
+      const reply = await step;
+      if (!reply.equals(OK)) {
+        this.destroy(new ProtocolError(`${this.address}: expected OK after upgrade, got "${reply.toString("utf8")}"`));
+        throw this.closeError!;
+      }
     }
+    this.upgradeReplies = [];
     if (this.settings.auth_required) {
       if (!this.config.authSecret) {
         this.destroy(new ConnectionError("nsqd requires AUTH but no auth_secret is configured", this.address));
         throw this.closeError!;
       }
-      await this.request(cmd.auth(this.config.authSecret));
+      this.authResponse = parseAuthReply(await this.request(cmd.auth(this.config.authSecret)), this.address);
     }
     return this.settings;
+  }
+
+  /**
+   * Runs inside the frame parser on the IDENTIFY reply. When nsqd enabled TLS or compression the
+   * bytes after this frame are no longer plaintext frames: the parser stops here and the next
+   * layer takes over the rest of the chunk (the compressed `OK` may share a TCP read with the JSON).
+   */
+  private onIdentifyReply(data: Buffer, tlsOptions: ConnectionOptions | null): void {
+    const s = parseIdentifyReply(data, this.address);
+    this.settings = s;
+    const c = this.config;
+    if ((s.tls_v1 && !c.tlsV1) || (s.snappy && !c.snappy) || (s.deflate && !c.deflate)) {
+      throw new ProtocolError("nsqd enabled a feature this client did not request");
+    }
+    if (s.snappy && s.deflate) throw new ProtocolError("nsqd enabled both snappy and deflate");
+    if (c.tlsV1 && !s.tls_v1) {
+      throw new ProtocolError("TLS was requested but nsqd did not enable it (is nsqd started with --tls-cert/--tls-key?)");
+    }
+    const compression = s.snappy ? "snappy" : s.deflate ? "deflate" : null;
+    if (tlsOptions === null && compression === null) return;
+    this.parser.stopAfterCurrentFrame();
+    if (tlsOptions !== null) {
+      this.afterSwitch = (rest) => this.startTls(rest, tlsOptions, compression);
+      this.upgradeReplies.push(this.expectReply());
+    } else {
+      this.afterSwitch = (rest) => this.startCompression(compression!, rest);
+    }
+    if (compression !== null) this.upgradeReplies.push(this.expectReply());
+  }
+
+  private startTls(rest: Buffer, options: ConnectionOptions, compression: "snappy" | "deflate" | null): void {
+    // nsqd sends nothing between the JSON and its handshake reply, which waits for our hello
+    if (rest.length > 0) throw new ProtocolError(`unexpected ${rest.length} bytes from nsqd before the TLS handshake`);
+    if (compression !== null) {
+      // the OK over TLS is the next switch point: compression starts right after it
+      this.replyHook = () => {
+        this.parser.stopAfterCurrentFrame();
+        this.afterSwitch = (after) => this.startCompression(compression, after);
+      };
+    }
+    const handshake = this.transport!.startTls(options);
+    this.handshake = handshake;
+    handshake.then(
+      () => {
+        this.handshake = null;
+      },
+      (err: unknown) => {
+        this.handshake = null;
+        const reason = err instanceof Error ? err.message : String(err);
+        this.destroy(new ConnectionError(`TLS handshake failed: ${reason}`, this.address, { cause: err }));
+      },
+    );
+  }
+
+  private startCompression(kind: "snappy" | "deflate", rest: Buffer): void {
+    if (kind === "snappy") this.transport!.startSnappy(rest);
+    else this.transport!.startDeflate(this.settings.deflate_level, rest);
   }
 
   private identifyBody(): Record<string, unknown> {
@@ -121,10 +217,10 @@ export class NsqConnection implements FrameSink {
       user_agent: c.userAgent,
       short_id: c.clientId,
       long_id: c.hostname,
-      tls_v1: false,
-      deflate: false,
+      tls_v1: c.tlsV1,
+      deflate: c.deflate,
       deflate_level: c.deflateLevel,
-      snappy: false,
+      snappy: c.snappy,
       feature_negotiation: true,
       heartbeat_interval: c.heartbeatInterval,
       sample_rate: c.sampleRate,
@@ -137,8 +233,17 @@ export class NsqConnection implements FrameSink {
   private dial(): Promise<void> {
     return new Promise((resolve, reject) => {
       const socket = createConnection({ host: this.host, port: this.port });
-      this.socket = socket;
       socket.setNoDelay(true);
+      const transport = new ClientTransport(socket, {
+        onBytes: (chunk) => this.onData(chunk),
+        onDrain: () => this.onDrain(),
+        onError: (err) => {
+          this.closeError ??= new ConnectionError(err.message, this.address, { cause: err });
+          this.transport?.destroy();
+        },
+        onClose: () => this.onSocketClose(),
+      });
+      this.transport = transport;
       let connected = false;
       const timer = setTimeout(() => {
         this.destroy(new TimeoutError(`dial timeout after ${this.config.dialTimeout}ms`, this.address));
@@ -156,19 +261,26 @@ export class NsqConnection implements FrameSink {
         connected = true;
         clearTimeout(timer);
         if (this.config.readTimeout > 0) {
-          socket.setTimeout(this.config.readTimeout, () => {
+          transport.setReadTimeout(this.config.readTimeout, () => {
             this.destroy(new TimeoutError(`no data from nsqd for ${this.config.readTimeout}ms`, this.address));
           });
         }
-        socket.on("data", (chunk: Buffer) => this.onData(chunk));
         resolve();
       });
     });
   }
 
+  /** The one read path: plaintext protocol bytes from the transport. */
   private onData(chunk: Buffer): void {
     try {
       this.parser.push(chunk);
+      if (this.parser.stopped) {
+        const next = this.afterSwitch;
+        this.afterSwitch = null;
+        const rest = this.parser.takeRemainder();
+        if (next === null) throw new ProtocolError("frame parser stopped without a next layer");
+        next(rest);
+      }
     } catch (err) {
       const e = err instanceof ProtocolError ? err : new ProtocolError(String(err));
       this.destroy(new ConnectionError(`protocol error: ${e.message}`, this.address, { cause: e }));
@@ -184,6 +296,11 @@ export class NsqConnection implements FrameSink {
         this.write(cmd.NOP);
         return;
       }
+      const hook = this.replyHook;
+      if (hook !== null) {
+        this.replyHook = null;
+        hook(data); // may throw (bad IDENTIFY JSON): the waiter is then rejected by the close
+      }
       const p = this.pending.shift();
       if (p) p.resolve(data);
     } else if (type === FRAME_ERROR) {
@@ -195,6 +312,7 @@ export class NsqConnection implements FrameSink {
       // nsqd closes the socket after a fatal error; the command waiting first caused it
       this.closeError ??= err;
       this.fatal = true;
+      this.replyHook = null;
       const p = this.pending.shift();
       if (p) p.reject(err);
     }
@@ -202,7 +320,7 @@ export class NsqConnection implements FrameSink {
 
   /** Queues bytes; everything written in one tick is sent with a single socket write. */
   write(buf: Buffer): void {
-    if (this.closed || !this.socket) return;
+    if (this.closed || !this.transport) return;
     this.outQueue.push(buf);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -210,13 +328,27 @@ export class NsqConnection implements FrameSink {
     }
   }
 
+  /** The one write path. While the transport is backed up, commands queue until it drains. */
   private readonly flush = (): void => {
     this.flushScheduled = false;
     const q = this.outQueue;
-    if (q.length === 0 || this.closed || !this.socket) return;
+    if (q.length === 0 || this.closed || this.blocked || !this.transport) return;
     this.outQueue = [];
-    this.socket.write(q.length === 1 ? q[0]! : Buffer.concat(q));
+    if (!this.transport.write(q.length === 1 ? q[0]! : Buffer.concat(q))) this.blocked = true;
   };
+
+  private onDrain(): void {
+    if (!this.blocked) return;
+    this.blocked = false;
+    this.flush();
+  }
+
+  /** Waits for a reply nsqd sends without a command (the `OK` after each upgrade step). */
+  private expectReply(): Promise<Buffer> {
+    const p = new Promise<Buffer>((resolve, reject) => this.pending.push({ resolve, reject }));
+    p.catch(noop); // awaited by connect(); a rejection before that must not count as unhandled
+    return p;
+  }
 
   /** Sends a command that nsqd answers with a response or error frame. */
   request(buf: Buffer): Promise<Buffer> {
@@ -261,22 +393,28 @@ export class NsqConnection implements FrameSink {
 
   /** Flushes queued commands, then closes the socket. */
   close(): void {
-    if (this.closed || !this.socket) return;
+    if (this.closed || !this.transport) return;
+    this.blocked = false; // closing: hand everything queued to the transport
     this.flush();
-    this.socket.end();
+    this.transport.end();
     // a peer that never answers the FIN must not keep the socket (and the process) alive
-    const s = this.socket;
-    setTimeout(() => s.destroy(), 1000).unref();
+    const t = this.transport;
+    setTimeout(() => t.destroy(), 1000).unref();
   }
 
   /** Closes immediately; `error` is reported to onClose and to waiting commands. */
   destroy(error?: Error): void {
     if (error) this.closeError ??= error;
-    this.socket?.destroy();
+    this.transport?.destroy();
   }
 
   private onSocketClose(): void {
     if (this.closed) return;
+    if (this.handshake !== null) {
+      // the socket closing under a failed handshake: report the handshake's reason, not "closed"
+      void this.handshake.then(() => this.onSocketClose(), () => this.onSocketClose());
+      return;
+    }
     this.closed = true;
     const err = this.closeError ?? new ConnectionError("connection closed", this.address);
     for (const p of this.pending.splice(0)) p.reject(err);
@@ -292,5 +430,18 @@ function parseIdentifyReply(reply: Buffer, address: string): IdentifyResponse {
     return { ...PLAIN_OK_DEFAULTS, ...parsed };
   } catch (err) {
     throw new ProtocolError(`${address}: IDENTIFY reply is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function parseAuthReply(reply: Buffer, address: string): AuthResponse {
+  try {
+    const parsed = JSON.parse(reply.toString("utf8")) as Partial<AuthResponse>;
+    return {
+      identity: String(parsed.identity ?? ""),
+      identity_url: String(parsed.identity_url ?? ""),
+      permission_count: Number(parsed.permission_count ?? 0),
+    };
+  } catch (err) {
+    throw new ProtocolError(`${address}: AUTH reply is not valid JSON: ${(err as Error).message}`);
   }
 }

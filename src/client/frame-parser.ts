@@ -24,7 +24,32 @@ export class FrameParser {
   /** total bytes (size prefix included) the incomplete frame needs; 0 = not yet known */
   private needed = 0;
 
+  /** set by the sink during onFrame: the bytes after this frame belong to another layer */
+  private stopRequested = false;
+  private remainder: Buffer | null = null;
+
   constructor(private readonly sink: FrameSink) {}
+
+  /**
+   * Called from `onFrame` when the stream changes encoding right after the current frame (the
+   * TLS / compression upgrade after IDENTIFY): `push` returns without parsing further, and the
+   * unparsed bytes are handed over by `takeRemainder`.
+   */
+  stopAfterCurrentFrame(): void {
+    this.stopRequested = true;
+  }
+
+  /** true when the last `push` stopped at a switch point; `takeRemainder` resumes parsing. */
+  get stopped(): boolean {
+    return this.remainder !== null;
+  }
+
+  /** Bytes received after the switch point (maybe empty); parsing resumes with the next push. */
+  takeRemainder(): Buffer {
+    const rest = this.remainder ?? Buffer.alloc(0);
+    this.remainder = null;
+    return rest;
+  }
 
   /** Feeds received bytes; throws ProtocolError on a malformed stream. */
   push(chunk: Buffer): void {
@@ -54,6 +79,11 @@ export class FrameParser {
       }
       this.sink.onFrame(type, buf.subarray(off + 8, off + 4 + size));
       off += 4 + size;
+      if (this.stopRequested) {
+        this.stopRequested = false;
+        this.remainder = buf.subarray(off);
+        return;
+      }
     }
     if (off < len) {
       this.parts.push(buf.subarray(off));

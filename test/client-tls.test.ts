@@ -1,0 +1,333 @@
+/**
+ * TLS, snappy, deflate and AUTH in the client library (spec §1.8, §1.12, §7.1) and the tools'
+ * flags (§6.1): our Producer/Consumer against in-process brokers, 1,000 messages each way per
+ * feature, with the broker's /stats proving the feature was really negotiated.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { makeTestCerts, type TestCerts } from "./helpers/tls-certs.ts";
+import { startBroker, type TestBroker } from "./helpers/broker.ts";
+import {
+  applyClientOptionFlags,
+  ConfigError,
+  ConnectionError,
+  Consumer,
+  defaultClientConfig,
+  NsqConnection,
+  NsqError,
+  Producer,
+  resolveClientConfig,
+  type ClientConfig,
+} from "../src/client/index.ts";
+
+const BUN = process.execPath;
+const CLI = join(import.meta.dir, "..", "src", "cli.ts");
+const N = 1000;
+
+let certs: TestCerts;
+const cleanups: Array<() => Promise<void> | void> = [];
+
+beforeAll(() => {
+  certs = makeTestCerts();
+});
+afterAll(() => certs.cleanup());
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function broker(opts: Parameters<typeof startBroker>[0] = {}): Promise<TestBroker> {
+  const b = await startBroker({ tlsCert: certs.serverCert, tlsKey: certs.serverKey, ...opts });
+  cleanups.push(() => b.stop());
+  return b;
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+}
+
+interface ClientFlags {
+  tls: boolean;
+  snappy: boolean;
+  deflate: boolean;
+  tls_version: string;
+  user_agent: string;
+  authed?: boolean;
+  auth_identity?: string;
+}
+interface Stats {
+  topics: Array<{ topic_name: string; channels: Array<{ channel_name: string; clients: ClientFlags[] }> }>;
+  producers: ClientFlags[] | null;
+}
+
+async function stats(b: TestBroker): Promise<Stats> {
+  return (await (await b.http("/stats?format=json")).json()) as Stats;
+}
+
+/** Publishes N messages (pipelined, then a final MPUB), consumes them all, returns the broker's view of both clients. */
+async function roundTrip(b: TestBroker, topic: string, config: Partial<ClientConfig>): Promise<{ producer: ClientFlags; consumer: ClientFlags }> {
+  const address = `127.0.0.1:${b.tcpPort}`;
+  const producer = new Producer(address, config);
+  cleanups.push(() => producer.close());
+  const bodies = Array.from({ length: N }, (_, i) => `${topic}-${i}-${"x".repeat(i % 300)}`);
+  // pipelined publishes in one tick exercise the batched write path through every layer
+  await Promise.all(bodies.slice(0, N - 100).map((body) => producer.publish(topic, body)));
+  await producer.multiPublish(topic, bodies.slice(N - 100));
+
+  const got = new Set<string>();
+  const consumer = new Consumer({
+    topic,
+    channel: "c",
+    config: { ...config, maxInFlight: 50 },
+    handler: (m) => void got.add(m.body.toString()),
+  });
+  cleanups.push(() => consumer.close());
+  await consumer.connectToNsqd(address);
+  await until(() => got.size === N, `${N} messages (have ${got.size})`);
+  expect([...got].sort()).toEqual([...bodies].sort());
+
+  const s = await stats(b);
+  const channel = s.topics.find((t) => t.topic_name === topic)!.channels[0]!;
+  return { producer: s.producers![0]!, consumer: channel.clients[0]! };
+}
+
+describe("client transport upgrades: 1,000 messages published and consumed", () => {
+  test("TLS verified against the CA (tls_root_ca_file)", async () => {
+    const b = await broker();
+    const r = await roundTrip(b, "tls_only", { tlsV1: true, tlsRootCaFile: certs.caCert });
+    for (const c of [r.producer, r.consumer]) {
+      expect(c.tls).toBe(true);
+      expect(c.tls_version).toMatch(/^TLS1\.[23]$/);
+      expect(c.snappy).toBe(false);
+      expect(c.deflate).toBe(false);
+    }
+  });
+
+  test("snappy", async () => {
+    const b = await broker();
+    const r = await roundTrip(b, "snappy_only", { snappy: true });
+    for (const c of [r.producer, r.consumer]) expect([c.tls, c.snappy, c.deflate]).toEqual([false, true, false]);
+  });
+
+  test("deflate at level 3", async () => {
+    const b = await broker();
+    const r = await roundTrip(b, "deflate_only", { deflate: true, deflateLevel: 3 });
+    for (const c of [r.producer, r.consumer]) expect([c.tls, c.snappy, c.deflate]).toEqual([false, false, true]);
+    // /stats has no deflate_level (as in nsqd); the broker's client objects do
+    expect([...b.nsqd.clients].map((c) => c.deflateLevel)).toEqual([3, 3]);
+  });
+
+  test("TLS + snappy (insecure skip verify)", async () => {
+    const b = await broker();
+    const r = await roundTrip(b, "tls_snappy", { tlsV1: true, tlsInsecureSkipVerify: true, snappy: true });
+    for (const c of [r.producer, r.consumer]) expect([c.tls, c.snappy, c.deflate]).toEqual([true, true, false]);
+  });
+
+  test("TLS + deflate with a client certificate on a require-verify broker", async () => {
+    const b = await broker({ tlsClientAuthPolicy: "require-verify", tlsRootCaFile: certs.caCert });
+    const r = await roundTrip(b, "tls_deflate", {
+      tlsV1: true,
+      tlsRootCaFile: certs.caCert,
+      tlsCert: certs.clientCert,
+      tlsKey: certs.clientKey,
+      deflate: true,
+    });
+    for (const c of [r.producer, r.consumer]) expect([c.tls, c.snappy, c.deflate]).toEqual([true, false, true]);
+    expect([...b.nsqd.clients].map((c) => c.deflateLevel)).toEqual([6, 6]);
+  });
+});
+
+describe("client TLS failures are clear errors", () => {
+  test("an untrusted server certificate fails the handshake; TLS asked of a broker without a cert fails", async () => {
+    const b = await broker();
+    const p = new Producer(`127.0.0.1:${b.tcpPort}`, { tlsV1: true });
+    const err = await p.publish("t", "x").then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect((err as Error).message).toContain("TLS handshake failed");
+
+    const plain = await startBroker();
+    cleanups.push(() => plain.stop());
+    const p2 = new Producer(`127.0.0.1:${plain.tcpPort}`, { tlsV1: true, tlsInsecureSkipVerify: true });
+    const err2 = await p2.publish("t", "x").then(() => null, (e: unknown) => e);
+    expect((err2 as Error).message).toContain("nsqd did not enable it");
+  });
+
+  test("config validation: bad CA path, cert without key, snappy+deflate, bad tls_min_version", () => {
+    expect(() => resolveClientConfig({ tlsV1: true, tlsRootCaFile: "/nonexistent/ca.pem" })).toThrow(/tls_root_ca_file.*ENOENT/);
+    expect(() => resolveClientConfig({ tlsV1: true, tlsCert: certs.clientCert })).toThrow(ConfigError);
+    expect(() => resolveClientConfig({ snappy: true, deflate: true })).toThrow(/both deflate and snappy/);
+    const c = defaultClientConfig();
+    expect(() => applyClientOptionFlags(c, ["tls_min_version,ssl2"])).toThrow(/tls_min_version/);
+    applyClientOptionFlags(c, ["tls_v1", "tls-insecure-skip-verify,true", "tls_min_version,TLS1.2", "snappy,true", "auth_secret,s"]);
+    expect([c.tlsV1, c.tlsInsecureSkipVerify, c.tlsMinVersion, c.snappy, c.authSecret]).toEqual([true, true, "tls1.2", true, "s"]);
+  });
+
+  test("the compressed OK arriving in the same read as the JSON reply is still decoded", async () => {
+    // with a 1 ms output timeout and the broker on loopback, JSON + compressed OK usually share a TCP read;
+    // repeat connects so both orderings are exercised
+    const b = await broker();
+    for (let i = 0; i < 20; i++) {
+      const conn = new NsqConnection(`127.0.0.1:${b.tcpPort}`, resolveClientConfig({ snappy: i % 2 === 0, deflate: i % 2 === 1 }), {
+        onMessageFrame: () => {},
+        onClose: () => {},
+      });
+      const settings = await conn.connect();
+      expect(settings.snappy || settings.deflate).toBe(true);
+      await conn.publish("same_read", Buffer.from(`m${i}`));
+      conn.close();
+    }
+  });
+});
+
+describe("AUTH", () => {
+  let authServer: ReturnType<typeof Bun.serve>;
+  const secrets: string[] = [];
+  beforeAll(() => {
+    authServer = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req) {
+        const secret = new URL(req.url).searchParams.get("secret") ?? "";
+        secrets.push(secret);
+        if (secret !== "good-secret") return Response.json({ message: "NOT_AUTHORIZED" }, { status: 403 });
+        return Response.json({
+          ttl: 3600,
+          identity: "alice",
+          identity_url: "https://example.test/alice",
+          authorizations: [{ topic: "^allowed$", channels: [".*"], permissions: ["subscribe", "publish"] }],
+        });
+      },
+    });
+  });
+  afterAll(() => authServer.stop(true));
+
+  test("auth_secret over TLS + snappy: publish and consume 1,000 messages as alice", async () => {
+    const b = await broker({ authHttpAddresses: [`127.0.0.1:${authServer.port}`] });
+    const r = await roundTrip(b, "allowed", { authSecret: "good-secret", tlsV1: true, tlsRootCaFile: certs.caCert, snappy: true });
+    for (const c of [r.producer, r.consumer]) {
+      expect(c.authed).toBe(true);
+      expect(c.auth_identity).toBe("alice");
+      expect([c.tls, c.snappy]).toEqual([true, true]);
+    }
+    expect(secrets).toContain("good-secret");
+  });
+
+  test("AUTH reply is exposed; no secret, a wrong secret and a forbidden topic are clear errors", async () => {
+    const b = await broker({ authHttpAddresses: [`127.0.0.1:${authServer.port}`] });
+    const address = `127.0.0.1:${b.tcpPort}`;
+    const conn = new NsqConnection(address, resolveClientConfig({ authSecret: "good-secret" }), { onMessageFrame: () => {}, onClose: () => {} });
+    cleanups.push(() => conn.close());
+    const settings = await conn.connect();
+    expect(settings.auth_required).toBe(true);
+    expect(conn.authResponse).toEqual({ identity: "alice", identity_url: "https://example.test/alice", permission_count: 1 });
+
+    const none = await new Producer(address).publish("allowed", "x").then(() => null, (e: unknown) => e);
+    expect((none as Error).message).toContain("requires AUTH but no auth_secret");
+
+    const wrong = await new Producer(address, { authSecret: "bad" }).publish("allowed", "x").then(() => null, (e: unknown) => e);
+    expect(wrong).toBeInstanceOf(NsqError);
+    expect((wrong as NsqError).code).toBe("E_AUTH_FAILED");
+
+    const forbidden = new Producer(address, { authSecret: "good-secret" });
+    const denied = await forbidden.publish("other", "x").then(() => null, (e: unknown) => e);
+    expect((denied as NsqError).code).toBe("E_UNAUTHORIZED");
+  });
+});
+
+// ------------------------------------------------------------------ tools
+
+function spawnCli(args: string[], stdin: "ignore" | Blob = "ignore"): Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
+  const proc = Bun.spawn([BUN, CLI, ...args], { stdin: stdin as "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+  cleanups.push(() => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+  });
+  return proc as Subprocess<"pipe" | "ignore", "pipe", "pipe">;
+}
+
+async function runCli(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = spawnCli(args, input === undefined ? "ignore" : new Blob([input]));
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+function lines(n: number, prefix: string): string {
+  let s = "";
+  for (let i = 1; i <= n; i++) s += `${prefix}${i}\n`;
+  return s;
+}
+
+describe("tools", () => {
+  test("nsq pub --tls --tls-insecure-skip-verify, nsq tail --tls --tls-root-ca-file through a TLS-required broker", async () => {
+    const b = await broker({ tlsRequired: "true" });
+    const address = `127.0.0.1:${b.tcpPort}`;
+    const pub = await runCli(["pub", "--tls", "--tls-insecure-skip-verify", "--nsqd-tcp-address", address, "--topic", "secure"], lines(300, "s"));
+    expect(pub.stderr).toBe("");
+    expect(pub.code).toBe(0);
+    const tail = await runCli(["tail", "--tls", "--tls-root-ca-file", certs.caCert, "--nsqd-tcp-address", address, "--topic", "secure", "-n", "300"]);
+    expect(tail.code).toBe(0);
+    expect(tail.stdout).toBe(lines(300, "s"));
+
+    // without --tls the broker refuses the publish: one clear line, exit 1
+    const refused = await runCli(["pub", "--nsqd-tcp-address", address, "--topic", "secure"], "x\n");
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("TLS required");
+  });
+
+  test("nsq tail --snappy, nsq pub --deflate --deflate-level 9, --consumer-opt=tls_v1,true still works", async () => {
+    const b = await broker();
+    const address = `127.0.0.1:${b.tcpPort}`;
+    const pub = await runCli(["pub", "--deflate", "--deflate-level", "9", "--nsqd-tcp-address", address, "--topic", "zipped"], lines(500, "z"));
+    expect(pub.code).toBe(0);
+
+    const tail = spawnCli(["tail", "--snappy", "--nsqd-tcp-address", address, "--topic", "zipped", "-n", "250"]);
+    const viaOpt = spawnCli([
+      "tail",
+      "--consumer-opt=tls_v1,true",
+      `--consumer-opt=tls_root_ca_file,${certs.caCert}`,
+      "--consumer-opt=deflate",
+      "--channel",
+      "second",
+      "--nsqd-tcp-address",
+      address,
+      "--topic",
+      "zipped",
+      "-n",
+      "500",
+    ]);
+    // both consumers stay connected until they exit: the broker shows the negotiated features
+    await until(() => true, "");
+    let seen: ClientFlags[] = [];
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const s = await stats(b);
+      seen = (s.topics.find((t) => t.topic_name === "zipped")?.channels ?? []).flatMap((c) => c.clients);
+      if (seen.length === 2 || tail.exitCode !== null) break;
+      await Bun.sleep(20);
+    }
+    const [tailOut, optOut] = await Promise.all([new Response(tail.stdout).text(), new Response(viaOpt.stdout).text()]);
+    expect(await tail.exited).toBe(0);
+    expect(await viaOpt.exited).toBe(0);
+    expect(tailOut.trim().split("\n").length).toBe(250);
+    expect(optOut).toBe(lines(500, "z"));
+    const producers = (await stats(b)).producers ?? [];
+    expect(producers.some((p) => p.deflate)).toBe(true);
+    if (seen.length === 2) {
+      expect(seen.some((c) => c.snappy && !c.tls)).toBe(true);
+      expect(seen.some((c) => c.tls && c.deflate)).toBe(true);
+    }
+  });
+
+  test("bad TLS flags: one line on stderr, exit 1", async () => {
+    const r = await runCli(["tail", "--tls-root-ca-file", "/nonexistent/ca.pem", "--nsqd-tcp-address", "127.0.0.1:1", "--topic", "t"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("tls_root_ca_file");
+    expect(r.stderr.trim().split("\n").length).toBe(1);
+    const both = await runCli(["pub", "--snappy", "--deflate", "--nsqd-tcp-address", "127.0.0.1:1", "--topic", "t"], "x\n");
+    expect(both.code).toBe(1);
+    expect(both.stderr).toContain("both deflate and snappy");
+  });
+});
