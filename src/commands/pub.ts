@@ -3,6 +3,7 @@
  * Flags as to_nsq v1.3.0 (spec §6.4); the logic is in src/tools/pub.ts.
  */
 import type { NsqCommand, ParsedArgs } from "./types.ts";
+import { CLIENT_TRANSPORT_FLAGS, transportFlagOptions } from "../client/tool-flags.ts";
 import { runPub } from "../tools/pub.ts";
 import { untilShutdownSignal } from "../util/shutdown-signal.ts";
 
@@ -17,6 +18,7 @@ export const command: NsqCommand = {
     { name: "delimiter", kind: "string", default: "\n", describe: "character to split input from stdin" },
     { name: "rate", kind: "int", default: 0, describe: "throttle messages per second (0 = unthrottled)" },
     { name: "producer-opt", kind: "strings", default: [], describe: "option to passthrough to nsq.Producer (may be given multiple times)" },
+    ...CLIENT_TRANSPORT_FLAGS,
   ],
   async run(args: ParsedArgs): Promise<number> {
     const positional = [...args._];
@@ -30,7 +32,7 @@ export const command: NsqCommand = {
         nsqdAddresses: (args["nsqd-tcp-address"] as string[] | undefined) ?? [],
         delimiter: String(args["delimiter"] ?? "\n"),
         rate: Number(args["rate"] ?? 0),
-        producerOpts: (args["producer-opt"] as string[] | undefined) ?? [],
+        producerOpts: [...transportFlagOptions(args), ...((args["producer-opt"] as string[] | undefined) ?? [])],
         messages: positional,
         input: process.stdin,
         report: (line) => void process.stderr.write(line + "\n"),

@@ -3,6 +3,7 @@
  * (spec §6.2); the logic is in src/tools/tail.ts.
  */
 import type { NsqCommand, ParsedArgs } from "./types.ts";
+import { CLIENT_TRANSPORT_FLAGS, transportFlagOptions } from "../client/tool-flags.ts";
 import { runTail } from "../tools/tail.ts";
 import { createLogger } from "../util/logger.ts";
 import { untilShutdownSignal } from "../util/shutdown-signal.ts";
@@ -21,6 +22,7 @@ export const command: NsqCommand = {
     { name: "n", kind: "int", default: 0, describe: "total messages to show (will wait if starved)" },
     { name: "print-topic", kind: "bool", default: false, describe: "print topic name where message was received" },
     { name: "consumer-opt", kind: "strings", default: [], describe: "option to passthrough to nsq.Consumer (may be given multiple times)" },
+    ...CLIENT_TRANSPORT_FLAGS,
   ],
   async run(args: ParsedArgs): Promise<number> {
     const signalled = untilShutdownSignal();
@@ -33,7 +35,7 @@ export const command: NsqCommand = {
         maxInFlight: Number(args["max-in-flight"] ?? 200),
         count: Number(args["n"] ?? 0),
         printTopic: args["print-topic"] === true,
-        consumerOpts: (args["consumer-opt"] as string[] | undefined) ?? [],
+        consumerOpts: [...transportFlagOptions(args), ...((args["consumer-opt"] as string[] | undefined) ?? [])],
         output: process.stdout,
         logger: createLogger("", "warn"),
         stopSignal: signalled.promise,

@@ -3,6 +3,7 @@
  * nsq_to_file v1.3.0 (spec §6.3); the logic is in src/tools/to-file.ts and file-logger.ts.
  */
 import type { NsqCommand, ParsedArgs } from "./types.ts";
+import { CLIENT_TRANSPORT_FLAGS, transportFlagOptions } from "../client/tool-flags.ts";
 import { runToFile } from "../tools/to-file.ts";
 import { createLogger, parseLogLevel } from "../util/logger.ts";
 import { untilShutdownSignal } from "../util/shutdown-signal.ts";
@@ -22,6 +23,7 @@ export const command: NsqCommand = {
     { name: "nsqd-tcp-address", kind: "strings", default: [], describe: "nsqd TCP address (may be given multiple times)" },
     { name: "lookupd-http-address", kind: "strings", default: [], describe: "lookupd HTTP address (may be given multiple times)" },
     { name: "consumer-opt", kind: "strings", default: [], describe: "option to passthrough to nsq.Consumer (may be given multiple times)" },
+    ...CLIENT_TRANSPORT_FLAGS,
     { name: "max-in-flight", kind: "int", default: 200, describe: "max number of messages to allow in flight" },
     { name: "http-client-connect-timeout", kind: "duration", default: 2000, describe: "timeout for HTTP connect" },
     { name: "http-client-request-timeout", kind: "duration", default: 5000, describe: "timeout for HTTP request" },
@@ -56,7 +58,7 @@ export const command: NsqCommand = {
         channel: String(args["channel"] ?? "nsq_to_file"),
         nsqdAddresses: strings(args["nsqd-tcp-address"]),
         lookupdAddresses: strings(args["lookupd-http-address"]),
-        consumerOpts: strings(args["consumer-opt"]),
+        consumerOpts: [...transportFlagOptions(args), ...strings(args["consumer-opt"])],
         maxInFlight: Number(args["max-in-flight"] ?? 200),
         httpConnectTimeout: Number(args["http-client-connect-timeout"] ?? 2000),
         httpRequestTimeout: Number(args["http-client-request-timeout"] ?? 5000),
