@@ -327,3 +327,36 @@ describe("tools", () => {
     expect(both.stderr).toContain("both deflate and snappy");
   });
 });
+
+describe("nsq stat over HTTPS", () => {
+  test("https:// nsqd with --tls-root-ca-file or --tls-insecure-skip-verify; http:// is still refused", async () => {
+    const b = await broker({ httpsAddress: "127.0.0.1:0", tlsRequired: "true" });
+    const base = `https://127.0.0.1:${b.nsqd.httpsPort}`;
+    const tlsInit = { method: "POST", tls: { ca: certs.read(certs.caCert).toString() } };
+    expect((await fetch(`${base}/topic/create?topic=secure_stat`, tlsInit)).status).toBe(200);
+    expect((await fetch(`${base}/channel/create?topic=secure_stat&channel=c`, tlsInit)).status).toBe(200);
+    expect((await b.http("/stats")).status).toBe(403); // plain HTTP is closed: only HTTPS can work
+
+    const common = ["stat", "--nsqd-http-address", base, "--topic", "secure_stat", "--channel", "c", "--count", "1", "--interval", "50ms"];
+    const verified = await runCli([...common, "--tls-root-ca-file", certs.caCert]);
+    expect(verified.stderr).toBe("");
+    expect(verified.code).toBe(0);
+    const rows = verified.stdout.trim().split("\n");
+    expect(rows[0]).toContain("rate");
+    expect(rows[2]).toMatch(/^\s+0\s+0 \|\s+0\s+0\s+0\s+0\s+0 \|\s+0\s+0\s+0\s+0$/);
+
+    // without a CA the self-signed chain does not verify: one error line, exit 1
+    const unverified = await runCli(common);
+    expect(unverified.code).toBe(1);
+    expect(unverified.stdout).toBe("");
+    expect(unverified.stderr.trim().split("\n").length).toBe(1);
+
+    const insecure = await runCli([...common, "--tls-insecure-skip-verify"]);
+    expect(insecure.code).toBe(0);
+    expect(insecure.stdout.trim().split("\n").length).toBe(3);
+
+    const plainScheme = await runCli(["stat", "--nsqd-http-address", `http://127.0.0.1:${b.httpPort}`, "--topic", "t", "--channel", "c", "--count", "1"]);
+    expect(plainScheme.code).toBe(2);
+    expect(plainScheme.stderr).toContain("must be host:port or https://host:port");
+  });
+});

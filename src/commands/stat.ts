@@ -8,7 +8,8 @@ import { flagSource } from "../util/goflags.ts";
 import { untilShutdownSignal } from "../util/shutdown-signal.ts";
 import { runPlain } from "../tools/stat/plain.ts";
 import type { ClusterSource } from "../tools/stat/cluster.ts";
-import type { HttpTimeouts } from "../tools/stat/http.ts";
+import type { HttpTimeouts, HttpTlsOptions } from "../tools/stat/http.ts";
+import { readFileSync } from "node:fs";
 import type { Level } from "../tools/stat/dashboard/view.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 
@@ -52,8 +53,10 @@ export function statSettings(args: ParsedArgs, stdoutIsTTY: boolean): StatSettin
   }
   for (const [flag, list] of [["nsqd-http-address", nsqd], ["lookupd-http-address", lookupd]] as const) {
     for (const a of list) {
-      if (a.startsWith("http")) throw new UsageError(`--${flag} must not include a scheme ("${a}")`);
-      if (!/^(\[[^\]]+\]|[^:\s]+):\d+$/.test(a)) throw new UsageError(`--${flag} "${a}" is not host:port`);
+      // nsq_stat takes host:port only; https:// is our addition for TLS-only nodes
+      const hostPort = a.startsWith("https://") ? a.slice("https://".length).replace(/\/+$/, "") : a;
+      if (hostPort.startsWith("http")) throw new UsageError(`--${flag} must be host:port or https://host:port ("${a}")`);
+      if (!/^(\[[^\]]+\]|[^:\s/]+):\d+$/.test(hostPort)) throw new UsageError(`--${flag} "${a}" is not host:port`);
     }
   }
   const intervalGiven = flagSource(args, "interval") !== undefined;
@@ -74,8 +77,24 @@ export function statSettings(args: ParsedArgs, stdoutIsTTY: boolean): StatSettin
     channel,
     intervalMs,
     count,
-    timeouts: { connectTimeoutMs, requestTimeoutMs },
+    timeouts: { connectTimeoutMs, requestTimeoutMs, tls: httpTlsOptions(args) },
   };
+}
+
+/** --tls-insecure-skip-verify / --tls-root-ca-file → how https:// nodes are verified. */
+function httpTlsOptions(args: ParsedArgs): HttpTlsOptions | undefined {
+  const caFile = typeof args["tls-root-ca-file"] === "string" ? args["tls-root-ca-file"] : "";
+  const insecure = args["tls-insecure-skip-verify"] === true;
+  if (caFile === "" && !insecure) return undefined;
+  const options: HttpTlsOptions = { rejectUnauthorized: !insecure };
+  if (caFile !== "") {
+    try {
+      options.ca = readFileSync(caFile, "utf8");
+    } catch (err) {
+      throw new UsageError(`cannot read --tls-root-ca-file "${caFile}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+  return options;
 }
 
 function initialLevels(s: StatSettings): Level[] | undefined {
@@ -99,6 +118,8 @@ export const command: NsqCommand = {
     { name: "plain", kind: "bool", default: false, describe: "print nsq_stat rows even on a terminal" },
     { name: "http-client-connect-timeout", kind: "duration", default: 2000, describe: "timeout for HTTP connect" },
     { name: "http-client-request-timeout", kind: "duration", default: 5000, describe: "timeout for HTTP request" },
+    { name: "tls-insecure-skip-verify", kind: "bool", default: false, describe: "https:// nodes: accept any certificate" },
+    { name: "tls-root-ca-file", kind: "string", default: "", describe: "https:// nodes: PEM file of CAs that sign their certificates" },
   ],
   async run(args: ParsedArgs): Promise<number> {
     const settings = statSettings(args, process.stdout.isTTY === true && process.stdin.isTTY === true);

@@ -8,6 +8,19 @@ export interface HttpTimeouts {
   /** Bun's fetch has no separate connect phase deadline; the smaller of the two bounds connecting */
   connectTimeoutMs: number;
   requestTimeoutMs: number;
+  /**
+   * How https:// nodes are verified. It rides along with the timeouts because both are the
+   * per-request settings every stat module already passes down to this client.
+   */
+  tls?: HttpTlsOptions;
+}
+
+/** Verification of https:// nodes (Bun fetch's `tls` option). */
+export interface HttpTlsOptions {
+  /** false = accept any certificate (--tls-insecure-skip-verify) */
+  rejectUnauthorized: boolean;
+  /** PEM CA bundle (--tls-root-ca-file); undefined = system roots */
+  ca?: string;
 }
 
 export const DEFAULT_TIMEOUTS: HttpTimeouts = { connectTimeoutMs: 2000, requestTimeoutMs: 5000 };
@@ -24,8 +37,12 @@ export class HttpStatusError extends Error {
   }
 }
 
-/** "host:port" → "http://host:port" (bare IPv6 hosts are expected in brackets already). */
+/**
+ * "host:port" → "http://host:port" (bare IPv6 hosts are expected in brackets already); an
+ * address given as "https://host:port" keeps its scheme, so that node is queried over HTTPS.
+ */
 export function httpUrl(address: string, pathAndQuery: string): string {
+  if (address.startsWith("https://")) return `${address.replace(/\/+$/, "")}${pathAndQuery}`;
   return `http://${address}${pathAndQuery}`;
 }
 
@@ -57,6 +74,7 @@ async function request(url: string, method: "GET" | "POST", timeouts: HttpTimeou
       headers: { Accept: "application/vnd.nsq; version=1.0" },
       // keep-alive sockets to many nodes would pin the event loop at exit; polls are cheap
       keepalive: false,
+      ...(timeouts.tls !== undefined && url.startsWith("https:") ? { tls: timeouts.tls } : {}),
     });
     if (!res.ok) {
       const text = await res.text();
