@@ -357,6 +357,6 @@ describe("nsq stat over HTTPS", () => {
 
     const plainScheme = await runCli(["stat", "--nsqd-http-address", `http://127.0.0.1:${b.httpPort}`, "--topic", "t", "--channel", "c", "--count", "1"]);
     expect(plainScheme.code).toBe(2);
-    expect(plainScheme.stderr).toContain("must be host:port or https://host:port");
+    expect(plainScheme.stderr).toContain("must not include a scheme other than https://");
   });
 });

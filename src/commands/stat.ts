@@ -55,7 +55,7 @@ export function statSettings(args: ParsedArgs, stdoutIsTTY: boolean): StatSettin
     for (const a of list) {
       // nsq_stat takes host:port only; https:// is our addition for TLS-only nodes
       const hostPort = a.startsWith("https://") ? a.slice("https://".length).replace(/\/+$/, "") : a;
-      if (hostPort.startsWith("http")) throw new UsageError(`--${flag} must be host:port or https://host:port ("${a}")`);
+      if (hostPort.startsWith("http")) throw new UsageError(`--${flag} must not include a scheme other than https:// ("${a}")`);
       if (!/^(\[[^\]]+\]|[^:\s/]+):\d+$/.test(hostPort)) throw new UsageError(`--${flag} "${a}" is not host:port`);
     }
   }
