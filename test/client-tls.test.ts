@@ -141,6 +141,39 @@ describe("client transport upgrades: 1,000 messages published and consumed", () 
   });
 });
 
+describe("backpressure through the layers", () => {
+  for (const [name, config] of [
+    ["TLS + deflate", { tlsV1: true, tlsInsecureSkipVerify: true, deflate: true, deflateLevel: 1 }],
+    ["snappy", { snappy: true }],
+  ] as const) {
+    test(`${name}: 32 MiB published over 4 ticks all arrive in order (batches queue while the transport is backed up)`, async () => {
+      const b = await broker();
+      const producer = new Producer(`127.0.0.1:${b.tcpPort}`, config);
+      cleanups.push(() => producer.close());
+      await producer.connect();
+      // incompressible bodies so the compressed stream is as large as the input
+      const bodies = Array.from({ length: 128 }, (_, i) => {
+        const body = crypto.getRandomValues(new Uint8Array(256 * 1024));
+        body[0] = i;
+        return body;
+      });
+      const sent: Array<Promise<void>> = [];
+      for (let round = 0; round < 4; round++) {
+        // each round is one batch; later rounds are written while the first is still draining
+        for (const body of bodies.slice(round * 32, round * 32 + 32)) sent.push(producer.publish("big", body));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await Promise.all(sent);
+      const order: number[] = [];
+      const consumer = new Consumer({ topic: "big", channel: "c", config: { maxInFlight: 16 }, handler: (m) => void order.push(m.body[0]!) });
+      cleanups.push(() => consumer.close());
+      await consumer.connectToNsqd(`127.0.0.1:${b.tcpPort}`);
+      await until(() => order.length === 128, "128 big messages");
+      expect(order).toEqual(bodies.map((_, i) => i));
+    });
+  }
+});
+
 describe("client TLS failures are clear errors", () => {
   test("an untrusted server certificate fails the handshake; TLS asked of a broker without a cert fails", async () => {
     const b = await broker();
