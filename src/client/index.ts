@@ -2,7 +2,7 @@
 export { Consumer, type ConsumerOptions, type ConsumerStats, type MessageHandler } from "./consumer.ts";
 export { Producer, type Body } from "./producer.ts";
 export { Message, type MessageResponder } from "./message.ts";
-export { NsqConnection, type IdentifyResponse, type ConnectionEvents } from "./connection.ts";
+export { NsqConnection, type AuthResponse, type IdentifyResponse, type ConnectionEvents } from "./connection.ts";
 export {
   applyClientOption,
   applyClientOptionFlags,
