@@ -346,7 +346,7 @@ describe("statsd output from a broker", () => {
     reporter.stop();
     await sink.until(() => sink.datagrams.length >= 12, 1000);
     const span = sink.datagrams[11]!.at - sink.datagrams[0]!.at;
-    expect(span).toBeLessThan(300);
+    expect(span).toBeLessThan(400); // spread out, the 12 would span ~458 ms
   });
 
   test("unreachable or invalid addresses are logged, never thrown, and reporting goes on", async () => {
