@@ -5,6 +5,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import type { Subprocess } from "bun";
 import { makeTestCerts, type TestCerts } from "./helpers/tls-certs.ts";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
@@ -372,6 +374,31 @@ describe("tools", () => {
     expect(await viaOpt.exited).toBe(0);
     expect(await tailOut).toBe(lines(500, "z"));
     expect(await optOut).toBe(lines(500, "z"));
+  });
+
+  test("nsq to-file --tls --tls-cert --tls-key --snappy archives from a require-verify broker", async () => {
+    const b = await broker({ tlsClientAuthPolicy: "require-verify", tlsRootCaFile: certs.caCert });
+    const address = `127.0.0.1:${b.tcpPort}`;
+    const producer = new Producer(address, { tlsV1: true, tlsRootCaFile: certs.caCert, tlsCert: certs.clientCert, tlsKey: certs.clientKey });
+    cleanups.push(() => producer.close());
+    await producer.multiPublish("archive", Array.from({ length: 200 }, (_, i) => `a${i + 1}`));
+    const out = mkdtempSync(join(tmpdir(), "nsq-tls-to-file-"));
+    cleanups.push(() => rmSync(out, { recursive: true, force: true }));
+    const proc = spawnCli([
+      "to-file", "--topic", "archive", "--nsqd-tcp-address", address, "--output-dir", out, "--sync-interval", "50ms",
+      "--tls-root-ca-file", certs.caCert, "--tls-cert", certs.clientCert, "--tls-key", certs.clientKey, "--snappy", "--log-level", "warn",
+    ]);
+    const deadline = Date.now() + 10_000;
+    const archived = (): string => readdirSync(out).map((f) => readFileSync(join(out, f), "utf8")).join("");
+    while (archived() !== lines(200, "a")) {
+      if (Date.now() > deadline) throw new Error(`timed out: archive has ${archived().split("\n").length - 1} lines`);
+      await Bun.sleep(20);
+    }
+    const s = await stats(b);
+    const client = s.topics.find((t) => t.topic_name === "archive")!.channels[0]!.clients[0]!;
+    expect([client.tls, client.snappy]).toEqual([true, true]);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
   });
 
   test("bad TLS flags: one line on stderr, exit 1", async () => {
