@@ -82,13 +82,15 @@ afterEach(async () => {
 async function setup(opts: Partial<NsqdOptions>): Promise<{ sink: UdpSink; broker: TestBroker }> {
   const sink = await UdpSink.open();
   cleanups.push(() => sink.close());
+  // the broker starts without its own reporter; each test drives a StatsdReporter of its own
   const broker = await startBroker({
     broadcastAddress: "127.0.0.1",
-    statsdAddress: sink.address,
     statsdInterval: 200,
     statsdMemStats: false,
     ...opts,
+    statsdAddress: "",
   });
+  broker.nsqd.options.statsdAddress = opts.statsdAddress ?? sink.address;
   cleanups.push(() => broker.stop());
   return { sink, broker };
 }
@@ -381,4 +383,13 @@ describe("statsd output from a broker", () => {
     reporter.stop();
     expect(logged).toEqual([]);
   });
+});
+
+test("a broker started with --statsd-address reports by itself", async () => {
+  const sink = await UdpSink.open();
+  cleanups.push(() => sink.close());
+  const broker = await startBroker({ broadcastAddress: "127.0.0.1", statsdAddress: sink.address, statsdInterval: 200, statsdMemStats: false });
+  cleanups.push(() => broker.stop());
+  await publish(broker, "selfreport", ["a"]);
+  await sink.until(() => sink.lines().some((l) => l.endsWith(".topic.selfreport.message_count:1|c")));
 });

@@ -20,6 +20,7 @@ import { parseListenAddress, formatHostPort } from "./address.ts";
 import { startHttpServer, type HttpServerHandle } from "./http.ts";
 import { startHttpsServer } from "./https.ts";
 import { loadTlsConfig } from "./tls-options.ts";
+import { StatsdReporter } from "./statsd.ts";
 import { upgradeTransport, type TransportUpgrade } from "./transport-upgrade.ts";
 import { AuthManager } from "./auth.ts";
 import { DiskQueue } from "./disk-queue.ts";
@@ -63,6 +64,7 @@ export class Nsqd implements TopicHost {
   readonly dataPath: string;
   private dataLock: DataPathLock | null = null;
   private lookupPeers: LookupPeers | null = null;
+  private statsd: StatsdReporter | null = null;
   private metadataDirty = false;
   /** false while metadata is being loaded at startup (no rewrite per loaded topic) */
   private loaded = false;
@@ -123,6 +125,10 @@ export class Nsqd implements TopicHost {
     }
     this.scanTimer = setInterval(() => this.scan(), SCAN_INTERVAL_MS);
     this.startLookupPeers();
+    if (this.options.statsdAddress !== "") {
+      this.statsd = new StatsdReporter(this);
+      this.statsd.start();
+    }
   }
 
   private startLookupPeers(): void {
@@ -478,6 +484,7 @@ export class Nsqd implements TopicHost {
     if (this.closing) return;
     this.closing = true;
     if (this.scanTimer !== null) clearInterval(this.scanTimer);
+    this.statsd?.stop();
     const tcpClosed = new Promise<void>((resolve) => {
       if (this.tcpServer === null) resolve();
       else this.tcpServer.close(() => resolve());
