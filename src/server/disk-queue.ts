@@ -54,6 +54,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../util/logger.ts";
+import { fsyncDirectory, replaceFileDurably } from "./durable-file.ts";
 import { deferredSidecarPath } from "./metadata.ts";
 
 export interface DiskQueueOptions {
@@ -1126,15 +1127,11 @@ export class DiskQueue {
   }
 
   private persistQueueMetadata(): void {
-    const path = this.metaFileName();
-    const tmp = metadataTmpName(path);
     const seq = ++this.metaSeq;
     try {
-      writeFileDurably(tmp, this.metadataText());
-      renameSync(tmp, path);
+      replaceFileDurably(this.metaFileName(), Buffer.from(this.metadataText(), "latin1"));
       this.metaSeqOnDisk = seq;
     } catch (err) {
-      removeQuietly(tmp); // the tmp file may never have been created
       throw this.metadataError(err);
     }
   }
@@ -1391,30 +1388,6 @@ function writeFully(fd: number, buf: Uint8Array, offset: number, length: number,
     offset += n;
     length -= n;
     position += n;
-  }
-}
-
-/** Write + fsync a new 0600 file. */
-function writeFileDurably(path: string, text: string): void {
-  const fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC, 0o600);
-  try {
-    const bytes = Buffer.from(text, "latin1");
-    writeFully(fd, bytes, 0, bytes.length, 0);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncDirectory(dir: string): void {
-  let fd = -1;
-  try {
-    fd = openSync(dir, "r");
-    fsyncSync(fd);
-  } catch {
-    // Some filesystems refuse fsync on directories; the data itself is already synced.
-  } finally {
-    if (fd !== -1) closeSafely(fd);
   }
 }
 
