@@ -115,3 +115,24 @@ test("deleting a topic unregisters it; a stopped broker disappears from lookupd"
     }, "2 nodes after a broker stops");
   }
 });
+
+test("PUT /config/nsqlookupd_tcp_addresses registers a running broker with new lookupds and leaves old ones", async () => {
+  const lone = await startBroker({ broadcastAddress: "127.0.0.1" });
+  try {
+    const c = await RawClient.connect(lone.tcpPort);
+    c.pub("late-registration", "x");
+    expect(await c.readResponse()).toBe("OK");
+    c.close();
+    const target = lookupds[0]!;
+    const put = await lone.http("/config/nsqlookupd_tcp_addresses", { method: "PUT", body: JSON.stringify([`127.0.0.1:${target.tcpPort}`]) });
+    expect(put.status).toBe(200);
+    await until(async () => (await lookup(target, "late-registration"))?.producers.some((p) => p.tcp_port === lone.tcpPort) === true, "registration after PUT");
+    const nodes = async () =>
+      ((await (await fetch(`http://127.0.0.1:${target.httpPort}/nodes`)).json()) as { producers: { tcp_port: number }[] }).producers;
+    expect((await nodes()).some((p) => p.tcp_port === lone.tcpPort)).toBe(true);
+    expect((await lone.http("/config/nsqlookupd_tcp_addresses", { method: "PUT", body: "[]" })).status).toBe(200);
+    await until(async () => !(await nodes()).some((p) => p.tcp_port === lone.tcpPort), "peer removed after PUT []");
+  } finally {
+    await lone.stop();
+  }
+});
