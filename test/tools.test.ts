@@ -137,6 +137,49 @@ describe("nsq pub / nsq tail", () => {
     expect(gotB).toEqual(["r1", "r2", "r3", "r4"]);
   });
 
+  test("slow stdin: pub publishes each record as it is read, not when input ends", async () => {
+    const n = await startNsqd();
+    const arrivals = new Map<string, number>();
+    const c = new Consumer({ topic: "slow", channel: "check", config: { maxInFlight: 100 }, handler: (m) => void arrivals.set(m.body.toString(), Date.now()) });
+    await c.connectToNsqds([tcp(n)]);
+    cleanups.push(() => c.close());
+    const proc = spawnCli(["pub", "slow", "--nsqd-tcp-address", tcp(n)], "pipe");
+    const stdin = proc.stdin as import("bun").FileSink;
+    const written = new Map<string, number>();
+    const lines = 8;
+    for (let i = 1; i <= lines; i++) {
+      written.set(String(i), Date.now());
+      stdin.write(`${i}\n`);
+      await stdin.flush();
+      await Bun.sleep(100); // the producer is slow on purpose: this is the input rate under test
+    }
+    // every record must be at the consumer before stdin closes
+    await until(() => arrivals.size === lines, "every record delivered while stdin is still open", 3000);
+    for (const [line, at] of written) expect({ line, late: arrivals.get(line)! - at < 1000 }).toEqual({ line, late: true });
+    await stdin.end();
+    expect(await proc.exited).toBe(0);
+  });
+
+  test("slow stdin: a dead nsqd ends pub with exit 1 at the next record, not at end of input", async () => {
+    const n = await startNsqd();
+    const got = await collector([n], "dies");
+    const proc = spawnCli(["pub", "dies", "--nsqd-tcp-address", tcp(n)], "pipe");
+    const stdin = proc.stdin as import("bun").FileSink;
+    stdin.write("first\n");
+    await stdin.flush();
+    await until(() => got.length === 1, "first record delivered");
+    await n.close();
+    const stopped = Date.now();
+    stdin.write("second\n"); // stdin stays open: the failure alone must end the run
+    await stdin.flush();
+    const exited = await Promise.race([proc.exited, Bun.sleep(5000).then(() => "still running")]);
+    expect(exited).toBe(1);
+    expect(Date.now() - stopped).toBeLessThan(5000);
+    const stderr = await new Response(proc.stderr).text();
+    expect(stderr).toContain("publish failed");
+    expect(stderr).toContain("published 1 messages");
+  });
+
   test("pub TOPIC MESSAGE... publishes the arguments; --rate throttles", async () => {
     const n = await startNsqd();
     const got = await collector([n], "args");

@@ -40,6 +40,8 @@ export const command: NsqCommand = {
       });
     } finally {
       signalled.cancel();
+      // a failed publish ends the run while stdin may still be open: stop reading it
+      process.stdin.destroy();
     }
   },
 };

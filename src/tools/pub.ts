@@ -1,8 +1,8 @@
 /**
  * `nsq pub` / to_nsq (spec §6.4): publish records read from stdin (split on --delimiter) or given
- * as arguments to every --nsqd-tcp-address. Unthrottled input is batched into MPUBs, with one batch
- * in flight while the next is read; batches go out in order on each connection, so line order per
- * nsqd is kept. Any failed publish stops the run and makes the exit code 1; a summary goes to stderr.
+ * as arguments to every --nsqd-tcp-address. Each record is published as soon as it is read; records
+ * read while a publish is in flight are batched into the next MPUB, so fast input is batched and slow
+ * input is not held back. Batches go out in order on each connection, so line order per nsqd is kept. Any failed publish stops the run and makes the exit code 1; a summary goes to stderr.
  */
 import { Producer } from "../client/producer.ts";
 import { applyClientOptionFlags, defaultClientConfig } from "../client/config.ts";
@@ -75,44 +75,82 @@ export async function runPub(opts: PubOptions): Promise<number> {
   return 0;
 }
 
-/** Publishes each batch to every producer; keeps one batch in flight. */
+/**
+ * Collects records into a waiting batch and publishes batches to every producer, one batch in
+ * flight at a time (so order per nsqd is kept). A record added while nothing is in flight goes out
+ * at once; records added meanwhile wait and go out as one MPUB as soon as the in-flight publish
+ * settles — whether or not more input arrives — so slow input is published record by record and
+ * fast input is batched.
+ */
 class FanOutPublisher {
   published = 0;
   failure: unknown = null;
+  /** resolves when the first publish fails, so the reader can stop waiting for input */
+  readonly failed: Promise<void>;
+  private signalFailed!: () => void;
   private inFlight: Promise<void> | null = null;
+  private waiting: Buffer[] = [];
+  private waitingBytes = 0;
 
   constructor(
     private readonly topic: string,
     private readonly producers: Producer[],
-  ) {}
-
-  /** Waits for the previous batch, then starts this one. Throws once a publish failed. */
-  async send(batch: Buffer[]): Promise<void> {
-    await this.drain();
-    this.inFlight = this.publish(batch);
+  ) {
+    this.failed = new Promise<void>((resolve) => (this.signalFailed = resolve));
   }
 
-  /** no batch is waiting for its OK */
-  get idle(): boolean {
-    return this.inFlight === null;
+  /** Queues one record; starts publishing it at once when nothing is in flight. */
+  add(record: Buffer): void {
+    if (this.failure) return;
+    this.waiting.push(record);
+    this.waitingBytes += record.length;
+    if (!this.inFlight) this.startNext();
   }
 
+  /** the waiting batch has reached its limits: the reader should wait before adding more */
+  get full(): boolean {
+    return this.waiting.length >= BATCH_MAX_COUNT || this.waitingBytes >= BATCH_MAX_BYTES;
+  }
+
+  /** Waits until the waiting batch has room (or a publish failed). */
+  async waitForRoom(): Promise<void> {
+    while (this.full && this.inFlight && !this.failure) await this.inFlight;
+  }
+
+  /** Waits until every queued record is published; throws once a publish failed. */
   async drain(): Promise<void> {
-    if (this.inFlight) {
-      const p = this.inFlight;
-      this.inFlight = null;
-      await p;
-    }
+    while (this.inFlight) await this.inFlight;
     if (this.failure) throw this.failure;
   }
 
+  /** Moves the waiting batch in flight; called when idle and whenever a publish settles. */
+  private startNext(): void {
+    if (this.failure || this.waiting.length === 0) {
+      this.inFlight = null;
+      this.waiting = [];
+      this.waitingBytes = 0;
+      return;
+    }
+    const batch = this.waiting;
+    this.waiting = [];
+    this.waitingBytes = 0;
+    // registered before anyone else awaits this promise, so the next batch is already in flight
+    // when waitForRoom()/drain() resume
+    const publishing = this.publish(batch).then(() => this.startNext());
+    this.inFlight = publishing;
+  }
+
+  /** Never rejects: a failure is recorded in `failure`. */
   private async publish(batch: Buffer[]): Promise<void> {
     const results = await Promise.allSettled(
       this.producers.map((p) => (batch.length === 1 ? p.publish(this.topic, batch[0]!) : p.multiPublish(this.topic, batch))),
     );
     for (const r of results) {
       if (r.status === "rejected") {
-        this.failure ??= r.reason;
+        if (this.failure === null) {
+          this.failure = r.reason;
+          this.signalFailed();
+        }
         return;
       }
     }
@@ -120,39 +158,32 @@ class FanOutPublisher {
   }
 }
 
+const FAILED = Symbol("publish failed");
+
 async function publishBatched(opts: PubOptions, delim: number, publisher: FanOutPublisher, isStopped: () => boolean): Promise<void> {
-  let batch: Buffer[] = [];
-  let batchBytes = 0;
-  const pending: Buffer[][] = [];
   const add = (record: Buffer): void => {
-    if (record.length === 0) return;
-    batch.push(record);
-    batchBytes += record.length;
-    if (batch.length >= BATCH_MAX_COUNT || batchBytes >= BATCH_MAX_BYTES) {
-      pending.push(batch);
-      batch = [];
-      batchBytes = 0;
-    }
+    if (record.length > 0) publisher.add(record);
   };
   if (opts.messages.length > 0) {
-    for (const m of opts.messages) add(Buffer.from(m, "utf8"));
-  } else {
-    const splitter = new DelimitedSplitter(delim);
-    for await (const chunk of opts.input) {
-      splitter.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk), add);
-      // slow input (tail -f | nsq pub): do not hold records back waiting for a full batch
-      if (batch.length > 0 && pending.length === 0 && publisher.idle) {
-        pending.push(batch);
-        batch = [];
-        batchBytes = 0;
-      }
-      while (pending.length > 0) await publisher.send(pending.shift()!);
-      if (isStopped()) break;
+    for (const m of opts.messages) {
+      add(Buffer.from(m, "utf8"));
+      if (publisher.full) await publisher.waitForRoom();
     }
-    if (!isStopped()) splitter.end(add);
+    return;
   }
-  for (const b of pending) await publisher.send(b);
-  if (batch.length > 0) await publisher.send(batch);
+  const splitter = new DelimitedSplitter(delim);
+  const failed = publisher.failed.then((): typeof FAILED => FAILED);
+  const chunks = opts.input[Symbol.asyncIterator]();
+  for (;;) {
+    // a failed publish (e.g. nsqd gone) ends the run now, not when input next arrives
+    const next = await Promise.race([chunks.next(), failed]);
+    if (next === FAILED || next.done) break;
+    const chunk = next.value;
+    splitter.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk), add);
+    if (publisher.full) await publisher.waitForRoom();
+    if (isStopped() || publisher.failure) return;
+  }
+  if (!isStopped() && !publisher.failure) splitter.end(add);
 }
 
 async function publishThrottled(opts: PubOptions, delim: number, publisher: FanOutPublisher, isStopped: () => boolean): Promise<void> {
@@ -160,7 +191,7 @@ async function publishThrottled(opts: PubOptions, delim: number, publisher: FanO
   const one = async (record: Buffer): Promise<void> => {
     if (record.length === 0) return;
     await limiter.take();
-    await publisher.send([record]);
+    publisher.add(record);
     await publisher.drain(); // synchronous publish: wait for OK before the next token
   };
   if (opts.messages.length > 0) {
