@@ -24,6 +24,8 @@ export interface ChannelHost {
   /** the last client of an ephemeral channel left */
   onEphemeralChannelEmpty(channel: Channel): void;
   logError(msg: string): void;
+  /** a disk write failed; the data was kept in memory (health turns NOK until a write succeeds) */
+  storageFailed(err: unknown): void;
 }
 
 export class Channel {
@@ -72,29 +74,35 @@ export class Channel {
    * Queues a message from the topic. Throws (with context) only when a non-ephemeral channel
    * can keep it neither in memory nor on disk; ephemeral overflow is dropped as in nsqd.
    */
-  put(buf: Uint8Array): void {
+  put(buf: Uint8Array, acked = false): void {
+    this.enqueue(buf, acked);
     this.messageCount++;
-    this.enqueue(buf);
   }
 
   /**
    * Queues messages [from, to) of a packed batch from the topic: memory while there is room,
    * the rest on disk (all or nothing), or — ephemeral — dropped unless a client can take it now.
    */
-  putBatch(block: Uint8Array, offsets: Int32Array | null, from: number, to: number): void {
+  putBatch(block: Uint8Array, offsets: Int32Array | null, from: number, to: number, acked = false): void {
     if (offsets === null) {
-      this.put(block);
+      this.put(block, acked);
       return;
     }
     const n = to - from;
     const room = Math.max(0, this.host.memQueueSize - this.memQueue.length);
-    const inMemory = Math.min(room, n);
+    let inMemory = Math.min(room, n);
     if (inMemory < n) {
       if (this.backend !== null) {
-        this.backend.putMany(batchViews(block, offsets, from + inMemory, to));
+        try {
+          this.backend.putMany(batchViews(block, offsets, from + inMemory, to));
+        } catch (err) {
+          if (!acked) throw err;
+          this.host.storageFailed(err);
+          inMemory = n; // acknowledged already: kept in memory past the limit rather than lost
+        }
       } else if (this.host.memQueueSize === 0) {
         this.messageCount += n;
-        for (const buf of batchViews(block, offsets, from, to)) this.enqueue(buf);
+        for (const buf of batchViews(block, offsets, from, to)) this.enqueue(buf, acked);
         return;
       }
     }
@@ -108,14 +116,26 @@ export class Channel {
     this.addDeferred(buf, dueAt);
   }
 
-  private enqueue(buf: Uint8Array): void {
+  /**
+   * Memory while there is room, else disk. `acked`: the message was already acknowledged to its
+   * publisher (a topic backlog, a requeue, a timeout), so when the disk fails it stays in memory
+   * past the limit — never lost — and the broker reports the disk error; a new publish instead
+   * gets the error, so its publisher can retry.
+   */
+  private enqueue(buf: Uint8Array, acked: boolean): void {
     const mem = this.host.memQueueSize;
     if (this.memQueue.length < mem) {
       this.memQueue.push(buf);
       return;
     }
     if (this.backend !== null) {
-      this.backend.put(buf);
+      try {
+        this.backend.put(buf);
+      } catch (err) {
+        if (!acked) throw err;
+        this.host.storageFailed(err);
+        this.memQueue.push(buf);
+      }
       return;
     }
     // ephemeral: with no room, only a client that is ready right now can take it (nsqd §2.3)
@@ -278,13 +298,9 @@ export class Channel {
     client.inFlight.insert(msg);
   }
 
-  /** A message coming back (REQ 0, timeout, deferred due): memory or disk, never dropped if avoidable. */
+  /** A message coming back (REQ 0, timeout, deferred due): memory or disk, never dropped. */
   private requeueBuf(buf: Uint8Array): void {
-    try {
-      this.enqueue(buf);
-    } catch (err) {
-      this.host.logError(`channel ${this.topic.name}:${this.name} failed to requeue a message: ${String(err)}`);
-    }
+    this.enqueue(buf, true);
   }
 
   /**

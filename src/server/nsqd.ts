@@ -328,8 +328,12 @@ export class Nsqd implements TopicHost {
     this.logger.error(msg);
   }
 
+  storageFailed(err: unknown): void {
+    this.publishFailed(err);
+  }
+
   createBackend(queueName: string): BackendQueue | null {
-    return new DiskQueue({
+    const queue = new DiskQueue({
       name: queueName,
       dataPath: this.dataPath,
       maxBytesPerFile: this.options.maxBytesPerFile,
@@ -339,6 +343,18 @@ export class Nsqd implements TopicHost {
       syncTimeout: this.options.syncTimeout,
       logger: this.logger,
     });
+    // a disk error makes the broker unhealthy until the next successful disk write (as nsqd)
+    const put = queue.put.bind(queue);
+    const putMany = queue.putMany.bind(queue);
+    queue.put = (record) => {
+      put(record);
+      if (this.healthError !== null) this.healthError = null;
+    };
+    queue.putMany = (records) => {
+      putMany(records);
+      if (this.healthError !== null) this.healthError = null;
+    };
+    return queue;
   }
 
   createLatencyStats(): LatencyStats | null {
@@ -435,15 +451,6 @@ export class Nsqd implements TopicHost {
   // ---- health ----
   get health(): string {
     return this.healthError === null ? "OK" : `NOK - ${this.healthError}`;
-  }
-
-  /** A message was stored: a disk error reported earlier is over (as nsqd's health). */
-  publishSucceeded(): void {
-    this.healthError = null;
-  }
-
-  get healthy(): boolean {
-    return this.healthError === null;
   }
 
   publishFailed(err: unknown): void {

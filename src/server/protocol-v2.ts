@@ -498,7 +498,6 @@ export class ProtocolV2Connection {
   }
 
   private countPublish(topic: Topic, n: number): void {
-    if (!this.nsqd.healthy) this.nsqd.publishSucceeded();
     const counts = this.client.pubCounts;
     counts.set(topic.name, (counts.get(topic.name) ?? 0) + n);
   }

@@ -156,13 +156,13 @@ export class Topic {
    * Hands messages [from, to) to every channel; each channel but the last gets a copy of the
    * block (one copy per batch, not per message).
    */
-  private fanOutBatch(block: Uint8Array, offsets: Int32Array | null, from: number, to: number): void {
+  private fanOutBatch(block: Uint8Array, offsets: Int32Array | null, from: number, to: number, acked = false): void {
     const channels = this.channelList;
     let failure: unknown = null;
     for (let c = 0; c < channels.length; c++) {
       const ch = channels[c]!;
       try {
-        ch.putBatch(c === channels.length - 1 ? block : copy(block), offsets, from, to);
+        ch.putBatch(c === channels.length - 1 ? block : copy(block), offsets, from, to, acked);
       } catch (err) {
         failure = err;
       }
@@ -173,8 +173,11 @@ export class Topic {
     if (failure !== null) throw failure;
   }
 
-  /** Fan-out of individual messages (read back from disk, or single publishes). */
-  private fanOutViews(bufs: Uint8Array[]): void {
+  /**
+   * Fan-out of individual messages (read back from disk, or single publishes). `acked`: they come
+   * from the topic's backlog, already acknowledged, so channels keep them even if their disk fails.
+   */
+  private fanOutViews(bufs: Uint8Array[], acked = false): void {
     const channels = this.channelList;
     let failure: unknown = null;
     for (let c = 0; c < channels.length; c++) {
@@ -182,7 +185,7 @@ export class Topic {
       const last = c === channels.length - 1;
       for (const buf of bufs) {
         try {
-          ch.put(last ? buf : copy(buf));
+          ch.put(last ? buf : copy(buf), acked);
         } catch (err) {
           failure = err;
         }
@@ -222,12 +225,12 @@ export class Topic {
       while (moved < budget) {
         const run = this.memQueue.shiftRun(budget - moved);
         if (run !== null) {
-          this.fanOutBatch(run.buf, run.offsets, run.from, run.to);
+          this.fanOutBatch(run.buf, run.offsets, run.from, run.to, true);
           moved += run.to - run.from;
         }
         const fromDisk = this.readFromDisk(Math.min(256, budget - moved));
         if (fromDisk.length > 0) {
-          this.fanOutViews(fromDisk);
+          this.fanOutViews(fromDisk, true);
           moved += fromDisk.length;
         }
         if (run === null && fromDisk.length === 0) break;
