@@ -206,6 +206,31 @@ describe("deferred publish", () => {
   });
 });
 
+describe("deferred messages held by the topic", () => {
+  test("count in depth, spill to disk past --mem-queue-size, and keep their delay", async () => {
+    await b.stop();
+    b = await startBroker({ memQueueSize: 5 });
+    const p = await publisher();
+    const t0 = Date.now();
+    for (let i = 0; i < 50; i++) {
+      p.writeWithBody("DPUB dheld 800", `d${i}`);
+      expect(await p.readResponse()).toBe("OK");
+    }
+    const topic = b.nsqd.getTopic("dheld")!;
+    expect(topic.depth()).toBe(50);
+    expect(topic.backendDepth()).toBe(45);
+    const c = await sub("dheld", "c", 100);
+    const got = new Set<string>();
+    while (got.size < 50) {
+      const m = await c.readMessage();
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(750);
+      got.add(m.body.toString());
+      c.write(`FIN ${m.id}\n`);
+    }
+    expect(got.size).toBe(50);
+  });
+});
+
 describe("ephemeral", () => {
   test("an ephemeral channel goes with its last client, the ephemeral topic with its last channel", async () => {
     const c = await sub("e#ephemeral", "c#ephemeral", 1);

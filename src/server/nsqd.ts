@@ -518,18 +518,28 @@ export class Nsqd implements TopicHost {
     for (const ch of topic.channels.values()) {
       const items = ch.takeAllForShutdown();
       if (ch.backend === null) continue;
-      this.persistQueue(`${topic.name}:${ch.name}`, ch.backend, items);
+      this.persistQueue(`${topic.name}:${ch.name}`, ch.backend, items, ch.restoredDeferred);
     }
     const items = topic.takeAllForShutdown();
-    if (topic.backend !== null) this.persistQueue(topic.name, topic.backend, items);
+    if (topic.backend !== null) this.persistQueue(topic.name, topic.backend, items, topic.restoredDeferred);
   }
 
-  private persistQueue(queueName: string, backend: BackendQueue, items: { buf: Uint8Array; dueAt: number }[]): void {
+  /**
+   * Appends a queue's remaining messages to its disk queue and writes the deferred sidecar: due
+   * times of the deferred ones written now, and of deferred ones already on disk, not yet read.
+   */
+  private persistQueue(
+    queueName: string,
+    backend: BackendQueue,
+    items: { buf: Uint8Array; dueAt: number }[],
+    onDisk: DeferredRestore | null,
+  ): void {
     try {
       if (items.length > 0) backend.putMany(items.map((i) => i.buf));
-      const deferred = items
+      const deferred: { id: Uint8Array | string; due: number }[] = items
         .filter((i) => i.dueAt > 0)
         .map((i) => ({ id: i.buf.subarray(MSG_ID_OFFSET, MSG_ID_OFFSET + 16), due: i.dueAt }));
+      if (onDisk !== null) deferred.push(...onDisk.entries());
       writeDeferredSidecar(this.dataPath, queueName, deferred);
     } catch (err) {
       this.logger.error(`failed to write ${items.length} messages of ${queueName} to disk at shutdown - ${String(err)}`);

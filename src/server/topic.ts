@@ -10,7 +10,7 @@ import { MSG_ID_OFFSET, writeTimestamp } from "./message.ts";
 import { isEphemeral } from "../protocol/names.ts";
 import type { BackendQueue } from "./backend-queue.ts";
 import type { LatencyStats } from "./latency-stats.ts";
-import type { DeferredRestore } from "./deferred-restore.ts";
+import { DeferredRestore } from "./deferred-restore.ts";
 
 /** how many queued topic messages one fan-out pass moves before yielding the event loop */
 const DRAIN_BATCH = 4096;
@@ -62,8 +62,9 @@ export class Topic {
     this.guid = new GuidFactory(nodeId);
   }
 
+  /** messages waiting in the topic: memory (deferred ones included) and disk */
   depth(): number {
-    return this.memQueue.length + (this.backend?.depth() ?? 0);
+    return this.memQueue.length + this.pendingDeferred.length + (this.backend?.depth() ?? 0);
   }
 
   backendDepth(): number {
@@ -126,11 +127,19 @@ export class Topic {
     this.messageBytes += bodyBytes;
   }
 
+  /**
+   * A deferred message: straight into the channels' deferred queues, or — while the topic holds
+   * its messages — kept in the topic, in memory while it has room (it counts against
+   * --mem-queue-size), else on disk with its due time remembered; an ephemeral topic drops it.
+   */
   publishDeferred(buf: Uint8Array, bodyBytes: number, dueAt: number): void {
     if (this.started && !this.paused && this.channelList.length > 0) {
       this.fanOutDeferred(buf, dueAt);
-    } else {
+    } else if (this.memQueue.length + this.pendingDeferred.length < this.host.memQueueSize) {
       this.pendingDeferred.push({ buf, dueAt });
+    } else if (this.backend !== null) {
+      this.backend.put(buf);
+      (this.restoredDeferred ??= new DeferredRestore()).add(buf, dueAt);
     }
     this.messageCount++;
     this.messageBytes += bodyBytes;
