@@ -8,8 +8,11 @@ import { buildModel } from "../src/tools/stat/model.ts";
 import { RateTracker, sparkline, sumRates } from "../src/tools/stat/rates.ts";
 import { actionPath, applyAction, nodesWithTopic } from "../src/tools/stat/actions.ts";
 import { getJson, HttpStatusError } from "../src/tools/stat/http.ts";
+import { pollTimeouts } from "../src/tools/stat/monitor.ts";
 import { parseStats } from "../src/tools/stat/parse.ts";
-import { fakeLookupd, fakeNode, fakeNsqd, json, simulatedNsqd, type FakeNode, type TopicFixture } from "./stat-fixtures.ts";
+import {
+  fakeLookupd, fakeNode, fakeNsqd, json, silentListener, simulatedNsqd, type FakeNode, type TopicFixture,
+} from "./stat-fixtures.ts";
 
 const servers: FakeNode[] = [];
 afterEach(async () => {
@@ -213,6 +216,43 @@ describe("poller and model", () => {
     const s3 = await poller.poll(); // lookupd gone too: known nodes still polled, error reported
     expect(s3.discoveryErrors.length).toBe(1);
     expect(s3.nodes.find((n) => n.address === a.address)!.up).toBe(true);
+  });
+});
+
+describe("poller with a hung node (issue 6)", () => {
+  test("poll(maxWait) returns what answered; the hung node is not answering after hungAfterMs; no second request while one is out", async () => {
+    const live = keep(fakeNsqd(() => [{ topic_name: "t", channels: [] }]));
+    const silent = silentListener();
+    try {
+      const poller = new ClusterPoller(
+        { nsqdHttpAddresses: [live.address, silent.address], lookupdHttpAddresses: [] },
+        { connectTimeoutMs: 5000, requestTimeoutMs: 5000 },
+        Date.now,
+        { hungAfterMs: 150 },
+      );
+      const t0 = Date.now();
+      const s1 = await poller.poll(100);
+      expect(Date.now() - t0).toBeLessThan(1000);
+      expect(s1.nodes.find((n) => n.address === live.address)!.up).toBe(true);
+      expect(s1.nodes.find((n) => n.address === silent.address)!.error).toBe("not polled yet");
+      await Bun.sleep(100); // let the silent node's request age past hungAfterMs
+      const s2 = await poller.poll(100);
+      const hung = s2.nodes.find((n) => n.address === silent.address)!;
+      expect(hung.up).toBe(false);
+      expect(hung.error).toBe(`http://${silent.address}/stats: not answering`);
+      expect(hung.downSince).toBeGreaterThanOrEqual(t0);
+      expect(hung.downSince).toBeLessThan(t0 + 100);
+      expect(s2.nodes.find((n) => n.address === live.address)!.sampledAt).toBeGreaterThan(s1.nodes.find((n) => n.address === live.address)!.sampledAt);
+      expect(silent.accepted()).toBe(1); // the request still out was not repeated
+    } finally {
+      silent.stop();
+    }
+  });
+
+  test("the dashboard's poll deadline is capped near the interval; the configured one wins when shorter", () => {
+    expect(pollTimeouts({ connectTimeoutMs: 2000, requestTimeoutMs: 5000 }, 1000)).toEqual({ connectTimeoutMs: 2000, requestTimeoutMs: 2000 });
+    expect(pollTimeouts({ connectTimeoutMs: 2000, requestTimeoutMs: 5000 }, 100)).toEqual({ connectTimeoutMs: 500, requestTimeoutMs: 500 });
+    expect(pollTimeouts({ connectTimeoutMs: 200, requestTimeoutMs: 300 }, 1000)).toEqual({ connectTimeoutMs: 200, requestTimeoutMs: 300 });
   });
 });
 

@@ -10,7 +10,10 @@ import { createElement } from "react";
 import { render } from "ink-testing-library";
 import { App } from "../src/tools/stat/dashboard/App.tsx";
 import { ClusterMonitor } from "../src/tools/stat/monitor.ts";
-import { simulatedNsqd, waitFor, type FakeNode, type TopicFixture } from "./stat-fixtures.ts";
+import { DEFAULT_TIMEOUTS, type HttpTimeouts } from "../src/tools/stat/http.ts";
+import {
+  fakeNode, json, silentListener, simulatedNsqd, statsDocument, waitFor, type FakeNode, type TopicFixture,
+} from "./stat-fixtures.ts";
 
 const ESC = "\u001b";
 const ANSI = /\u001b\[[0-9;?]*[A-Za-z]/g;
@@ -27,11 +30,18 @@ interface Ui {
   until(what: string, check: (frame: string) => boolean, timeoutMs?: number): Promise<string>;
 }
 
-function startUi(addresses: string[], opts: { width?: number; height?: number; intervalMs?: number } = {}): Ui & { monitor: ClusterMonitor } {
+interface UiOptions {
+  width?: number;
+  height?: number;
+  intervalMs?: number;
+  timeouts?: HttpTimeouts;
+}
+
+function startUi(addresses: string[], opts: UiOptions = {}): Ui & { monitor: ClusterMonitor } {
   const monitor = new ClusterMonitor(
     { nsqdHttpAddresses: addresses, lookupdHttpAddresses: [] },
     opts.intervalMs ?? 100,
-    { connectTimeoutMs: 1000, requestTimeoutMs: 1000 },
+    opts.timeouts ?? { connectTimeoutMs: 1000, requestTimeoutMs: 1000 },
   );
   monitor.start();
   const r = render(createElement(App, { monitor, width: opts.width ?? 100, height: opts.height ?? 24 }));
@@ -225,6 +235,70 @@ describe("dashboard (simulated nodes)", () => {
     expect(lines.length).toBe(49);
     const header = lines.find((l) => l.startsWith("TOPIC"))!;
     for (const col of ["MEM", "DISK", "MSGS", "CHANS", "NODES"]) expect(header).toContain(col);
+  });
+});
+
+describe("a hung node (issue 6)", () => {
+  const INTERVAL = 200;
+
+  /** One topic whose traffic grows every poll, so IN/s differs from one poll to the next. */
+  function acceleratingNode(): FakeNode {
+    let k = 0;
+    const node = simulatedNsqd([{ topic_name: "orders", message_count: 0, channels: [] }], (ts) => {
+      k++;
+      ts[0]!.message_count! += 100 * k;
+    });
+    cleanups.push(() => node.stop());
+    return node;
+  }
+
+  /** Waits until the orders row has shown `n` different IN/s values (the rate keeps moving). */
+  async function ratesKeepMoving(ui: Ui, n: number): Promise<void> {
+    const seen = new Set<string>();
+    await ui.until(`${n} different IN/s values for orders (seen: ${[...seen].join(", ")})`, (fr) => {
+      const v = cell(fr, "orders", "IN/s");
+      if (v !== "" && v !== "-") seen.add(v);
+      return seen.size >= n;
+    }, (n + 3) * INTERVAL + 1000);
+  }
+
+  test("a node that accepts connections but never answers: DOWN within ~2 intervals, the live node's rates keep moving", async () => {
+    const live = acceleratingNode();
+    const silent = silentListener();
+    cleanups.push(() => silent.stop());
+    // the real defaults (5 s request timeout): the poll must not wait for them
+    const ui = startUi([live.address, silent.address], { intervalMs: INTERVAL, timeouts: DEFAULT_TIMEOUTS });
+    const f = await ui.until(
+      "silent node DOWN (not answering), live node up",
+      (fr) => fr.includes("2 nodes: 1 up, 1 DOWN") && fr.includes(`${silent.address} DOWN`) && fr.includes("not answering"),
+      2 * INTERVAL + 600,
+    );
+    expect(f).toContain("every 200ms");
+    expect(silent.accepted()).toBeGreaterThan(0);
+    await ratesKeepMoving(ui, 4);
+    expect(ui.frame()).toContain("2 nodes: 1 up, 1 DOWN");
+  });
+
+  test("a node that stops answering mid-run (kill -STOP): DOWN within ~2 intervals, the other keeps updating", async () => {
+    const live = acceleratingNode();
+    let hung = false;
+    const stuck = fakeNode(() =>
+      hung ? new Promise<Response>(() => {}) : json(statsDocument([{ topic_name: "orders", message_count: 5, channels: [] }])),
+    );
+    cleanups.push(() => stuck.stop());
+    const ui = startUi([live.address, stuck.address], { intervalMs: INTERVAL, timeouts: DEFAULT_TIMEOUTS });
+    await ui.until("both up", (fr) => fr.includes("2 nodes: 2 up") && rowOf(fr, "orders").includes("2/2"));
+    hung = true;
+    const hungAt = Date.now();
+    // its next request starts within one interval and counts as not answering one interval later
+    const f = await ui.until(
+      "stuck node DOWN (not answering)",
+      (fr) => fr.includes("2 nodes: 1 up, 1 DOWN") && fr.includes(`${stuck.address} DOWN`) && fr.includes("not answering"),
+      3 * INTERVAL + 600,
+    );
+    expect(Date.now() - hungAt).toBeLessThan(3 * INTERVAL + 600);
+    expect(rowOf(f, "orders")).toContain("1/2");
+    await ratesKeepMoving(ui, 4);
   });
 });
 

@@ -201,3 +201,41 @@ export function simulatedNsqd(topics: TopicFixture[], traffic: (topics: TopicFix
   });
   return { ...node, topics, actions };
 }
+
+export interface SilentListener {
+  address: string;
+  /** connections accepted so far */
+  accepted(): number;
+  stop(): void;
+}
+
+/**
+ * A TCP listener that accepts connections and never writes a byte: what a SIGSTOPped nsqd looks
+ * like from outside (the kernel still completes the handshake, nothing answers).
+ */
+export function silentListener(): SilentListener {
+  let accepted = 0;
+  const sockets = new Set<{ end(): void }>();
+  const listener = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(s) {
+        accepted++;
+        sockets.add(s);
+      },
+      close(s) {
+        sockets.delete(s);
+      },
+      data() {},
+    },
+  });
+  return {
+    address: `127.0.0.1:${listener.port}`,
+    accepted: () => accepted,
+    stop() {
+      for (const s of sockets) s.end();
+      listener.stop(true);
+    },
+  };
+}

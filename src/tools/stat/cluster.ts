@@ -3,7 +3,7 @@
  * node's /stats, and remembering per node whether it answers. Two users: the plain nsq_stat loop
  * (topic producers + summed channel stats, spec §6.5) and the dashboard (every node, every topic).
  */
-import { getJson, httpUrl, DEFAULT_TIMEOUTS, HttpStatusError, type HttpTimeouts } from "./http.ts";
+import { getJson, httpUrl, DEFAULT_TIMEOUTS, HttpStatusError, HttpTimeoutError, type HttpTimeouts } from "./http.ts";
 import { parseProducers, parseStats } from "./parse.ts";
 import type { ChannelStats, LookupdProducer, NsqdStats } from "./types.ts";
 
@@ -168,7 +168,7 @@ export interface NodeState {
 }
 
 export interface ClusterSnapshot {
-  /** when the poll finished */
+  /** when the snapshot was taken */
   at: number;
   /** every node known so far, sorted by address */
   nodes: NodeState[];
@@ -176,18 +176,41 @@ export interface ClusterSnapshot {
   discoveryErrors: string[];
 }
 
+/** How a poller treats requests that take long. */
+export interface PollerOptions {
+  /**
+   * A node whose /stats request has been out this long is shown down ("not answering") until it
+   * answers, instead of keeping its last good numbers (default: never, the request timeout decides).
+   */
+  hungAfterMs?: number;
+}
+
+/** The reason shown for a node whose request is out longer than `hungAfterMs`. */
+export const NOT_ANSWERING = "not answering";
+
 /**
  * Polls the whole cluster. Nodes once seen stay in the list: a node that stops answering, or that
  * lookupd dropped because its connection died, is shown as down rather than silently vanishing.
+ *
+ * Every node (and the lookupd discovery) is polled on its own: a round starts a request only
+ * where none is out, so one hung node never holds back the others, and a snapshot can be taken
+ * at any moment from whatever has answered.
  */
 export class ClusterPoller {
   private readonly nodes = new Map<string, NodeState>();
+  /** address → when its request still out was started */
+  private readonly pending = new Map<string, number>();
+  private discovering: Promise<void> | null = null;
+  private discoveryErrors: string[] = [];
+  private readonly hungAfterMs: number;
 
   constructor(
     private readonly source: ClusterSource,
     private readonly timeouts: HttpTimeouts = DEFAULT_TIMEOUTS,
     private readonly now: () => number = Date.now,
+    options: PollerOptions = {},
   ) {
+    this.hungAfterMs = options.hungAfterMs ?? Infinity;
     for (const a of source.nsqdHttpAddresses) this.ensureNode(a, a);
   }
 
@@ -206,10 +229,10 @@ export class ClusterPoller {
   /** Drops a node from the list (e.g. an operator dismissing a decommissioned node). */
   forget(address: string): void {
     this.nodes.delete(address);
+    this.pending.delete(address);
   }
 
-  private async discover(): Promise<string[]> {
-    if (this.source.lookupdHttpAddresses.length === 0) return [];
+  private async discover(): Promise<void> {
     const errors: string[] = [];
     const listed = new Set<string>();
     const replies = await Promise.allSettled(
@@ -229,10 +252,10 @@ export class ClusterPoller {
     }
     // only trust "not listed" when every lookupd answered
     if (errors.length === 0) for (const n of this.nodes.values()) n.unlisted = !listed.has(n.address);
-    return errors;
+    this.discoveryErrors = errors;
   }
 
-  private async pollNode(n: NodeState): Promise<void> {
+  private async pollNode(n: NodeState, startedAt: number): Promise<void> {
     try {
       const body = await getJson(httpUrl(n.address, "/stats?format=json&include_mem=false"), this.timeouts);
       n.stats = parseStats(body);
@@ -243,17 +266,79 @@ export class ClusterPoller {
       n.downSince = null;
       n.unlisted = false;
     } catch (err) {
-      if (n.up || n.downSince === null) n.downSince = this.now();
+      // the outage began when the request that failed went out, not when it gave up
+      if (n.up || n.downSince === null) n.downSince = startedAt;
       n.up = false;
-      n.error = (err as Error).message;
+      // with a hung threshold, a timeout is the same condition the snapshot calls not answering
+      n.error = err instanceof HttpTimeoutError && Number.isFinite(this.hungAfterMs)
+        ? `${err.url}: ${NOT_ANSWERING}`
+        : (err as Error).message;
+    } finally {
+      this.pending.delete(n.address);
     }
   }
 
-  /** One discovery + stats round over every known node. Never throws. */
-  async poll(): Promise<ClusterSnapshot> {
-    const discoveryErrors = await this.discover();
-    await Promise.all([...this.nodes.values()].map((n) => this.pollNode(n)));
+  /** Starts a request to every known node that has none out; resolves when those have settled. */
+  private pollIdleNodes(): Promise<void> {
+    const started: Promise<void>[] = [];
+    for (const n of this.nodes.values()) {
+      if (this.pending.has(n.address)) continue;
+      const at = this.now();
+      this.pending.set(n.address, at);
+      started.push(this.pollNode(n, at));
+    }
+    return Promise.all(started).then(() => {});
+  }
+
+  /**
+   * Starts one round: discovery (unless one is still out) and a request to every node without
+   * one out; nodes discovery finds are polled as soon as it answers. Resolves when everything
+   * this round started has settled (each request is bounded by the request timeout).
+   */
+  startRound(): Promise<void> {
+    const work: Promise<void>[] = [this.pollIdleNodes()];
+    if (this.source.lookupdHttpAddresses.length > 0 && this.discovering === null) {
+      this.discovering = this.discover().finally(() => {
+        this.discovering = null;
+      });
+      work.push(this.discovering.then(() => this.pollIdleNodes()));
+    }
+    return Promise.all(work).then(() => {});
+  }
+
+  /**
+   * The cluster as known now. A node whose request has been out longer than `hungAfterMs` is
+   * marked down here ("not answering"); its next answer brings it back up.
+   */
+  snapshot(): ClusterSnapshot {
+    const at = this.now();
+    for (const [address, since] of this.pending) {
+      const n = this.nodes.get(address);
+      if (!n || at - since < this.hungAfterMs) continue;
+      if (n.up || n.downSince === null) n.downSince = since;
+      n.up = false;
+      n.error = `${httpUrl(address, "/stats")}: ${NOT_ANSWERING}`;
+    }
     const nodes = [...this.nodes.values()].sort((a, b) => a.address.localeCompare(b.address));
-    return { at: this.now(), nodes: nodes.map((n) => ({ ...n })), discoveryErrors };
+    return { at, nodes: nodes.map((n) => ({ ...n })), discoveryErrors: [...this.discoveryErrors] };
+  }
+
+  /**
+   * One round, then a snapshot: waits for the round's requests, or at most `maxWaitMs` (those
+   * still out then are left running and counted by later snapshots). Never throws.
+   */
+  async poll(maxWaitMs = Infinity): Promise<ClusterSnapshot> {
+    const round = this.startRound();
+    if (Number.isFinite(maxWaitMs)) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, Math.max(0, maxWaitMs));
+      });
+      await Promise.race([round, deadline]);
+      clearTimeout(timer);
+    } else {
+      await round;
+    }
+    return this.snapshot();
   }
 }

@@ -46,6 +46,14 @@ export function httpUrl(address: string, pathAndQuery: string): string {
   return `http://${address}${pathAndQuery}`;
 }
 
+/** A request that got no (complete) answer within the request timeout. */
+export class HttpTimeoutError extends Error {
+  override name = "HttpTimeoutError";
+  constructor(readonly url: string) {
+    super(`${url}: timed out`);
+  }
+}
+
 const KNOWN_CODES: Record<string, string> = {
   ConnectionRefused: "connection refused",
   ECONNREFUSED: "connection refused",
@@ -59,7 +67,7 @@ const KNOWN_CODES: Record<string, string> = {
 function describeFailure(url: string, err: unknown): Error {
   if (err instanceof HttpStatusError) return err;
   const e = err as { name?: string; code?: string; message?: string };
-  if (e?.name === "TimeoutError" || e?.name === "AbortError") return new Error(`${url}: timed out`);
+  if (e?.name === "TimeoutError" || e?.name === "AbortError") return new HttpTimeoutError(url);
   const known = e?.code ? KNOWN_CODES[e.code] : undefined;
   // Bun's messages repeat the URL and add advice; keep the first sentence only
   const reason = known ?? (e?.message ?? String(err)).split(/\. /)[0]!;

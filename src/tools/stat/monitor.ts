@@ -1,9 +1,32 @@
 /**
- * Drives the dashboard's data: polls the cluster every interval (never two polls at once), folds
- * each poll into a ClusterModel with rates, and applies operator actions to the right nodes.
+ * Drives the dashboard's data: polls the cluster every interval (never two rounds at once), folds
+ * each round into a ClusterModel with rates, and applies operator actions to the right nodes.
+ *
+ * A round never waits for the slowest node: it publishes after the fast answers (at most most of
+ * an interval), a node whose request is out longer than an interval is shown down ("not
+ * answering"), and requests are cut off a little later, so a hung node costs at most one socket.
  */
 import { ClusterPoller, type ClusterSource } from "./cluster.ts";
 import { DEFAULT_TIMEOUTS, type HttpTimeouts } from "./http.ts";
+
+/** Share of the interval a round waits for answers before publishing what it has. */
+const ROUND_WAIT_SHARE = 0.8;
+/** Poll requests are cut off after this many intervals (at least MIN_POLL_DEADLINE_MS). */
+const POLL_DEADLINE_INTERVALS = 2;
+const MIN_POLL_DEADLINE_MS = 500;
+
+/**
+ * The timeouts for the dashboard's polling: the configured ones, capped near the interval so a
+ * hung node's request does not outlive a couple of refreshes. Actions keep the configured ones.
+ */
+export function pollTimeouts(timeouts: HttpTimeouts, intervalMs: number): HttpTimeouts {
+  const cap = Math.max(MIN_POLL_DEADLINE_MS, POLL_DEADLINE_INTERVALS * intervalMs);
+  return {
+    ...timeouts,
+    connectTimeoutMs: Math.min(timeouts.connectTimeoutMs, cap),
+    requestTimeoutMs: Math.min(timeouts.requestTimeoutMs, cap),
+  };
+}
 import { buildModel, type ClusterModel } from "./model.ts";
 import { RateTracker } from "./rates.ts";
 import { applyAction, describeResult, nodesWithTopic, type ActionKind, type ActionTarget } from "./actions.ts";
@@ -31,7 +54,7 @@ export class ClusterMonitor implements MonitorHandle {
     readonly intervalMs: number,
     private readonly timeouts: HttpTimeouts = DEFAULT_TIMEOUTS,
   ) {
-    this.poller = new ClusterPoller(source, timeouts);
+    this.poller = new ClusterPoller(source, pollTimeouts(timeouts, intervalMs), Date.now, { hungAfterMs: intervalMs });
   }
 
   subscribe(listener: (model: ClusterModel) => void): () => void {
@@ -74,7 +97,7 @@ export class ClusterMonitor implements MonitorHandle {
   }
 
   private async pollOnce(): Promise<void> {
-    const snapshot = await this.poller.poll();
+    const snapshot = await this.poller.poll(this.intervalMs * ROUND_WAIT_SHARE);
     if (this.stopped && this.latest) return;
     const model = buildModel(snapshot, this.tracker);
     this.latest = model;
