@@ -9,8 +9,9 @@ import { join } from "node:path";
 import { createElement } from "react";
 import { render } from "ink-testing-library";
 import { App } from "../src/tools/stat/dashboard/App.tsx";
-import { ClusterMonitor } from "../src/tools/stat/monitor.ts";
+import { ClusterMonitor, type MonitorHandle } from "../src/tools/stat/monitor.ts";
 import { DEFAULT_TIMEOUTS, type HttpTimeouts } from "../src/tools/stat/http.ts";
+import type { Level } from "../src/tools/stat/dashboard/view.ts";
 import {
   fakeNode, json, silentListener, simulatedNsqd, statsDocument, waitFor, type FakeNode, type TopicFixture,
 } from "./stat-fixtures.ts";
@@ -299,6 +300,35 @@ describe("a hung node (issue 6)", () => {
     expect(Date.now() - hungAt).toBeLessThan(3 * INTERVAL + 600);
     expect(rowOf(f, "orders")).toContain("1/2");
     await ratesKeepMoving(ui, 4);
+  });
+});
+
+describe("before the first poll (issue 6)", () => {
+  /** A monitor that never publishes: what the screen shows while the first poll is out. */
+  const silentMonitor: MonitorHandle = {
+    latest: null,
+    intervalMs: 1000,
+    subscribe: () => () => {},
+    act: async () => "",
+  };
+
+  function renderAt(levels: Level[]): string {
+    const r = render(createElement(App, { monitor: silentMonitor, initialLevels: levels, width: 100, height: 24 }));
+    cleanups.push(() => r.unmount());
+    return (r.lastFrame() ?? "").replace(ANSI, "");
+  }
+
+  test("--topic --channel: the clients level shows client columns, not channel columns", () => {
+    const f = renderAt([{ kind: "topics" }, { kind: "channels", topic: "t1" }, { kind: "clients", topic: "t1", channel: "c1" }]);
+    expect(f).toContain("topics › t1 › c1");
+    expect(f).toMatch(/^CLIENT\s/m);
+    expect(f).not.toMatch(/^CHANNEL\s/m);
+    expect(f).toContain("waiting for the first poll");
+  });
+
+  test("--topic alone: channel columns; nothing given: topic columns", () => {
+    expect(renderAt([{ kind: "topics" }, { kind: "channels", topic: "t1" }])).toMatch(/^CHANNEL\s/m);
+    expect(renderAt([{ kind: "topics" }])).toMatch(/^TOPIC\s/m);
   });
 });
 

@@ -138,12 +138,20 @@ export function App(props: AppProps) {
     <Box flexDirection="column" width={width} height={height}>
       <StatusLines model={model} intervalMs={monitor.intervalMs} sort={ui.sort} filter={ui.filter} />
       <Text wrap="truncate" bold>{levelPath(level)}</Text>
-      {screen?.kind === "clients" ? (
-        <Table columns={COLUMNS.clients} rows={screen.rows} width={width} height={tableHeight} selected={selected} emptyText={emptyText} />
+      {/* columns follow the level, not the screen: before the first poll there is no screen yet */}
+      {level.kind === "clients" ? (
+        <Table
+          columns={COLUMNS.clients}
+          rows={screen?.kind === "clients" ? screen.rows : []}
+          width={width}
+          height={tableHeight}
+          selected={selected}
+          emptyText={emptyText}
+        />
       ) : (
         <Table
           columns={level.kind === "topics" ? COLUMNS.topics : COLUMNS.channels}
-          rows={screen?.rows ?? []}
+          rows={screen?.kind === "stat" ? screen.rows : []}
           width={width}
           height={tableHeight}
           selected={selected}
