@@ -41,3 +41,16 @@ test("node id must be 0..1023", () => {
   expect(() => new GuidFactory(1024)).toThrow(/0\.\.1023/);
   expect(() => new GuidFactory(-1)).toThrow();
 });
+
+test("message timestamps are nanoseconds with sub-millisecond precision, close to the wall clock", async () => {
+  const { writeTimestamp, preciseNowMs } = await import("../src/server/message.ts");
+  const stamps: bigint[] = [];
+  for (let i = 0; i < 3; i++) {
+    const buf = Buffer.alloc(8);
+    writeTimestamp(buf, 0, preciseNowMs());
+    stamps.push(buf.readBigInt64BE(0));
+  }
+  expect(stamps.some((ns) => ns % 1_000_000n !== 0n)).toBe(true);
+  expect(Number(stamps[2]! / 1_000_000n)).toBeGreaterThanOrEqual(Date.now() - 1000);
+  expect(stamps[2]! >= stamps[0]!).toBe(true);
+});

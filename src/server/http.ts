@@ -10,6 +10,7 @@
 import { hostname as osHostname } from "node:os";
 import type { TLSOptions } from "bun";
 import type { Nsqd } from "./nsqd.ts";
+import { preciseNowMs } from "./message.ts";
 import type { Topic } from "./topic.ts";
 import { parseListenAddress, formatHostPort } from "./address.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
@@ -354,7 +355,7 @@ export class NsqdHttpServer {
    */
   private publish(topic: Topic, msgs: Buffer[], bodyBytes: number, deferMs: number): void {
     if (topic.deleted || this.nsqd.exiting) throw new HttpError(503, "EXITING");
-    const now = Date.now();
+    const now = preciseNowMs();
     for (const m of msgs) topic.stamp(m, now);
     try {
       if (deferMs > 0) topic.publishDeferred(msgs[0]!, bodyBytes, now + deferMs);

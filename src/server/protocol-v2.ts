@@ -12,7 +12,7 @@ import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 import { NSQ_VERSION } from "../protocol/version.ts";
 import { ClientState, type ClientV2 } from "./client.ts";
 import { decodeIdentify, negotiate } from "./identify.ts";
-import { MSG_HEADER_SIZE } from "./message.ts";
+import { MSG_HEADER_SIZE, preciseNowMs } from "./message.ts";
 import type { Topic } from "./topic.ts";
 import type { Nsqd } from "./nsqd.ts";
 
@@ -387,7 +387,7 @@ export class ProtocolV2Connection {
     if (this.awaitAuth("PUB", topic.name, "")) return lineStart;
     const msg = Buffer.allocUnsafe(MSG_HEADER_SIZE + size);
     buf.copy(msg, MSG_HEADER_SIZE, next + 4, end);
-    const now = Date.now();
+    const now = preciseNowMs();
     topic.stamp(msg, now);
     try {
       topic.publishBatch(msg, null, 1, size);
@@ -437,7 +437,7 @@ export class ProtocolV2Connection {
     // one allocation for the whole batch and an offset table: no object per message
     const block = Buffer.allocUnsafe(total);
     const offsets = new Int32Array(count + 1);
-    const now = Date.now();
+    const now = preciseNowMs();
     off = bodyStart + 4;
     let at = 0;
     for (let i = 0; i < count; i++) {
@@ -483,7 +483,7 @@ export class ProtocolV2Connection {
     const topic = this.nsqd.getOrCreateTopic(topicName);
     const msg = Buffer.allocUnsafe(MSG_HEADER_SIZE + size);
     buf.copy(msg, MSG_HEADER_SIZE, next + 4, end);
-    const now = Date.now();
+    const now = preciseNowMs();
     topic.stamp(msg, now);
     try {
       if (delay > 0) topic.publishDeferred(msg, size, now + delay);
