@@ -220,6 +220,10 @@ describe("subscribing and flow control", () => {
     const d = await subscriber(b.tcpPort, "rdy", "c", 0);
     d.write("RDY -1\n");
     expect(await d.readError()).toBe("E_INVALID RDY could not parse count -1");
+    // Go parses into a wrapping uint64, then reads it as int64
+    const e = await subscriber(b.tcpPort, "rdy", "c", 0);
+    e.write("RDY 99999999999999999999\n");
+    expect(await e.readError()).toBe("E_INVALID RDY count 7766279631452241919 out of range 0-100");
   });
 
   test("FIN/REQ/TOUCH failures are non-fatal; bad IDs are fatal", async () => {

@@ -67,6 +67,16 @@ function parseDigits(buf: Uint8Array, start: number, end: number): number {
   return n;
 }
 
+/**
+ * The value nsqd reports for a digit string: parsed into a uint64 that wraps on overflow, then
+ * read as int64 (so a huge RDY count prints as Go prints it, not as a float).
+ */
+function goInt64Digits(buf: Uint8Array, start: number, end: number): string {
+  let n = 0n;
+  for (let i = start; i < end; i++) n = (n * 10n + BigInt(buf[i]! - 48)) & 0xffffffffffffffffn;
+  return BigInt.asIntN(64, n).toString();
+}
+
 function readInt32(buf: Uint8Array, off: number): number {
   return (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
 }
@@ -327,7 +337,9 @@ export class ProtocolV2Connection {
       }
     }
     const max = this.nsqd.options.maxRdyCount;
-    if (count > max) throw new ProtocolError("E_INVALID", `RDY count ${count} out of range 0-${max}`);
+    if (count > max) {
+      throw new ProtocolError("E_INVALID", `RDY count ${p === null ? count : goInt64Digits(buf, p[0], p[1])} out of range 0-${max}`);
+    }
     client.readyCount = count;
     this.pumpNeeded = true;
     return next;
