@@ -5,7 +5,7 @@
  * and one-line errors for bad input.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -340,6 +340,54 @@ describe("nsq to-file", () => {
     expect(await second.exited).toBe(0);
     const unique = new Set(archivedLines(out));
     for (let i = 1; i <= 30_000; i++) if (!unique.has(String(i))) throw new Error(`line ${i} missing`);
+  }, 40_000);
+
+  test("a fatal file error (a directory where the file goes) exits 1 at once and requeues the batch", async () => {
+    const n = await startNsqd();
+    const p = new Producer(tcp(n));
+    cleanups.push(() => p.close());
+    await p.multiPublish("tg", Array.from({ length: 10 }, (_, i) => `m${i}`));
+    const out = tempDir();
+    const format = prepareFilenameFormat({ filenameFormat: "<TOPIC>.<HOST><REV>.<DATETIME>.log", gzip: false, rotateSize: 0, rotateInterval: 0, workDir: out, outputDir: out, hostIdentifier: "" });
+    const target = join(out, format.replace("<TOPIC>", "tg").replace("<DATETIME>", "fixed"));
+    mkdirSync(target, { recursive: true });
+    const started = Date.now();
+    const r = await runCli(["to-file", "--topic=tg", `--nsqd-tcp-address=${tcp(n)}`, `--output-dir=${out}`, "--datetime-format=fixed"]);
+    expect(r.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(r.stderr).not.toContain("stop timed out");
+    const errorLines = r.stderr.split("\n").filter((l) => l.includes("EISDIR"));
+    expect(errorLines.length).toBe(1);
+    expect(errorLines[0]).toContain(target);
+    // the unfinished messages were handed back, not left to time out
+    await until(async () => {
+      const res = await fetch(`http://${http(n)}/stats?format=json&topic=tg&channel=nsq_to_file`);
+      const body = (await res.json()) as { topics: Array<{ channels: Array<{ depth: number; in_flight_count: number }> }> };
+      const c = body.topics[0]?.channels[0];
+      return !!c && c.depth === 10 && c.in_flight_count === 0;
+    }, "10 messages back in the channel", 3000);
+  }, 40_000);
+
+  test.skipIf(!existsSync("/dev/full"))("a write error while syncing (ENOSPC) exits 1 at once, naming the file", async () => {
+    const n = await startNsqd();
+    const p = new Producer(tcp(n));
+    cleanups.push(() => p.close());
+    await p.multiPublish("full", Array.from({ length: 10 }, (_, i) => `m${i}`));
+    const out = tempDir();
+    symlinkSync("/dev/full", join(out, "full.log")); // every write fails with ENOSPC
+    const started = Date.now();
+    const r = await runCli(["to-file", "--topic=full", `--nsqd-tcp-address=${tcp(n)}`, `--output-dir=${out}`, "--filename-format=<TOPIC>.log", "--max-in-flight=10"]);
+    expect(r.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(5000);
+    const errorLines = r.stderr.split("\n").filter((l) => l.includes("ENOSPC"));
+    expect(errorLines.length).toBe(1);
+    expect(errorLines[0]).toContain(join(out, "full.log"));
+    await until(async () => {
+      const res = await fetch(`http://${http(n)}/stats?format=json&topic=full&channel=nsq_to_file`);
+      const body = (await res.json()) as { topics: Array<{ channels: Array<{ depth: number; in_flight_count: number }> }> };
+      const c = body.topics[0]?.channels[0];
+      return !!c && c.depth === 10 && c.in_flight_count === 0;
+    }, "10 messages back in the channel", 3000);
   }, 40_000);
 
   test("--topic-pattern discovers matching topics through lookupd", async () => {

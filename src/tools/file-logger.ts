@@ -37,6 +37,19 @@ export interface ArchiveCounters {
 }
 
 const NEWLINE = Buffer.from("\n");
+/** After a fatal error, how long the consumer may take to close cleanly before it is cut off. */
+const ABORT_GRACE_MS = 2000;
+
+/** Runs a file operation, making sure its error names the file (fs write/fsync errors do not). */
+function withPath(path: string, doing: string, op: () => void): void {
+  try {
+    op();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (message.includes(path)) throw err;
+    throw new Error(`${doing} ${path}: ${message}`);
+  }
+}
 
 export class FileLogger {
   private readonly consumer: Consumer;
@@ -74,18 +87,42 @@ export class FileLogger {
     this.ticker = setInterval(() => this.onTick(), this.settings.syncInterval);
   }
 
+  /**
+   * Runs a file operation; the first error is fatal and reported at once. The un-synced batch is
+   * handed back to nsqd by abort() after CLS (requeued earlier, nsqd would just deliver it again),
+   * or right away when CLS was already sent.
+   */
   private guard(action: () => void): void {
     if (this.failed) return;
     try {
       action();
     } catch (err) {
       this.failed = true;
+      if (this.stopping) this.requeueBatch();
       this.onFatal(err instanceof Error ? err : new Error(String(err)));
     }
   }
 
+  /** A message that cannot be written any more: keep it for abort()'s REQ, or REQ it now when stopping. */
+  private handBack(msg: Message): void {
+    if (msg.hasResponded || this.batch.includes(msg)) return;
+    if (this.stopping) msg.requeueWithoutBackoff(0);
+    else this.batch.push(msg);
+  }
+
+  /** REQ (no delay, no backoff) every message not yet durable, so another consumer can take it. */
+  private requeueBatch(): void {
+    const batch = this.batch;
+    this.batch = [];
+    for (const m of batch) m.requeueWithoutBackoff(0);
+  }
+
   private onMessage(msg: Message): void {
     msg.disableAutoResponse();
+    if (this.failed) {
+      this.handBack(msg);
+      return;
+    }
     this.guard(() => {
       let sync = false;
       if (this.needsRotation()) {
@@ -98,6 +135,8 @@ export class FileLogger {
       if (this.batch.length >= this.settings.consumerConfig.maxInFlight) sync = true;
       if (sync || this.stopping || this.consumer.isStarved()) this.syncAndFinish();
     });
+    // the error may have hit before this message joined the batch (e.g. opening the file failed)
+    if (this.failed) this.handBack(msg);
   }
 
   private onTick(): void {
@@ -123,6 +162,7 @@ export class FileLogger {
     this.stopping = true;
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = null;
+    if (this.failed) return this.abort();
     const done = this.consumer.stop();
     this.guard(() => this.syncAndFinish());
     await done;
@@ -132,10 +172,32 @@ export class FileLogger {
     });
   }
 
+  /**
+   * After a fatal file error: nothing more can be made durable, so skip the graceful wait for
+   * in-flight messages (they are requeued) and close the connections now.
+   */
+  private async abort(): Promise<void> {
+    const done = this.consumer.stop(); // CLS first: nsqd delivers nothing more to us
+    this.requeueBatch(); // then every message held is answered, so the stop completes at once
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, ABORT_GRACE_MS)));
+    await Promise.race([done, grace]);
+    clearTimeout(timer);
+    await this.consumer.close();
+    const f = this.file;
+    this.file = null;
+    try {
+      f?.close();
+    } catch {
+      // the file already failed; its error is the one reported
+    }
+  }
+
   private syncAndFinish(): void {
     if (this.batch.length === 0) return;
     this.settings.logger.debug(`[${this.topic}/${this.settings.channel}] syncing ${this.batch.length} records to disk`);
-    this.file?.sync();
+    const f = this.file;
+    if (f) withPath(f.path, "syncing", () => f.sync());
     const batch = this.batch;
     this.batch = [];
     for (const m of batch) m.finish();
@@ -203,7 +265,7 @@ export class FileLogger {
     const f = this.file;
     if (!f) return;
     this.file = null;
-    f.close();
+    withPath(f.path, "closing", () => f.close());
     const s = this.settings;
     if (s.workDir === s.outputDir) return;
     let rel = this.fileName;

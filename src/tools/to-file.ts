@@ -127,8 +127,14 @@ export async function runToFile(opts: ToFileOptions): Promise<number> {
   };
   const counters: ArchiveCounters = { messages: 0, files: 0 };
   const loggers = new Map<string, FileLogger>();
-  let fatal!: (err: Error) => void;
-  const fatalError = new Promise<Error>((res) => (fatal = res));
+  // the first fatal error (also one raised while stopping, e.g. the final sync failing)
+  let firstFatal: Error | null = null;
+  let wakeOnFatal!: (err: Error) => void;
+  const fatalError = new Promise<Error>((res) => (wakeOnFatal = res));
+  const fatal = (err: Error): void => {
+    firstFatal ??= err;
+    wakeOnFatal(err);
+  };
 
   const startTopic = async (topic: string): Promise<void> => {
     if (loggers.has(topic) || (pattern && !pattern.test(topic)) || !isValidTopicName(topic)) return;
@@ -159,7 +165,6 @@ export async function runToFile(opts: ToFileOptions): Promise<number> {
     ? setInterval(() => opts.progress!.write(`\r\x1b[K[nsq_to_file] ${counters.messages} messages archived, ${counters.files} files opened, ${loggers.size} topics`), 1000)
     : null;
 
-  let failure: Error | null = null;
   try {
     if (opts.topics.length > 0) {
       for (const t of opts.topics) await startTopic(t);
@@ -168,8 +173,7 @@ export async function runToFile(opts: ToFileOptions): Promise<number> {
       await discover();
       refreshTimer = setInterval(() => void discover(), opts.topicRefresh);
     }
-    const outcome = await Promise.race([opts.stopSignal.then(() => null), fatalError]);
-    if (outcome instanceof Error) failure = outcome;
+    await Promise.race([opts.stopSignal, fatalError]);
   } finally {
     if (refreshTimer) clearInterval(refreshTimer);
     removeHup?.();
@@ -177,6 +181,6 @@ export async function runToFile(opts: ToFileOptions): Promise<number> {
     await Promise.all([...loggers.values()].map((l) => l.stop()));
     if (opts.progress) opts.progress.write(`\r\x1b[K[nsq_to_file] ${counters.messages} messages archived, ${counters.files} files opened\n`);
   }
-  if (failure) throw failure;
+  if (firstFatal) throw firstFatal;
   return 0;
 }
