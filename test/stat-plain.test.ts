@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { formatHeader, formatRow, runPlain, HEADER_EVERY } from "../src/tools/stat/plain.ts";
 import type { SummedChannel } from "../src/tools/stat/cluster.ts";
-import { command, statSettings } from "../src/commands/stat.ts";
+import { command, invokedAsNsqStat, statSettings } from "../src/commands/stat.ts";
 import { UsageError } from "../src/commands/types.ts";
 import { parseGoFlags } from "../src/util/goflags.ts";
 import { createLogger } from "../src/util/logger.ts";
@@ -293,6 +293,63 @@ describe("flags", () => {
     expect(tty.intervalMs).toBe(1000);
     expect(statSettings(parse(["--lookupd-http-address=127.0.0.1:4161", "--interval=250ms"]), true).intervalMs).toBe(250);
   });
+});
+
+describe("invoked as nsq_stat (issue 6)", () => {
+  const parse = (argv: string[]) => parseGoFlags(argv, command.flags);
+  const base = ["--topic=t", "--channel=c", "--nsqd-http-address=127.0.0.1:1"];
+
+  test("the program name nsq_stat always means plain rows, even on a terminal; `nsq stat` keeps the dashboard", () => {
+    expect(statSettings(parse(base), true, "nsq_stat").mode).toBe("plain");
+    expect(statSettings(parse(base), true, "nsq_stat").intervalMs).toBe(2000);
+    expect(statSettings(parse(base), true, "nsq").mode).toBe("dashboard");
+    expect(statSettings(parse(base), true).mode).toBe("dashboard");
+    // nsq_stat's own rule: --topic and --channel are required
+    expect(() => statSettings(parse(["--nsqd-http-address=127.0.0.1:1"]), true, "nsq_stat")).toThrow(/required/);
+  });
+
+  test("the name comes from argv[0] (symlink / compiled executable) or the script, path and extension stripped", () => {
+    expect(invokedAsNsqStat("/usr/local/bin/nsq_stat", undefined)).toBe(true);
+    expect(invokedAsNsqStat("nsq_stat.exe", undefined)).toBe(true);
+    expect(invokedAsNsqStat("/usr/local/bin/nsq", "/usr/local/bin/nsq")).toBe(false);
+    expect(invokedAsNsqStat("bun", "/work/src/cli.ts")).toBe(false);
+    expect(invokedAsNsqStat("bun", "/opt/nsq_stat.ts")).toBe(true);
+  });
+
+  // A real terminal (script(1) gives the process a pty) and argv[0] = nsq_stat (bash's exec -a):
+  // the multi-call name must print nsq_stat's rows where `nsq stat` would draw the dashboard.
+  test.skipIf(!Bun.which("script"))("on a pty, argv[0] nsq_stat prints rows, not the dashboard", async () => {
+    let step = 0;
+    const n = fakeNsqd(() => [{ topic_name: "t", channels: [{ channel_name: "c", message_count: step++ * 7 }] }]);
+    nodes.push(n);
+    const root = `${import.meta.dir}/..`;
+    const bun = `${root}/node_modules/.bin/bun`;
+    const inner = `exec -a nsq_stat ${bun} ${root}/src/cli.ts -topic t -channel c -nsqd-http-address ${n.address} -interval 20ms`;
+    const proc = Bun.spawn(["script", "-qfec", `bash -c '${inner}'`, "/dev/null"], {
+      cwd: root, stdin: "pipe", stdout: "pipe", stderr: "pipe",
+    });
+    let out = "";
+    const reader = proc.stdout.getReader();
+    const decoder = new TextDecoder();
+    // a read that never returns (no output at all) must not outlive the test
+    const killer = setTimeout(() => proc.kill(), 10_000);
+    try {
+      while ((out.match(/\|/g) ?? []).length < 8) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += decoder.decode(value);
+      }
+    } finally {
+      clearTimeout(killer);
+      proc.kill();
+      await proc.exited;
+    }
+    const header = "----------------depth----------------+--------------metadata---------------";
+    // on failure show the start of what was printed instead of megabytes of dashboard frames
+    expect(out.includes(header) ? "nsq_stat rows" : out.slice(0, 300)).toBe("nsq_stat rows");
+    expect(out).not.toContain("\x1b[?1049h"); // the dashboard's alternate screen
+    expect(out).not.toContain("nsq stat ·");
+  }, 15_000);
 });
 
 describe("as a process", () => {

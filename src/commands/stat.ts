@@ -1,6 +1,7 @@
 /**
- * `nsq stat` / `nsq_stat`: nsq_stat's plain rows (spec §6.5) when stdout is not a terminal or with
- * --count / --plain; otherwise a live dashboard of the whole cluster (src/tools/stat/dashboard).
+ * `nsq stat` / `nsq_stat`: nsq_stat's plain rows (spec §6.5) when invoked as `nsq_stat`, when
+ * stdout is not a terminal, or with --count / --plain; otherwise a live dashboard of the whole
+ * cluster (src/tools/stat/dashboard).
  */
 import type { NsqCommand, ParsedArgs } from "./types.ts";
 import { UsageError } from "./types.ts";
@@ -10,10 +11,13 @@ import { runPlain } from "../tools/stat/plain.ts";
 import type { ClusterSource } from "../tools/stat/cluster.ts";
 import type { HttpTimeouts, HttpTlsOptions } from "../tools/stat/http.ts";
 import { readFileSync } from "node:fs";
+import { basename } from "node:path";
 import type { Level } from "../tools/stat/dashboard/view.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 
 const PLAIN_INTERVAL_MS = 2000;
+/** The multi-call name under which the program is nsq_stat itself: rows only, never the dashboard. */
+const NSQ_STAT_PROGRAM = "nsq_stat";
 const DASHBOARD_INTERVAL_MS = 1000;
 
 export interface StatSettings {
@@ -30,14 +34,28 @@ function strings(v: unknown): string[] {
   return Array.isArray(v) ? v.map(String).filter((s) => s !== "") : [];
 }
 
-/** Validates flags the way nsq_stat does; throws UsageError with a one-line reason. */
-export function statSettings(args: ParsedArgs, stdoutIsTTY: boolean): StatSettings {
+/**
+ * Whether the process runs under the program name nsq_stat: argv[0] of a compiled executable
+ * (a symlink's name included) or the script bun runs, path and extension stripped — the same
+ * names src/cli.ts matches for multi-call. Read here because NsqCommand.run() is only given the
+ * flags, not the name the command was invoked under.
+ */
+export function invokedAsNsqStat(argv0: string | undefined = process.argv0, script: string | undefined = process.argv[1]): boolean {
+  return [argv0, script].some((p) => p !== undefined && basename(p).replace(/\.(exe|ts|js|mjs)$/i, "") === NSQ_STAT_PROGRAM);
+}
+
+/**
+ * Validates flags the way nsq_stat does; throws UsageError with a one-line reason. Under the
+ * program name nsq_stat the output is always nsq_stat's rows, whatever stdout is.
+ */
+export function statSettings(args: ParsedArgs, stdoutIsTTY: boolean, programName?: string): StatSettings {
   const topic = typeof args["topic"] === "string" ? args["topic"] : "";
   const channel = typeof args["channel"] === "string" ? args["channel"] : "";
   const nsqd = strings(args["nsqd-http-address"]);
   const lookupd = strings(args["lookupd-http-address"]);
   const countGiven = typeof args["count"] === "number";
-  const mode = args["plain"] === true || countGiven || !stdoutIsTTY ? "plain" : "dashboard";
+  const asNsqStat = programName === NSQ_STAT_PROGRAM;
+  const mode = asNsqStat || args["plain"] === true || countGiven || !stdoutIsTTY ? "plain" : "dashboard";
 
   if (mode === "plain" && (topic === "" || channel === "")) {
     throw new UsageError("--topic and --channel are required (plain mode)");
@@ -107,7 +125,7 @@ function initialLevels(s: StatSettings): Level[] | undefined {
 export const command: NsqCommand = {
   name: "stat",
   programNames: ["nsq_stat"],
-  describe: "show cluster stats: a live dashboard on a terminal, nsq_stat's rows otherwise",
+  describe: "show cluster stats: a live dashboard on a terminal, nsq_stat's rows otherwise (always as nsq_stat)",
   flags: [
     { name: "topic", kind: "string", describe: "nsqd topic (required in plain mode; dashboard: start on it)" },
     { name: "channel", kind: "string", describe: "nsqd channel (required in plain mode; dashboard: start on it)" },
@@ -122,7 +140,11 @@ export const command: NsqCommand = {
     { name: "tls-root-ca-file", kind: "string", default: "", describe: "https:// nodes: PEM file of CAs that sign their certificates" },
   ],
   async run(args: ParsedArgs): Promise<number> {
-    const settings = statSettings(args, process.stdout.isTTY === true && process.stdin.isTTY === true);
+    const settings = statSettings(
+      args,
+      process.stdout.isTTY === true && process.stdin.isTTY === true,
+      invokedAsNsqStat() ? NSQ_STAT_PROGRAM : undefined,
+    );
     if (settings.mode === "dashboard") {
       // loaded only here so plain mode never pulls React/ink into memory
       const { runDashboard } = await import("../tools/stat/dashboard/run.tsx");
