@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end demo of the `nsq stat` dashboard in the compiled executable:
 # two brokers + HTTP publishing + a TCP consumer, the dashboard in a detached tmux pane driven
-# with send-keys (drill down, pause), one broker killed mid-run; prints each captured screen.
+# with send-keys (drill down, pause), one broker hung (kill -STOP), resumed, then killed; finally
+# the same executable as nsq_stat (symlink) on a terminal; prints each captured screen.
+# NSQ_BIN=/path/to/nsq uses that executable instead of building one with scripts/build-binaries.ts.
 # Usage: scripts/tmux-stat-demo.sh [columns] [rows]      (needs tmux, curl; loopback only)
 set -euo pipefail
 
@@ -25,47 +27,30 @@ command -v tmux >/dev/null || { echo "tmux is required (apt-get install tmux)" >
 
 free_port() { "$BUN" -e 'const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } }); console.log(s.port); s.stop(true);'; }
 
-# 1. the compiled executable. ink imports react-devtools-core behind a runtime check, so the module
-#    must resolve at build time; NODE_ENV=production keeps React's development build out.
-STAT=("$WORK/nsq" stat)
-ENTRY="$ROOT/src/cli.ts"
-if ! grep -q '"./stat.ts"' "$ROOT/src/commands/index.ts" 2>/dev/null; then
-  # stat not registered in the CLI yet: compile an entry that runs just this command
-  ENTRY="$WORK/stat-entry.ts"
-  cat >"$ENTRY" <<TS
-import { command } from "$ROOT/src/commands/stat.ts";
-import { parseGoFlags } from "$ROOT/src/util/goflags.ts";
-process.exit((await command.run(parseGoFlags(process.argv.slice(2), command.flags))) ?? 0);
-TS
-  STAT=("$WORK/nsq")
+# 1. the compiled executable, built the way releases are (scripts/build-binaries.ts), or NSQ_BIN
+if [ -n "${NSQ_BIN:-}" ]; then
+  NSQ="$NSQ_BIN"
+else
+  (cd "$ROOT" && "$BUN" scripts/build-binaries.ts --dist "$WORK" >/dev/null)
+  NSQ="$WORK/nsq"
 fi
-(cd "$ROOT" && NODE_ENV=production "$BUN" build --compile --define 'process.env.NODE_ENV="production"' \
-  "$ENTRY" --outfile "$WORK/nsq" >/dev/null)
+[ -x "$NSQ" ] || { echo "no executable at $NSQ" >&2; exit 1; }
 
-# 2. two brokers
+# 2. two brokers (the executable's own `serve`)
 declare -a HTTP TCP
 for i in 0 1; do
   HTTP[$i]="$(free_port)"
   TCP[$i]="$(free_port)"
   mkdir -p "$WORK/data$i"
-  if grep -q '"./serve.ts"' "$ROOT/src/commands/index.ts" 2>/dev/null; then
-    "$BUN" "$ROOT/src/cli.ts" serve --tcp-address="127.0.0.1:${TCP[$i]}" --http-address="127.0.0.1:${HTTP[$i]}" \
-      --data-path="$WORK/data$i" --log-level=error >"$WORK/nsqd$i.log" 2>&1 &
-  else
-    # `serve` not registered in the CLI yet: run the broker class directly
-    "$BUN" -e "
-      import { Nsqd } from '$ROOT/src/server/nsqd.ts';
-      const n = new Nsqd({ tcpAddress: '127.0.0.1:${TCP[$i]}', httpAddress: '127.0.0.1:${HTTP[$i]}', dataPath: '$WORK/data$i', logLevel: 'error' });
-      await n.start();
-      process.on('SIGTERM', async () => { await n.close(); process.exit(0); });
-    " >"$WORK/nsqd$i.log" 2>&1 &
-  fi
+  "$NSQ" serve --tcp-address="127.0.0.1:${TCP[$i]}" --http-address="127.0.0.1:${HTTP[$i]}" \
+    --data-path="$WORK/data$i" --log-level=error >"$WORK/nsqd$i.log" 2>&1 &
   PIDS+=($!)
 done
 for i in 0 1; do
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:${HTTP[$i]}/ping" >/dev/null && break; sleep 0.1; done
   curl -sf "http://127.0.0.1:${HTTP[$i]}/ping" >/dev/null || { echo "broker $i did not start:" >&2; cat "$WORK/nsqd$i.log" >&2; exit 1; }
 done
+BROKER1="${PIDS[1]}"
 
 # 3. traffic: publishers on both brokers, one raw V2 consumer per broker on orders/archive
 for i in 0 1; do
@@ -91,7 +76,7 @@ done
 
 # 4. the dashboard in tmux
 tmux new-session -d -s "$SESSION" -x "$COLS" -y "$ROWS" \
-  "${STAT[*]} --nsqd-http-address=127.0.0.1:${HTTP[0]} --nsqd-http-address=127.0.0.1:${HTTP[1]} --interval=1s; sleep 30"
+  "$NSQ stat --nsqd-http-address=127.0.0.1:${HTTP[0]} --nsqd-http-address=127.0.0.1:${HTTP[1]} --interval=1s; sleep 30"
 capture() {
   echo "===== $1 ($COLS x $ROWS) ====="
   tmux capture-pane -p -t "$SESSION"
@@ -107,8 +92,21 @@ tmux send-keys -t "$SESSION" p
 sleep 2.5
 capture "after p (archive paused on both nodes)"
 echo "server says: $(curl -s "http://127.0.0.1:${HTTP[0]}/stats?format=json&topic=orders&channel=archive&include_clients=false" | tr -d '\n' | grep -o '"paused":[a-z]*' | head -1)"
-kill "${PIDS[1]}"   # the second broker
+kill -STOP "$BROKER1"   # the second broker hangs: connections accepted, nothing answered
+sleep 2.5
+capture "second broker hung (kill -STOP): DOWN within ~2 intervals, the first keeps updating"
+kill -CONT "$BROKER1"
+sleep 2.5
+capture "second broker resumed (kill -CONT)"
+kill "$BROKER1"
 sleep 3
 capture "second broker killed"
 tmux send-keys -t "$SESSION" q
 sleep 0.5
+
+# 5. the same executable under its multi-call name nsq_stat, still on a terminal: nsq_stat's rows
+ln -s "$NSQ" "$WORK/nsq_stat"
+tmux respawn-pane -k -t "$SESSION" \
+  "$WORK/nsq_stat --nsqd-http-address=127.0.0.1:${HTTP[0]} --topic=orders --channel=archive --interval=500ms; sleep 30"
+sleep 3
+capture "nsq_stat (symlink) on a terminal: rows, not the dashboard"
