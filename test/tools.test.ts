@@ -442,6 +442,81 @@ describe("nsq pause", () => {
     expect(got.sort()).toEqual(["ja", "jb"]);
   }, 20_000);
 
+  test("topic/channel: a node without the channel is skipped; the table reports the state change", async () => {
+    const a = await startNsqd();
+    const b = await startNsqd();
+    const p = new Producer(tcp(b));
+    cleanups.push(() => p.close());
+    await p.publish("work", "x"); // b has the topic but no channel
+    expect((await fetch(`http://${http(a)}/topic/create?topic=work`, { method: "POST" })).status).toBe(200);
+    expect((await fetch(`http://${http(a)}/channel/create?topic=work&channel=ch`, { method: "POST" })).status).toBe(200);
+    const nodes = ["--nsqd-http-address", http(a), "--nsqd-http-address", http(b)];
+    const rowFor = (out: string, node: string): string => out.split("\n").find((l) => l.includes(node)) ?? "";
+
+    const first = await runCli(["pause", "work/ch", ...nodes]);
+    expect(first.code).toBe(0);
+    expect(rowFor(first.stdout, http(a))).toMatch(/│\s*paused\s*│/);
+    expect(rowFor(first.stdout, http(b))).toContain("no such channel");
+    expect(first.stdout).not.toContain("failed");
+    const stats = (await (await fetch(`http://${http(a)}/stats?format=json&topic=work&channel=ch`)).json()) as { topics: Array<{ channels: Array<{ paused: boolean }> }> };
+    expect(stats.topics[0]!.channels[0]!.paused).toBe(true);
+
+    const again = await runCli(["pause", "work/ch", ...nodes]);
+    expect(again.code).toBe(0);
+    expect(rowFor(again.stdout, http(a))).toContain("already paused");
+
+    const resumed = await runCli(["pause", "work/ch", "--unpause", ...nodes]);
+    expect(resumed.code).toBe(0);
+    expect(rowFor(resumed.stdout, http(a))).toMatch(/│\s*unpaused\s*│/);
+    const resumedAgain = await runCli(["pause", "work/ch", "--unpause", ...nodes]);
+    expect(rowFor(resumedAgain.stdout, http(a))).toContain("already unpaused");
+
+    // no node has the channel: nothing was paused anywhere, which is worth a non-zero exit
+    const nowhere = await runCli(["pause", "work/nosuch", ...nodes]);
+    expect(nowhere.code).toBe(1);
+    expect(nowhere.stdout.match(/no such channel/g)?.length).toBe(2);
+    expect(nowhere.stderr).toContain("not found on any nsqd");
+  }, 20_000);
+
+  test("a topic already paused is reported as such and left alone", async () => {
+    const n = await startNsqd();
+    expect((await fetch(`http://${http(n)}/topic/create?topic=whole`, { method: "POST" })).status).toBe(200);
+    const first = await runCli(["pause", "whole", "--nsqd-http-address", http(n)]);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/whole\s*│\s*paused/);
+    const again = await runCli(["pause", "whole", "--nsqd-http-address", http(n)]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain("already paused");
+    const unpaused = await runCli(["pause", "whole", "--unpause", "--nsqd-http-address", http(n)]);
+    expect(unpaused.stdout).toMatch(/whole\s*│\s*unpaused/);
+  });
+
+  test.skipIf(!Bun.which("python3"))("--http-client-connect-timeout bounds connecting to a node that never accepts", async () => {
+    // a listener whose accept queue is full: the kernel drops further SYNs, so connect() hangs
+    const script = [
+      "import socket,sys",
+      "s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(0)",
+      "cs=[socket.socket() for _ in range(4)]",
+      "for c in cs:",
+      "  c.setblocking(False)",
+      "  try: c.connect(s.getsockname())",
+      "  except BlockingIOError: pass",
+      "print(s.getsockname()[1], flush=True)",
+      "sys.stdin.read()",
+    ].join("\n");
+    const blackhole = Bun.spawn(["python3", "-c", script], { stdin: "pipe", stdout: "pipe" });
+    cleanups.push(() => void blackhole.kill("SIGKILL"));
+    const reader = blackhole.stdout.getReader();
+    const { value } = await reader.read();
+    const port = Number(new TextDecoder().decode(value).trim());
+    expect(port).toBeGreaterThan(0);
+    const started = Date.now();
+    const r = await runCli(["pause", "t", "--nsqd-http-address", `127.0.0.1:${port}`, "--http-client-connect-timeout", "300ms", "--http-client-request-timeout", "20s"]);
+    expect(r.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(r.stdout).toContain("connect timed out");
+  }, 30_000);
+
   test("an unknown topic fails on that node: table row and exit 1", async () => {
     const n = await startNsqd();
     const r = await runCli(["pause", "nosuch", "--nsqd-http-address", http(n)]);

@@ -32,6 +32,7 @@ export const command: NsqCommand = {
       unpause: args["unpause"] === true,
       nsqdHttpAddresses: (args["nsqd-http-address"] as string[] | undefined) ?? [],
       lookupdHttpAddresses: (args["lookupd-http-address"] as string[] | undefined) ?? [],
+      connectTimeoutMs: Number(args["http-client-connect-timeout"] ?? 2000),
       timeoutMs: Number(args["http-client-request-timeout"] ?? 5000),
       print: (text) => void process.stdout.write(text),
       report: (line) => void process.stderr.write(line + "\n"),
