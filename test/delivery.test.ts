@@ -358,3 +358,34 @@ describe("the write path", () => {
     expect(client.writable).toBe(true);
   });
 });
+
+describe("output buffering (output_buffer_size / output_buffer_timeout)", () => {
+  test("a ready client's messages wait for its output_buffer_timeout", async () => {
+    const c = await sub("obt", "c", 100, { output_buffer_timeout: 600 });
+    const p = await publisher();
+    const t0 = Date.now();
+    await publish(p, "obt", ["1"]);
+    await c.readMessage();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
+  });
+
+  test("a client that is no longer ready (in flight = RDY) gets its messages at once", async () => {
+    const c = await sub("obt1", "c", 1, { output_buffer_timeout: 5000 });
+    const p = await publisher();
+    const t0 = Date.now();
+    await publish(p, "obt1", ["1"]);
+    await c.readMessage();
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  test("a full output buffer is written at once; output_buffer_size -1 writes every message", async () => {
+    const big = await sub("obs", "c", 100, { output_buffer_timeout: 5000, output_buffer_size: 64 });
+    const none = await sub("obs", "d", 100, { output_buffer_size: -1 });
+    const p = await publisher();
+    const t0 = Date.now();
+    await publish(p, "obs", ["x".repeat(100)]);
+    await big.readMessage();
+    await none.readMessage();
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+});

@@ -352,6 +352,7 @@ export class Channel {
 
   pause(): void {
     this.paused = true;
+    for (const c of this.clients) c.flushSoon(); // no longer ready: nothing waits for the timer
   }
 
   unpause(): void {

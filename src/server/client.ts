@@ -1,8 +1,13 @@
 /**
  * One TCP client connection of the V2 protocol: its negotiated settings, counters, in-flight
  * list and its single write path. Every frame goes through `appendFrame`/`sendMessage` into one
- * output buffer; `flush()` hands the buffer to the socket in one write. Flushes are batched: all
- * frames produced while handling one incoming chunk (or one timer tick) leave in one write.
+ * output buffer; `flush()` hands the buffer to the socket in one write.
+ *
+ * When frames leave follows nsqd (spec §1.10): responses, errors and heartbeats go out at the end
+ * of the current turn (everything produced while handling one incoming chunk leaves in one
+ * write); message frames are held until the negotiated output_buffer_size fills, the client
+ * stops being ready (in flight reaches RDY, RDY 0, CLS, paused channel), or its
+ * output_buffer_timeout passes — one timer per client, armed only while messages wait.
  * When the socket reports backpressure the client stops taking messages until `drain`.
  */
 import type { Socket } from "node:net";
@@ -85,6 +90,12 @@ export class ClientV2 {
   private outStart = 0;
   private outLen = 0;
   private dirty = false;
+  /** output_buffer_timeout timer, armed while message frames wait in the buffer */
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly timerFlush = (): void => {
+    this.flushTimer = null;
+    this.flush();
+  };
   private onClose: (c: ClientV2) => void;
 
   constructor(
@@ -154,7 +165,13 @@ export class ClientV2 {
     out.set(buf, p + 8);
     this.outLen = p + 8 + n;
     if (this.outLen - this.outStart >= this.outputBufferSize) this.flush();
-    else this.markDirty();
+    else if (this.outputBufferTimeout <= 0 || !this.isReadyForDelivery()) this.markDirty();
+    else if (this.flushTimer === null && !this.dirty) this.flushTimer = setTimeout(this.timerFlush, this.outputBufferTimeout);
+  }
+
+  /** Sends buffered message frames at the end of this turn (the client stopped being ready). */
+  flushSoon(): void {
+    if (this.outLen !== this.outStart) this.markDirty();
   }
 
   /** Appends a prebuilt frame (response, heartbeat). */
@@ -186,6 +203,10 @@ export class ClientV2 {
   /** Hands all buffered frames to the transport in one write. */
   flush(): void {
     this.dirty = false;
+    if (this.flushTimer !== null) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
     if (this.outLen === this.outStart || this.closed) return;
     const chunk = this.out.subarray(this.outStart, this.outLen);
     this.outStart = this.outLen;

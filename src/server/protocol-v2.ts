@@ -341,6 +341,7 @@ export class ProtocolV2Connection {
       throw new ProtocolError("E_INVALID", `RDY count ${p === null ? count : goInt64Digits(buf, p[0], p[1])} out of range 0-${max}`);
     }
     client.readyCount = count;
+    if (!client.isReadyForDelivery()) client.flushSoon();
     this.pumpNeeded = true;
     return next;
   }
