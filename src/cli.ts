@@ -141,7 +141,7 @@ async function runCommand(command: NsqCommand, argv: string[], io: CliIo, invoke
     io.out(versionLine(command) + "\n");
     return 0;
   }
-  const code = await command.run(args);
+  const code = await command.run(args, { invokedAs });
   return typeof code === "number" ? code : 0;
 }
 

@@ -3,7 +3,7 @@
  * stdout is not a terminal, or with --count / --plain; otherwise a live dashboard of the whole
  * cluster (src/tools/stat/dashboard).
  */
-import type { NsqCommand, ParsedArgs } from "./types.ts";
+import type { NsqCommand, ParsedArgs, CommandContext } from "./types.ts";
 import { UsageError } from "./types.ts";
 import { flagSource } from "../util/goflags.ts";
 import { untilShutdownSignal } from "../util/shutdown-signal.ts";
@@ -139,11 +139,12 @@ export const command: NsqCommand = {
     { name: "tls-insecure-skip-verify", kind: "bool", default: false, describe: "https:// nodes: accept any certificate" },
     { name: "tls-root-ca-file", kind: "string", default: "", describe: "https:// nodes: PEM file of CAs that sign their certificates" },
   ],
-  async run(args: ParsedArgs): Promise<number> {
+  async run(args: ParsedArgs, context?: CommandContext): Promise<number> {
+    const asNsqStat = context?.invokedAs === NSQ_STAT_PROGRAM || invokedAsNsqStat();
     const settings = statSettings(
       args,
       process.stdout.isTTY === true && process.stdin.isTTY === true,
-      invokedAsNsqStat() ? NSQ_STAT_PROGRAM : undefined,
+      asNsqStat ? NSQ_STAT_PROGRAM : undefined,
     );
     if (settings.mode === "dashboard") {
       // loaded only here so plain mode never pulls React/ink into memory

@@ -49,7 +49,13 @@ export interface NsqCommand {
   /** long-running server (nsqd, nsqlookupd): `--version` also names the runtime, like Go's daemons */
   daemon?: boolean;
   /** runs the command; resolves with the process exit code (default 0) */
-  run(args: ParsedArgs): Promise<number | void>;
+  run(args: ParsedArgs, context?: CommandContext): Promise<number | void>;
+}
+
+/** How the command was started. */
+export interface CommandContext {
+  /** the real program's name when started under it (multi-call: "nsq_stat", "nsqd"…), else undefined */
+  invokedAs?: string;
 }
 
 /** A mistake in how the command was invoked: reported as one line, exit code 2. */
