@@ -817,3 +817,15 @@ describe("randomised damage", () => {
     }
   });
 });
+
+test("--sync-every bounds unsynced acknowledged writes: N more writes while a sync is running sync at once", () => {
+  const dir = tempDir();
+  const q = open(dir, { syncEvery: 2 });
+  const recSize = 4 + message(10).length;
+  q.put(message(10));
+  q.put(message(11)); // 2 writes: an asynchronous sync starts
+  q.put(message(12));
+  q.put(message(13)); // 2 more while it runs: synced before put returns
+  // metadata written synchronously describes all four writes already
+  expect(readFileSync(metaFile(dir), "latin1")).toBe(`4\n0,0\n0,${4 * recSize}\n`);
+});

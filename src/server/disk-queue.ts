@@ -899,8 +899,20 @@ export class DiskQueue {
   // replaces newer metadata and no metadata file reappears after delete(). Descriptors are never closed while an
   // fsync on them is in flight (WriteHandle.fsyncsInFlight), so an fd number can't be reused under it.
 
+  /**
+   * After a write. --sync-every bounds how many acknowledged writes may be on disk unsynced, as in
+   * go-diskqueue (which syncs before accepting the write after the Nth): while an asynchronous
+   * sync covers the previous N writes, reaching N more syncs synchronously, before this write's
+   * publisher gets its OK. With fast disks the async sync is done first and nothing blocks.
+   */
   private afterOperation(): void {
-    if (this.opsSinceSync >= this.syncEvery) this.needSync = true;
+    if (this.opsSinceSync >= this.syncEvery) {
+      if (this.syncJob !== null && !this.closed) {
+        this.syncLogged();
+        return;
+      }
+      this.needSync = true;
+    }
     if (this.needSync) {
       this.requestSync();
       return;
