@@ -6,7 +6,7 @@
  * (bun resolves the script's symlink), so small shell wrappers that run `nsq <command>` are written
  * instead.
  */
-import { chmodSync, lstatSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, lstatSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { NsqCommand, ParsedArgs } from "./types.ts";
 import { UsageError } from "./types.ts";
@@ -53,8 +53,16 @@ function installOne(dir: string, link: LinkTarget, force: boolean): string {
   if (compiled && kind === "symlink" && readlinkSync(path) === process.execPath) return `${path} -> ${process.execPath} (unchanged)`;
   if (kind !== "none") unlinkSync(path);
   if (compiled) {
-    symlinkSync(process.execPath, path);
-    return `${path} -> ${process.execPath}`;
+    try {
+      symlinkSync(process.execPath, path);
+      return `${path} -> ${process.execPath}`;
+    } catch (err) {
+      // where symlinks are not allowed (Windows without the privilege, some filesystems) a copy serves
+      if ((err as NodeJS.ErrnoException).code !== "EPERM" && (err as NodeJS.ErrnoException).code !== "ENOTSUP") throw err;
+      copyFileSync(process.execPath, path);
+      chmodSync(path, 0o755);
+      return `${path}: copy of ${process.execPath} (symlinks not permitted here)`;
+    }
   }
   const script = `#!/bin/sh\nexec ${shellQuote(process.execPath)} ${shellQuote(Bun.main)} ${link.command} "$@"\n`;
   writeFileSync(path, script);
