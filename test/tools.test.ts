@@ -177,7 +177,7 @@ describe("nsq pub / nsq tail", () => {
     expect(Date.now() - stopped).toBeLessThan(5000);
     const stderr = await new Response(proc.stderr).text();
     expect(stderr).toContain("publish failed");
-    expect(stderr).toContain("published 1 messages");
+    expect(stderr).toContain("published 1 message ");
   });
 
   test("pub TOPIC MESSAGE... publishes the arguments; --rate throttles", async () => {

@@ -68,10 +68,10 @@ export async function runPub(opts: PubOptions): Promise<number> {
   const targets = `${producers.length} nsqd${producers.length === 1 ? "" : "s"}`;
   if (publisher.failure) {
     opts.report(`to_nsq: publish failed: ${errorText(publisher.failure)}`);
-    opts.report(`to_nsq: published ${publisher.published} messages to ${targets} before the failure (${seconds.toFixed(2)}s)`);
+    opts.report(`to_nsq: published ${plural(publisher.published, "message")} to ${targets} before the failure (${seconds.toFixed(2)}s)`);
     return 1;
   }
-  opts.report(`to_nsq: published ${publisher.published} messages to ${targets} in ${seconds.toFixed(2)}s`);
+  opts.report(`to_nsq: published ${plural(publisher.published, "message")} to ${targets} in ${seconds.toFixed(2)}s`);
   return 0;
 }
 
@@ -213,4 +213,8 @@ async function publishThrottled(opts: PubOptions, delim: number, publisher: FanO
   const last: Buffer[] = [];
   splitter.end((r) => last.push(r));
   for (const r of last) await one(r);
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
