@@ -39,7 +39,8 @@ export class LatencyStats {
 
   add(latencyMs: number, now: number): void {
     this.rotate(now);
-    this.current.add(latencyMs);
+    // a message stamped by another node whose clock runs ahead would give a negative latency
+    this.current.add(latencyMs > 0 ? latencyMs : 0);
   }
 
   private rotate(now: number): void {

@@ -12,12 +12,22 @@ export const MSG_ID_OFFSET = 10;
 export const MSG_ATTEMPTS_OFFSET = 8;
 
 /**
- * Wall-clock time in ms with sub-millisecond precision (Date.now() has whole ms only): the time
- * origin plus the monotonic clock, so message timestamps are true nanosecond values (at ~256 ns
- * resolution, the precision of a double at this magnitude) and latency can be measured from them.
+ * Wall-clock time in ms with sub-millisecond precision (Date.now() has whole ms only): the
+ * monotonic clock plus an anchor to the wall clock, so message timestamps are true nanosecond
+ * values (at ~256 ns resolution, a double's precision at this magnitude) and latency can be
+ * measured from them. `reanchorClock()` (the broker's scan loop, once a second) keeps the anchor
+ * within a millisecond of the wall clock when the system clock is adjusted.
  */
+let clockAnchor = Date.now() - performance.now();
+
 export function preciseNowMs(): number {
-  return performance.timeOrigin + performance.now();
+  return performance.now() + clockAnchor;
+}
+
+export function reanchorClock(): void {
+  const anchor = Date.now() - performance.now();
+  // Date.now() truncates to whole ms: move only for a real difference, not that jitter
+  if (Math.abs(anchor - clockAnchor) > 1) clockAnchor = anchor;
 }
 
 /** Writes the timestamp (int64 ns since the epoch) of `nowMs` at `offset` of `out`. */

@@ -24,7 +24,7 @@ import { StatsdReporter } from "./statsd.ts";
 import { upgradeTransport, type TransportUpgrade } from "./transport-upgrade.ts";
 import { AuthManager } from "./auth.ts";
 import { DiskQueue } from "./disk-queue.ts";
-import { MSG_HEADER_SIZE, MSG_ID_OFFSET } from "./message.ts";
+import { MSG_HEADER_SIZE, MSG_ID_OFFSET, reanchorClock } from "./message.ts";
 import { readMetadata, writeMetadata, readDeferredSidecar, writeDeferredSidecar, type NsqdMetadata } from "./metadata.ts";
 import { lockDataPath, type DataPathLock } from "./data-lock.ts";
 import { DeferredRestore } from "./deferred-restore.ts";
@@ -269,6 +269,7 @@ export class Nsqd implements TopicHost {
     if (now >= this.nextMemoryCheck) {
       this.nextMemoryCheck = now + MEMORY_CHECK_MS;
       this.collectIfGrown();
+      reanchorClock();
     }
     for (const ch of this.activeChannels) {
       if (ch.deleted || !ch.processQueues(now)) {

@@ -296,7 +296,8 @@ export class ProtocolV2Connection {
   private fin(buf: Buffer, nameEnd: number, lineEnd: number, next: number): number {
     this.requireSubscribedOrClosing("FIN");
     const idAt = this.messageId(buf, this.firstParam(buf, nameEnd, lineEnd), "FIN");
-    this.client.channel!.finish(this.client, buf, idAt, Date.now());
+    // the clock of the message timestamps, so end-to-end latency compares like with like
+    this.client.channel!.finish(this.client, buf, idAt, preciseNowMs());
     this.pumpNeeded = true;
     return next;
   }
