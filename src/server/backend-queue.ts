@@ -18,3 +18,11 @@ export interface BackendQueue {
   /** what was set aside as corrupt since the queue opened, when the backend detects corruption */
   readonly corruption?: { events: number; skippedBytes: number; lastError: string };
 }
+
+/**
+ * A channel's disk queue name, `<topic>:<channel>` as go-diskqueue names it (`;` on Windows,
+ * where `:` cannot be in a file name), so data directories move between nsqd and us.
+ */
+export function channelQueueName(topic: string, channel: string): string {
+  return `${topic}${process.platform === "win32" ? ";" : ":"}${channel}`;
+}

@@ -11,7 +11,7 @@ import { ClientV2, ClientState } from "./client.ts";
 import { ProtocolV2Connection } from "./protocol-v2.ts";
 import { Topic, type TopicHost } from "./topic.ts";
 import type { Channel } from "./channel.ts";
-import type { BackendQueue } from "./backend-queue.ts";
+import { channelQueueName, type BackendQueue } from "./backend-queue.ts";
 import { LatencyStats } from "./latency-stats.ts";
 import { FRAME_HEARTBEAT } from "../protocol/frames.ts";
 import { ProtocolError } from "../protocol/errors.ts";
@@ -173,7 +173,7 @@ export class Nsqd implements TopicHost {
         }
         const ch = topic.getOrCreateChannel(c.name);
         if (c.paused) ch.pause();
-        ch.restoredDeferred = this.restoreDeferred(`${t.name}:${c.name}`);
+        ch.restoredDeferred = this.restoreDeferred(channelQueueName(t.name, c.name));
       }
       topic.restoredDeferred = this.restoreDeferred(t.name);
       topic.start();
@@ -519,7 +519,7 @@ export class Nsqd implements TopicHost {
     for (const ch of topic.channels.values()) {
       const items = ch.takeAllForShutdown();
       if (ch.backend === null) continue;
-      this.persistQueue(`${topic.name}:${ch.name}`, ch.backend, items, ch.restoredDeferred);
+      this.persistQueue(channelQueueName(topic.name, ch.name), ch.backend, items, ch.restoredDeferred);
     }
     const items = topic.takeAllForShutdown();
     if (topic.backend !== null) this.persistQueue(topic.name, topic.backend, items, topic.restoredDeferred);

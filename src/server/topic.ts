@@ -8,7 +8,7 @@ import { GuidFactory } from "./guid.ts";
 import { Channel, type ChannelHost } from "./channel.ts";
 import { MSG_ID_OFFSET, writeTimestamp } from "./message.ts";
 import { isEphemeral } from "../protocol/names.ts";
-import type { BackendQueue } from "./backend-queue.ts";
+import { channelQueueName, type BackendQueue } from "./backend-queue.ts";
 import type { LatencyStats } from "./latency-stats.ts";
 import { DeferredRestore } from "./deferred-restore.ts";
 
@@ -282,7 +282,7 @@ export class Topic {
   getOrCreateChannel(name: string): Channel {
     let ch = this.channels.get(name);
     if (ch !== undefined) return ch;
-    const backend = isEphemeral(name) ? null : this.host.createBackend(`${this.name}:${name}`);
+    const backend = isEphemeral(name) ? null : this.host.createBackend(channelQueueName(this.name, name));
     ch = new Channel(this, name, this.host, backend, this.host.createLatencyStats());
     this.channels.set(name, ch);
     this.channelsChanged();
