@@ -421,8 +421,13 @@ export class NsqdHttpServer {
     if (name === undefined) throw new HttpError(400, "MISSING_ARG_TOPIC");
     const topic = this.nsqd.getTopic(name);
     if (topic === undefined) throw new HttpError(404, "TOPIC_NOT_FOUND");
+    return this.orInternalError(ctx, () => this.nsqd.setTopicPaused(topic, paused));
+  }
+
+  /** Runs a broker action; a failure is logged and answered 500 INTERNAL_ERROR, as nsqd does. */
+  private orInternalError(ctx: RequestContext, action: () => void): Reply {
     try {
-      this.nsqd.setTopicPaused(topic, paused);
+      action();
     } catch (err) {
       this.nsqd.logger.error(`failure in ${ctx.path} - ${String(err)}`);
       throw new HttpError(500, "INTERNAL_ERROR");
@@ -460,13 +465,7 @@ export class NsqdHttpServer {
     const { topic, channel } = await this.existingTopicAndChannelName(ctx);
     const ch = topic.getChannel(channel);
     if (ch === undefined) throw new HttpError(404, "CHANNEL_NOT_FOUND");
-    try {
-      this.nsqd.setChannelPaused(ch, paused);
-    } catch (err) {
-      this.nsqd.logger.error(`failure in ${ctx.path} - ${String(err)}`);
-      throw new HttpError(500, "INTERNAL_ERROR");
-    }
-    return EMPTY;
+    return this.orInternalError(ctx, () => this.nsqd.setChannelPaused(ch, paused));
   }
 
   /** GET/PUT /config/:opt (spec §3.8). The query string is not parsed here, as in nsqd. */

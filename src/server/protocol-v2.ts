@@ -385,16 +385,23 @@ export class ProtocolV2Connection {
     return NEED_MORE;
   }
 
+  /** The body size of a PUB/DPUB, checked as nsqd does; -1 until its 4 bytes have arrived. */
+  private messageBodySize(cmd: string, buf: Buffer, at: number): number {
+    if (buf.length < at + 4) return -1;
+    const size = readInt32(buf, at);
+    if (size <= 0) throw new ProtocolError("E_BAD_MESSAGE", `${cmd} invalid message body size ${size}`);
+    const max = this.nsqd.options.maxMsgSize;
+    if (size > max) throw new ProtocolError("E_BAD_MESSAGE", `${cmd} message too big ${size} > ${max}`);
+    return size;
+  }
+
   private pub(buf: Buffer, nameEnd: number, lineEnd: number, next: number): number {
     const p = this.firstParam(buf, nameEnd, lineEnd);
     if (p === null) throw new ProtocolError("E_INVALID", "PUB insufficient number of parameters");
     const lineStart = nameEnd - 3;
     if (!this.isLastTopic(buf, p[0], p[1])) this.validTopicName(buf, p[0], p[1], "PUB");
-    if (buf.length < next + 4) return this.needMore(next + 4 - lineStart);
-    const size = readInt32(buf, next);
-    if (size <= 0) throw new ProtocolError("E_BAD_MESSAGE", `PUB invalid message body size ${size}`);
-    const max = this.nsqd.options.maxMsgSize;
-    if (size > max) throw new ProtocolError("E_BAD_MESSAGE", `PUB message too big ${size} > ${max}`);
+    const size = this.messageBodySize("PUB", buf, next);
+    if (size < 0) return this.needMore(next + 4 - lineStart);
     const end = next + 4 + size;
     if (buf.length < end) return this.needMore(end - lineStart);
     const topic = this.topicFor(buf, p[0], p[1], "PUB");
@@ -486,11 +493,8 @@ export class ProtocolV2Connection {
     if (Number.isNaN(delay)) throw new ProtocolError("E_INVALID", `DPUB could not parse timeout ${t}`);
     const maxReq = this.nsqd.options.maxReqTimeout;
     if (delay > maxReq) throw new ProtocolError("E_INVALID", `DPUB timeout ${delay} out of range 0-${maxReq}`);
-    if (buf.length < next + 4) return this.needMore(next + 4 - start);
-    const size = readInt32(buf, next);
-    if (size <= 0) throw new ProtocolError("E_BAD_MESSAGE", `DPUB invalid message body size ${size}`);
-    const max = this.nsqd.options.maxMsgSize;
-    if (size > max) throw new ProtocolError("E_BAD_MESSAGE", `DPUB message too big ${size} > ${max}`);
+    const size = this.messageBodySize("DPUB", buf, next);
+    if (size < 0) return this.needMore(next + 4 - start);
     const end = next + 4 + size;
     if (buf.length < end) return this.needMore(end - start);
     if (this.awaitAuth("DPUB", topicName, "")) return start;
