@@ -62,7 +62,9 @@ const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export function collectStats(source: StatsSource, filter: StatsFilter, now: number = Date.now()): StatsDocument {
   const topics = collectTopics(source, filter, now);
-  const producers = filter.includeClients ? collectProducers(source, filter.topic) : null;
+  // nsqd's GetStats returns before collecting producers when the topic filter names no topic
+  const unknownTopic = filter.topic !== "" && !source.topics.has(filter.topic);
+  const producers = filter.includeClients && !unknownTopic ? collectProducers(source, filter.topic) : null;
   // built in nsqd's key order: memory (omitted when not asked for) comes before producers
   if (!filter.includeMem) return { version: NSQ_VERSION, health: source.health, start_time: source.startTime, topics, producers };
   return { version: NSQ_VERSION, health: source.health, start_time: source.startTime, topics, memory: readMemStats(now), producers };
