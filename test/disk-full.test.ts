@@ -1,5 +1,5 @@
 /**
- * Disk full (issue 3): PUB gets E_PUB_FAILED, HTTP /pub 500, /ping reports NOK, nothing that was
+ * Disk full (issue 3): PUB gets E_PUB_FAILED, HTTP /pub 503 EXITING, /ping reports NOK, nothing that was
  * acknowledged is lost and consumers keep being served. Uses a small tmpfs (we run as root).
  */
 import { afterAll, expect, test } from "bun:test";
@@ -57,7 +57,9 @@ test.skipIf(dir === null)("a full disk fails publishes cleanly and loses nothing
   expect(ping.status).toBe(500);
   expect(await ping.text()).toMatch(/^NOK - /);
   const httpPub = await b.http("/pub?topic=full", { method: "POST", body: "y".repeat(1000) });
-  expect(httpPub.status).toBe(500);
+  // nsqd answers any PutMessage error on /pub as 503 EXITING
+  expect(httpPub.status).toBe(503);
+  expect(await httpPub.text()).toBe('{"message":"EXITING"}');
 
   // the consumer drains everything that was acknowledged, then publishing works again
   consumer.write("RDY 100\n");

@@ -698,7 +698,7 @@ describe("nsqd HTTP API: broker states", () => {
     }
   });
 
-  test("a message that cannot be stored → 500 INTERNAL_ERROR, and /ping and /stats report the health error", async () => {
+  test("a message that cannot be stored → 503 EXITING (as nsqd maps every PutMessage error), and /ping and /stats report the health error", async () => {
     b = await startBroker();
     expectEmptyOk(await post(b, "/topic/create?topic=lost"));
     const topic = b.nsqd.getTopic("lost")!;
@@ -708,9 +708,9 @@ describe("nsqd HTTP API: broker states", () => {
     };
     topic.publish = refuse;
     topic.publishDeferred = refuse;
-    expectError(await post(b, "/pub?topic=lost", "x"), 500, "INTERNAL_ERROR");
-    expectError(await post(b, "/pub?topic=lost&defer=10", "x"), 500, "INTERNAL_ERROR");
-    expectError(await post(b, "/mpub?topic=lost", "x\ny"), 500, "INTERNAL_ERROR");
+    expectError(await post(b, "/pub?topic=lost", "x"), 503, "EXITING");
+    expectError(await post(b, "/pub?topic=lost&defer=10", "x"), 503, "EXITING");
+    expectError(await post(b, "/mpub?topic=lost", "x\ny"), 503, "EXITING");
     const ping = await call(b, "/ping");
     expect({ status: ping.status, text: ping.text }).toEqual({ status: 500, text: "NOK - write nsqd.diskqueue: no space left on device" });
     expect(ping.headers.get("content-type")).toBe("text/plain; charset=utf-8");

@@ -234,7 +234,7 @@ async function fillDisk(b: TestBroker, topic: string): Promise<RawHttpResponse> 
 // a failed backend write (nsqd/topic.go put → writeMessageToBackend, which also marks nsqd
 // unhealthy) — is returned as Err{503, "EXITING"}. Ours (server/http.ts publish) answers a failed
 // store with 500 INTERNAL_ERROR. (test/disk-full.test.ts currently asserts the 500.)
-test.skipIf(fullDir === null).failing("POST /pub on a full disk is 503 EXITING", async () => {
+test.skipIf(fullDir === null)("POST /pub on a full disk is 503 EXITING", async () => {
   const b = await startBroker({ dataPath: freshDataDir("pub"), memQueueSize: 0 });
   try {
     const r = await fillDisk(b, "full");
@@ -245,7 +245,7 @@ test.skipIf(fullDir === null).failing("POST /pub on a full disk is 503 EXITING",
   }
 });
 
-test.skipIf(fullDir === null).failing("POST /mpub on a full disk is 503 EXITING", async () => {
+test.skipIf(fullDir === null)("POST /mpub on a full disk is 503 EXITING", async () => {
   const b = await startBroker({ dataPath: freshDataDir("mpub"), memQueueSize: 0 });
   try {
     await fillDisk(b, "full");

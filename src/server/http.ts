@@ -350,8 +350,8 @@ export class NsqdHttpServer {
 
   /**
    * Stamps and queues messages whose bodies are in place. A deleted topic is nsqd's "exiting"
-   * (503); a message that could not be stored fails the request with 500 and marks the broker
-   * unhealthy, as a failed TCP publish does.
+   * (503); a message that could not be stored marks the broker unhealthy, as a failed TCP publish
+   * does, and is also answered 503 EXITING: nsqd's doPUB/doMPUB map every PutMessage(s) error so.
    */
   private publish(topic: Topic, msgs: Buffer[], bodyBytes: number, deferMs: number): void {
     if (topic.deleted || this.nsqd.exiting) throw new HttpError(503, "EXITING");
@@ -362,7 +362,7 @@ export class NsqdHttpServer {
       else topic.publish(msgs, bodyBytes);
     } catch (err) {
       this.nsqd.publishFailed(err);
-      throw new HttpError(500, "INTERNAL_ERROR");
+      throw new HttpError(503, "EXITING");
     }
   }
 
