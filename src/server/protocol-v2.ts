@@ -16,8 +16,8 @@ import { MSG_HEADER_SIZE, preciseNowMs } from "./message.ts";
 import type { Topic } from "./topic.ts";
 import type { Nsqd } from "./nsqd.ts";
 
-/** nsqd reads command lines through a 16 KiB buffer; a longer line drops the connection. */
-const MAX_LINE = 16384;
+/** nsqd reads command lines through a 16 KiB buffer: 16383 bytes and the newline at most. */
+const MAX_LINE = 16383;
 
 const C_SPACE = 32;
 const C_NL = 10;
@@ -75,6 +75,18 @@ function goInt64Digits(buf: Uint8Array, start: number, end: number): string {
   let n = 0n;
   for (let i = start; i < end; i++) n = (n * 10n + BigInt(buf[i]! - 48)) & 0xffffffffffffffffn;
   return BigInt.asIntN(64, n).toString();
+}
+
+/**
+ * Milliseconds as nsqd computes `time.Duration(ms) * time.Millisecond` from a digit string:
+ * uint64 parse wrapping, then int64 nanoseconds wrapping (huge values turn negative).
+ */
+function goDurationMs(digits: string): number {
+  if (digits.length <= 12) return digits === "" ? 0 : Number(digits);
+  let ms = 0n;
+  for (const ch of digits) ms = (ms * 10n + BigInt(ch.charCodeAt(0) - 48)) & 0xffffffffffffffffn;
+  const ns = BigInt.asIntN(64, BigInt.asIntN(64, ms) * 1000000n);
+  return Number(ns / 1000000n);
 }
 
 function readInt32(buf: Uint8Array, off: number): number {
@@ -309,10 +321,11 @@ export class ProtocolV2Connection {
     const nameEnd = start + 3;
     const idAt = this.messageId(buf, this.firstParam(buf, nameEnd, lineEnd), "REQ");
     const t = params[2]!;
-    let delay = /^[0-9]*$/.test(t) ? (t === "" ? 0 : Number(t)) : NaN;
-    if (Number.isNaN(delay)) throw new ProtocolError("E_INVALID", `REQ could not parse timeout ${t}`);
+    if (!/^[0-9]*$/.test(t)) throw new ProtocolError("E_INVALID", `REQ could not parse timeout ${t}`);
+    let delay = goDurationMs(t);
     const max = this.nsqd.options.maxReqTimeout;
-    if (delay > max) delay = max; // clamped, not an error (spec §9 item 7)
+    if (delay < 0) delay = 0; // an overflowing duration is negative in Go, then clamped to 0
+    else if (delay > max) delay = max; // clamped, not an error (spec §9 item 7)
     this.client.channel!.requeue(this.client, buf, idAt, delay, Date.now());
     this.pumpNeeded = true;
     return next;
@@ -336,9 +349,11 @@ export class ProtocolV2Connection {
       if (Number.isNaN(count)) {
         throw new ProtocolError("E_INVALID", `RDY could not parse count ${utf8(buf, p[0], p[1])}`);
       }
+      // past 2^53 the digits are read as Go does: a wrapping uint64, then int64
+      if (p[1] - p[0] > 15) count = Number(goInt64Digits(buf, p[0], p[1]));
     }
     const max = this.nsqd.options.maxRdyCount;
-    if (count > max) {
+    if (count < 0 || count > max) {
       throw new ProtocolError("E_INVALID", `RDY count ${p === null ? count : goInt64Digits(buf, p[0], p[1])} out of range 0-${max}`);
     }
     client.readyCount = count;
@@ -404,8 +419,10 @@ export class ProtocolV2Connection {
     if (size < 0) return this.needMore(next + 4 - lineStart);
     const end = next + 4 + size;
     if (buf.length < end) return this.needMore(end - lineStart);
+    // as nsqd: body read → auth → topic created
+    const topicName = this.isLastTopic(buf, p[0], p[1]) ? this.lastTopic!.name : utf8(buf, p[0], p[1]);
+    if (this.awaitAuth("PUB", topicName, "")) return lineStart;
     const topic = this.topicFor(buf, p[0], p[1], "PUB");
-    if (this.awaitAuth("PUB", topic.name, "")) return lineStart;
     const msg = Buffer.allocUnsafe(MSG_HEADER_SIZE + size);
     buf.copy(msg, MSG_HEADER_SIZE, next + 4, end);
     const now = preciseNowMs();
@@ -425,18 +442,22 @@ export class ProtocolV2Connection {
     const p = this.firstParam(buf, nameEnd, lineEnd);
     if (p === null) throw new ProtocolError("E_INVALID", "MPUB insufficient number of parameters");
     const lineStart = nameEnd - 4;
+    // as nsqd: topic name valid → auth → topic created → body
+    const topicName = this.isLastTopic(buf, p[0], p[1]) ? this.lastTopic!.name : this.validTopicName(buf, p[0], p[1], "MPUB", "E_BAD_TOPIC ");
+    if (this.awaitAuth("MPUB", topicName, "")) return lineStart;
     const topic = this.topicFor(buf, p[0], p[1], "MPUB", "E_BAD_TOPIC ");
-    if (this.awaitAuth("MPUB", topic.name, "")) return lineStart;
     if (buf.length < next + 4) return this.needMore(next + 4 - lineStart);
     const bodyLen = readInt32(buf, next);
     if (bodyLen <= 0) throw new ProtocolError("E_BAD_BODY", `MPUB invalid body size ${bodyLen}`);
     const maxBody = this.nsqd.options.maxBodySize;
     if (bodyLen > maxBody) throw new ProtocolError("E_BAD_BODY", `MPUB body too big ${bodyLen} > ${maxBody}`);
     const bodyStart = next + 4;
-    const bodyEnd = bodyStart + bodyLen;
-    if (buf.length < bodyEnd) return this.needMore(bodyEnd - lineStart);
-    // the parts are read from inside the declared body, as nsqd's LimitReader does
-    if (bodyLen < 4) throw new ProtocolError("E_BAD_BODY", "MPUB failed to read message count");
+    // nsqd only range-checks the declared size and then reads the count and each part by its own
+    // length. The declared size is still the right amount to wait for (it is exact for every real
+    // client, and waiting per part would re-parse a large body once per part).
+    const declaredEnd = bodyStart + bodyLen;
+    if (buf.length < declaredEnd) return this.needMore(declaredEnd - lineStart);
+    if (buf.length < bodyStart + 4) return this.needMore(bodyStart + 4 - lineStart);
     const count = readInt32(buf, bodyStart);
     const maxCount = Math.floor((maxBody - 4) / 5);
     if (count <= 0 || count > maxCount) throw new ProtocolError("E_BAD_BODY", `MPUB invalid message count ${count}`);
@@ -445,11 +466,11 @@ export class ProtocolV2Connection {
     let total = 0;
     let bodyBytes = 0;
     for (let i = 0; i < count; i++) {
-      if (off + 4 > bodyEnd) throw new ProtocolError("E_BAD_MESSAGE", `MPUB failed to read message(${i}) body size`);
+      if (off + 4 > buf.length) return this.needMore(off + 4 - lineStart);
       const size = readInt32(buf, off);
       if (size <= 0) throw new ProtocolError("E_BAD_MESSAGE", `MPUB invalid message(${i}) body size ${size}`);
       if (size > maxMsg) throw new ProtocolError("E_BAD_MESSAGE", `MPUB message too big ${size} > ${maxMsg}`);
-      if (off + 4 + size > bodyEnd) throw new ProtocolError("E_BAD_MESSAGE", "MPUB failed to read message body");
+      if (off + 4 + size > buf.length) return this.needMore(off + 4 + size - lineStart);
       off += 4 + size;
       total += MSG_HEADER_SIZE + size;
       bodyBytes += size;
@@ -574,9 +595,10 @@ export class ProtocolV2Connection {
     const opts = this.nsqd.options;
     const settings = negotiate(data, opts);
     this.identifyCount++;
-    if (data.client_id !== undefined) client.clientId = data.client_id;
-    if (data.hostname !== undefined) client.hostname = data.hostname;
-    if (data.user_agent !== undefined) client.userAgent = data.user_agent;
+    // assigned unconditionally, as nsqd does: a missing key means ""
+    client.clientId = data.client_id ?? "";
+    client.hostname = data.hostname ?? "";
+    client.userAgent = data.user_agent ?? "";
     // only the first IDENTIFY re-configures the heartbeat and flush timers (nsqd quirk)
     if (this.identifyCount === 1 && settings.heartbeatInterval !== undefined) {
       client.heartbeatInterval = settings.heartbeatInterval;
