@@ -42,19 +42,19 @@ describe("routing, headers and /config against a shared broker", () => {
   // check uses the exact path, so it is 404 NOT_FOUND. OPTIONS has no tree at all, so it is never
   // redirected either. Ours (http-api/response.ts trailingSlashRedirect, called from
   // server/http.ts NsqdHttpServer.handle) redirects whenever any method has the other path.
-  test.failing("GET /pub/ is 404 NOT_FOUND (no GET route /pub to redirect to)", async () => {
+  test("GET /pub/ is 404 NOT_FOUND (no GET route /pub to redirect to)", async () => {
     const r = await request(b.httpPort, "GET", "/pub/?topic=t");
     expect(r.status).toBe(404);
     expect(r.body).toBe('{"message":"NOT_FOUND"}');
   });
 
-  test.failing("POST /ping/ is 404 NOT_FOUND (no POST route /ping to redirect to)", async () => {
+  test("POST /ping/ is 404 NOT_FOUND (no POST route /ping to redirect to)", async () => {
     const r = await request(b.httpPort, "POST", "/ping/", "");
     expect(r.status).toBe(404);
     expect(r.body).toBe('{"message":"NOT_FOUND"}');
   });
 
-  test.failing("OPTIONS /ping/ is 404 NOT_FOUND (OPTIONS is never redirected)", async () => {
+  test("OPTIONS /ping/ is 404 NOT_FOUND (OPTIONS is never redirected)", async () => {
     const r = await request(b.httpPort, "OPTIONS", "/ping/");
     expect(r.status).toBe(404);
     expect(r.body).toBe('{"message":"NOT_FOUND"}');

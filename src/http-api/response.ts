@@ -27,16 +27,18 @@ export function errorBody(code: string): string {
 /**
  * Like httprouter: when `path` has no route but the same path with (or without) a trailing slash
  * does, GET is redirected with 301 and other methods with 307 (the query is kept). Null otherwise.
+ * httprouter only looks in the request method's own tree, so `hasRoute` should answer for
+ * `method` alone; OPTIONS has no tree and is never redirected.
  */
 export function trailingSlashRedirect(
   method: string,
   path: string,
   rawQuery: string | null,
-  hasRoute: (path: string) => boolean,
+  hasRoute: (path: string, method: string) => boolean,
 ): Response | null {
-  if (path === "/" || method === "CONNECT") return null;
+  if (path === "/" || method === "CONNECT" || method === "OPTIONS") return null;
   const alternative = path.endsWith("/") ? path.slice(0, -1) : `${path}/`;
-  if (!hasRoute(alternative)) return null;
+  if (!hasRoute(alternative, method)) return null;
   const location = alternative + (rawQuery === null ? "" : `?${rawQuery}`);
   return new Response(null, { status: method === "GET" ? 301 : 307, headers: { Location: location } });
 }

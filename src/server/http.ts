@@ -138,7 +138,7 @@ export class NsqdHttpServer {
     try {
       const found = this.methodsFor(path);
       if (found === undefined) {
-        const redirect = trailingSlashRedirect(req.method, path, rawQuery, (p) => this.methodsFor(p) !== undefined);
+        const redirect = trailingSlashRedirect(req.method, path, rawQuery, (p, m) => this.methodsFor(p)?.methods.has(m) === true);
         if (redirect !== null) return redirect;
         throw new HttpError(404, "NOT_FOUND");
       }
