@@ -70,6 +70,8 @@ export interface DiskQueueOptions {
   /** …or this many ms after the first unsynced operation. */
   syncTimeout: number;
   logger: Logger;
+  /** called after each successful put/putMany (the broker clears a disk-error health state) */
+  onWriteSucceeded?: () => void;
 }
 
 export class DiskQueueError extends Error {
@@ -213,6 +215,8 @@ export class DiskQueue {
   private metaSeqOnDisk = 0;
   private idleWaiters: (() => void)[] = [];
 
+  private readonly onWriteSucceeded: (() => void) | null;
+
   constructor(opts: DiskQueueOptions) {
     this.name = opts.name;
     this.dataPath = opts.dataPath;
@@ -222,6 +226,7 @@ export class DiskQueue {
     this.syncEvery = Math.max(1, opts.syncEvery);
     this.syncTimeout = Math.max(1, opts.syncTimeout);
     this.log = opts.logger;
+    this.onWriteSucceeded = opts.onWriteSucceeded ?? null;
     this.window = new ReadWindow(READ_WINDOW_BYTES);
     this.recover();
     registerOpenQueue(this, this.syncTimeout);
@@ -318,6 +323,7 @@ export class DiskQueue {
     this.depthCount += count;
     this.opsSinceSync += count;
     this.afterOperation();
+    if (this.onWriteSucceeded !== null) this.onWriteSucceeded();
   }
 
   /** The next record (a fresh buffer owned by the caller) or null when the queue is empty. */

@@ -334,7 +334,7 @@ export class Nsqd implements TopicHost {
   }
 
   createBackend(queueName: string): BackendQueue | null {
-    const queue = new DiskQueue({
+    return new DiskQueue({
       name: queueName,
       dataPath: this.dataPath,
       maxBytesPerFile: this.options.maxBytesPerFile,
@@ -343,19 +343,9 @@ export class Nsqd implements TopicHost {
       syncEvery: this.options.syncEvery,
       syncTimeout: this.options.syncTimeout,
       logger: this.logger,
+      // a disk error makes the broker unhealthy until the next successful disk write (as nsqd)
+      onWriteSucceeded: this.clearHealthError,
     });
-    // a disk error makes the broker unhealthy until the next successful disk write (as nsqd)
-    const put = queue.put.bind(queue);
-    const putMany = queue.putMany.bind(queue);
-    queue.put = (record) => {
-      put(record);
-      if (this.healthError !== null) this.healthError = null;
-    };
-    queue.putMany = (records) => {
-      putMany(records);
-      if (this.healthError !== null) this.healthError = null;
-    };
-    return queue;
   }
 
   createLatencyStats(): LatencyStats | null {
@@ -453,6 +443,10 @@ export class Nsqd implements TopicHost {
   get health(): string {
     return this.healthError === null ? "OK" : `NOK - ${this.healthError}`;
   }
+
+  private readonly clearHealthError = (): void => {
+    if (this.healthError !== null) this.healthError = null;
+  };
 
   publishFailed(err: unknown): void {
     this.healthError = err instanceof Error ? err.message : String(err);
