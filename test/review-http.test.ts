@@ -134,10 +134,14 @@ describe("routing, headers and /config against a shared broker", () => {
   // nsqd/http.go doConfig, case "log_level": lg.ParseLogLevel (internal/lg/lg.go) knows exactly
   // debug, info, warn, error, fatal (case-insensitive); "warning" → 400 INVALID_VALUE. Ours
   // (server/http-config.ts putConfigValue → util/logger.ts parseLogLevel) accepts "warning" as warn.
-  test.failing("PUT /config/log_level 'warning' is 400 INVALID_VALUE", async () => {
+  test("PUT /config/log_level 'warning' is 400 INVALID_VALUE", async () => {
     const r = await request(b.httpPort, "PUT", "/config/log_level", "warning");
     expect(r.status).toBe(400);
     expect(r.body).toBe('{"message":"INVALID_VALUE"}');
+    const ok = await request(b.httpPort, "PUT", "/config/log_level", "WaRn");
+    expect(ok.status).toBe(200);
+    expect(ok.body).toBe("3");
+    expect((await request(b.httpPort, "PUT", "/config/log_level", "info")).body).toBe("2");
   });
 
   // nsqd/http.go doConfig, case "nsqlookupd_tcp_addresses": json.Unmarshal of `null` into the

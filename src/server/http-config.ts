@@ -5,7 +5,7 @@
  */
 import { NSQD_FLAGS, nsqdFlagByCfgKey } from "./flags.ts";
 import type { NsqdOptions, TlsRequired } from "./options.ts";
-import { logLevelNumber, parseLogLevel, type LogLevelName } from "../util/logger.ts";
+import { logLevelNumber, type LogLevelName } from "../util/logger.ts";
 
 /** The broker surface /config needs. */
 export interface ConfigTarget {
@@ -77,12 +77,8 @@ export function putConfigValue(target: ConfigTarget, cfgKey: string, body: Uint8
       break;
     }
     case "log_level": {
-      let level: LogLevelName;
-      try {
-        level = parseLogLevel(text);
-      } catch {
-        throw new ConfigError(400, "INVALID_VALUE");
-      }
+      const level = parseGoLogLevel(text);
+      if (level === null) throw new ConfigError(400, "INVALID_VALUE");
       target.logger.level = level;
       target.options.logLevel = level;
       break;
@@ -93,6 +89,17 @@ export function putConfigValue(target: ConfigTarget, cfgKey: string, body: Uint8
   const value = getConfigValue(target, cfgKey);
   if (value === undefined) throw new ConfigError(400, "INVALID_OPTION");
   return value;
+}
+
+const GO_LOG_LEVELS: ReadonlySet<string> = new Set<LogLevelName>(["debug", "info", "warn", "error", "fatal"]);
+
+/**
+ * nsqd's lg.ParseLogLevel: exactly these five names in any case (no "warning" alias). Go's
+ * strings.ToLower maps U+0130 to a plain "i", where JS adds a combining dot.
+ */
+function parseGoLogLevel(text: string): LogLevelName | null {
+  const lower = text.replace(/\u0130/g, "i").toLowerCase();
+  return GO_LOG_LEVELS.has(lower) ? (lower as LogLevelName) : null;
 }
 
 /** A JSON array of strings (JSON `null` is an empty list, as Go leaves a nil slice). */
