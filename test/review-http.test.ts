@@ -147,12 +147,15 @@ describe("routing, headers and /config against a shared broker", () => {
   // nsqd/http.go doConfig, case "nsqlookupd_tcp_addresses": json.Unmarshal of `null` into the
   // []string sets it to nil, and getOptByCfgName returns that nil slice, which encodes as `null`
   // (here and on later GETs). Ours (server/http-config.ts parseStringArray) stores and returns [].
-  test.failing("PUT /config/nsqlookupd_tcp_addresses 'null' replies null", async () => {
+  test("PUT /config/nsqlookupd_tcp_addresses 'null' replies null", async () => {
     const r = await request(b.httpPort, "PUT", "/config/nsqlookupd_tcp_addresses", "null");
     expect(r.status).toBe(200);
     expect(r.body).toBe("null");
     const g = await request(b.httpPort, "GET", "/config/nsqlookupd_tcp_addresses");
     expect(g.body).toBe("null");
+    // a later list replaces the nil one
+    expect((await request(b.httpPort, "PUT", "/config/nsqlookupd_tcp_addresses", "[]")).body).toBe("[]");
+    expect((await request(b.httpPort, "GET", "/config/nsqlookupd_tcp_addresses")).body).toBe("[]");
   });
 
   // nsqd/http.go doPUB: `deferred = time.Duration(di) * time.Millisecond` is computed before the

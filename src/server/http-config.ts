@@ -15,8 +15,14 @@ export interface ConfigTarget {
   setLookupdAddresses(addresses: string[]): void;
 }
 
-/** A JSON value as /config returns it. */
-export type ConfigValue = string | number | boolean | string[] | number[];
+/** A JSON value as /config returns it (null: a list option set to JSON null, Go's nil slice). */
+export type ConfigValue = string | number | boolean | string[] | number[] | null;
+
+/**
+ * Options whose lookupd list was PUT as JSON `null`: the options keep an empty list (what the
+ * broker works with) while /config shows `null`, as Go encodes the nil slice it then holds.
+ */
+const nilLookupdAddresses = new WeakSet<NsqdOptions>();
 
 /** Go's TLSRequired constants: TLSNotRequired, TLSRequiredExceptHTTP, TLSRequired. */
 const TLS_REQUIRED_NUMBER: Record<TlsRequired, number> = { false: 0, "tcp-https": 1, true: 2 };
@@ -53,6 +59,7 @@ export function getConfigValue(target: ConfigTarget, cfgKey: string): ConfigValu
     case "tlsMinVersion":
       return TLS_VERSION_NUMBER[opts.tlsMinVersion.toLowerCase()] ?? 0;
   }
+  if (flag.option === "lookupdTcpAddresses" && nilLookupdAddresses.has(opts)) return null;
   const value = opts[flag.option];
   if (flag.kind === "duration" && typeof value === "number") return Math.round(value * 1e6);
   if (Array.isArray(value)) return [...value] as string[] | number[];
@@ -72,8 +79,10 @@ export function putConfigValue(target: ConfigTarget, cfgKey: string, body: Uint8
   switch (cfgKey) {
     case "nsqlookupd_tcp_addresses": {
       const addresses = parseStringArray(text);
-      target.options.lookupdTcpAddresses = addresses;
-      target.setLookupdAddresses(addresses);
+      if (addresses === null) nilLookupdAddresses.add(target.options);
+      else nilLookupdAddresses.delete(target.options);
+      target.options.lookupdTcpAddresses = addresses ?? [];
+      target.setLookupdAddresses(addresses ?? []);
       break;
     }
     case "log_level": {
@@ -102,15 +111,15 @@ function parseGoLogLevel(text: string): LogLevelName | null {
   return GO_LOG_LEVELS.has(lower) ? (lower as LogLevelName) : null;
 }
 
-/** A JSON array of strings (JSON `null` is an empty list, as Go leaves a nil slice). */
-function parseStringArray(text: string): string[] {
+/** A JSON array of strings; JSON `null` is null (Go's nil slice). */
+function parseStringArray(text: string): string[] | null {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
     throw new ConfigError(400, "INVALID_VALUE");
   }
-  if (parsed === null) return [];
+  if (parsed === null) return null;
   if (!Array.isArray(parsed) || !parsed.every((v): v is string => typeof v === "string")) {
     throw new ConfigError(400, "INVALID_VALUE");
   }
