@@ -157,13 +157,13 @@ describe("nsqd HTTP API", () => {
       expectError(await call(b, "/put", { method: "POST", body: "x" }), 404, "NOT_FOUND");
       const r = await call(b, "/pub?topic=x");
       expectError(r, 405, "METHOD_NOT_ALLOWED");
-      expect(r.headers.get("allow")).toBe("POST, OPTIONS");
+      expect(r.headers.get("allow")).toBe("OPTIONS, POST");
       expectError(await post(b, "/stats"), 405, "METHOD_NOT_ALLOWED");
       expectError(await call(b, "/topic/create?topic=x"), 405, "METHOD_NOT_ALLOWED");
       expectError(await call(b, "/config/log_level", { method: "POST" }), 405, "METHOD_NOT_ALLOWED");
       const opts = await call(b, "/topic/pause", { method: "OPTIONS" });
       expect(opts.status).toBe(200);
-      expect(opts.headers.get("allow")).toBe("POST, OPTIONS");
+      expect(opts.headers.get("allow")).toBe("OPTIONS, POST");
     });
 
     test("a path differing only by a trailing slash is redirected like httprouter does", async () => {

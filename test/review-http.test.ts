@@ -95,19 +95,19 @@ describe("routing, headers and /config against a shared broker", () => {
   // httprouter v1.3.0 router.go allowed(): the methods found, plus OPTIONS, are sorted
   // (insertion sort, "Sort allowed methods") before joining with ", ". Ours (http-api/response.ts
   // allowHeader) lists registration order and appends OPTIONS last.
-  test.failing("405 Allow lists methods sorted: /pub → 'OPTIONS, POST'", async () => {
+  test("405 Allow lists methods sorted: /pub → 'OPTIONS, POST'", async () => {
     const r = await request(b.httpPort, "GET", "/pub?topic=t");
     expect(r.status).toBe(405);
     expect(r.headers.get("allow")).toBe("OPTIONS, POST");
   });
 
-  test.failing("405 Allow lists methods sorted: /config/x → 'GET, OPTIONS, PUT'", async () => {
+  test("405 Allow lists methods sorted: /config/x → 'GET, OPTIONS, PUT'", async () => {
     const r = await request(b.httpPort, "POST", "/config/log_level", "");
     expect(r.status).toBe(405);
     expect(r.headers.get("allow")).toBe("GET, OPTIONS, PUT");
   });
 
-  test.failing("OPTIONS Allow lists methods sorted: /debug/pprof/symbol → 'GET, OPTIONS, POST'", async () => {
+  test("OPTIONS Allow lists methods sorted: /debug/pprof/symbol → 'GET, OPTIONS, POST'", async () => {
     const r = await request(b.httpPort, "OPTIONS", "/debug/pprof/symbol");
     expect(r.status).toBe(200);
     expect(r.headers.get("allow")).toBe("GET, OPTIONS, POST");

@@ -43,9 +43,11 @@ export function trailingSlashRedirect(
   return new Response(null, { status: method === "GET" ? 301 : 307, headers: { Location: location } });
 }
 
-/** The Allow header for a path: its methods plus OPTIONS, as httprouter lists them. */
+/** The Allow header for a path: its methods plus OPTIONS, sorted (byte order) as httprouter lists them. */
 export function allowHeader(methods: Iterable<string>): string {
-  return [...methods, "OPTIONS"].join(", ");
+  const all = [...methods];
+  if (!all.includes("OPTIONS")) all.push("OPTIONS");
+  return all.sort().join(", ");
 }
 
 /** httprouter's automatic answer to OPTIONS on a known path. */
