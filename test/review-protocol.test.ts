@@ -154,7 +154,7 @@ describe("IDENTIFY", () => {
   // client_v2.go SetHeartbeatInterval l.475-492 updates c.HeartbeatInterval on every
   // IDENTIFY; SUB (protocol_v2.go l.572) checks that field. Only the pump's ticker is limited
   // to the first IDENTIFY. Ours applies heartbeat_interval only on the first IDENTIFY.
-  test.failing("a second IDENTIFY disabling heartbeats makes SUB fail", async () => {
+  test("a second IDENTIFY disabling heartbeats makes SUB fail", async () => {
     const c = await connect();
     c.identify({});
     expect(await c.readResponse()).toBe("OK");
@@ -167,7 +167,7 @@ describe("IDENTIFY", () => {
   // protocol_v2.go messagePump l.277-297: identifyEventChan is read once, so deliveries use
   // the first IDENTIFY's msg_timeout (and sample_rate, output_buffer_timeout) for the life of
   // the connection. Ours re-applies them on every IDENTIFY.
-  test.failing("deliveries use the first IDENTIFY's msg_timeout", async () => {
+  test("deliveries use the first IDENTIFY's msg_timeout", async () => {
     const c = await connect();
     c.identify({ msg_timeout: 1000 });
     expect(await c.readResponse()).toBe("OK");

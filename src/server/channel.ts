@@ -243,11 +243,11 @@ export class Channel {
 
   /** Sends one message; false when sampling dropped it. */
   private deliver(client: ClientV2, buf: Uint8Array, now: number): boolean {
-    if (client.sampleRate > 0 && Math.floor(Math.random() * 100) > client.sampleRate) return false;
+    if (client.pumpSampleRate > 0 && Math.floor(Math.random() * 100) > client.pumpSampleRate) return false;
     writeAttempts(buf, readAttempts(buf) + 1);
     const msg = new Message(buf, idKey(buf, MSG_ID_OFFSET), this);
     msg.deliveredAt = now;
-    msg.deadline = now + client.msgTimeout;
+    msg.deadline = now + client.pumpMsgTimeout;
     msg.owner = client;
     this.inFlight.add(msg);
     client.inFlight.insert(msg);

@@ -52,7 +52,16 @@ export class ClientV2 {
   hostname: string;
   userAgent = "";
   identified = false;
+  /** latest negotiated heartbeat (SUB check, read deadline), as nsqd's client.HeartbeatInterval */
   heartbeatInterval: number;
+  /**
+   * What nsqd's message pump uses: the values of the FIRST IDENTIFY only (its pump reads them
+   * once). A second IDENTIFY changes what is reported and checked, not these.
+   */
+  pumpHeartbeatInterval: number;
+  pumpMsgTimeout: number;
+  pumpSampleRate = 0;
+  pumpOutputBufferTimeout: number;
   outputBufferSize = 16384;
   outputBufferTimeout: number;
   msgTimeout: number;
@@ -111,6 +120,9 @@ export class ClientV2 {
     this.heartbeatInterval = defaults.heartbeatInterval;
     this.outputBufferTimeout = defaults.outputBufferTimeout;
     this.msgTimeout = defaults.msgTimeout;
+    this.pumpHeartbeatInterval = defaults.heartbeatInterval;
+    this.pumpMsgTimeout = defaults.msgTimeout;
+    this.pumpOutputBufferTimeout = defaults.outputBufferTimeout;
     this.nextHeartbeatAt = Date.now() + this.heartbeatInterval;
     this.transport = socket;
     this.out = Buffer.allocUnsafe(SLAB_INITIAL);
@@ -165,8 +177,8 @@ export class ClientV2 {
     out.set(buf, p + 8);
     this.outLen = p + 8 + n;
     if (this.outLen - this.outStart >= this.outputBufferSize) this.flush();
-    else if (this.outputBufferTimeout <= 0 || !this.isReadyForDelivery()) this.markDirty();
-    else if (this.flushTimer === null && !this.dirty) this.flushTimer = setTimeout(this.timerFlush, this.outputBufferTimeout);
+    else if (this.pumpOutputBufferTimeout <= 0 || !this.isReadyForDelivery()) this.markDirty();
+    else if (this.flushTimer === null && !this.dirty) this.flushTimer = setTimeout(this.timerFlush, this.pumpOutputBufferTimeout);
   }
 
   /** Sends buffered message frames at the end of this turn (the client stopped being ready). */

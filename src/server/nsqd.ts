@@ -278,16 +278,18 @@ export class Nsqd implements TopicHost {
       }
     }
     for (const c of this.clients) {
+      if (c.closed) continue;
+      // read deadline: the latest negotiated interval; heartbeats: the pump's (first IDENTIFY)
       const hb = c.heartbeatInterval;
-      if (hb <= 0 || c.closed) continue;
-      if (now - c.lastReadAt > 2 * hb) {
+      if (hb > 0 && now - c.lastReadAt > 2 * hb) {
         this.logger.info(`PROTOCOL(V2): [${c.remoteAddress}] IO error - read timeout`);
         c.close();
         continue;
       }
-      if (now >= c.nextHeartbeatAt) {
+      const sendEvery = c.pumpHeartbeatInterval;
+      if (sendEvery > 0 && now >= c.nextHeartbeatAt) {
         c.sendFrameBytes(FRAME_HEARTBEAT);
-        c.nextHeartbeatAt = now + hb;
+        c.nextHeartbeatAt = now + sendEvery;
       }
     }
   }

@@ -600,14 +600,19 @@ export class ProtocolV2Connection {
     client.hostname = data.hostname ?? "";
     client.userAgent = data.user_agent ?? "";
     // only the first IDENTIFY re-configures the heartbeat and flush timers (nsqd quirk)
-    if (this.identifyCount === 1 && settings.heartbeatInterval !== undefined) {
-      client.heartbeatInterval = settings.heartbeatInterval;
-      client.nextHeartbeatAt = Date.now() + settings.heartbeatInterval;
-    }
+    if (settings.heartbeatInterval !== undefined) client.heartbeatInterval = settings.heartbeatInterval;
     if (settings.outputBufferTimeout !== undefined) client.outputBufferTimeout = settings.outputBufferTimeout;
     if (settings.outputBufferSize !== undefined) client.outputBufferSize = settings.outputBufferSize;
     client.sampleRate = settings.sampleRate;
     if (settings.msgTimeout !== undefined) client.msgTimeout = settings.msgTimeout;
+    if (this.identifyCount === 1) {
+      // nsqd's message pump takes these once, from the first IDENTIFY, and restarts its timers
+      client.pumpHeartbeatInterval = client.heartbeatInterval;
+      client.pumpMsgTimeout = client.msgTimeout;
+      client.pumpSampleRate = client.sampleRate;
+      client.pumpOutputBufferTimeout = client.outputBufferTimeout;
+      client.nextHeartbeatAt = Date.now() + client.heartbeatInterval;
+    }
     client.identified = true;
 
     if (!data.feature_negotiation) {
