@@ -45,10 +45,27 @@ const FIELDS: Record<string, FieldKind> = {
 
 const DECODE_FAILED = () => new ProtocolError("E_BAD_BODY", "IDENTIFY failed to decode JSON body");
 
+/** Go decodes `int` fields with ParseInt (no exponent, no fraction) into int64; sample_rate is an int32. */
+const INT_TEXT = /^-?(0|[1-9][0-9]*)$/;
+const INT_RANGE: Record<string, [bigint, bigint]> = { sample_rate: [-(2n ** 31n), 2n ** 31n - 1n] };
+const INT64_RANGE: [bigint, bigint] = [-(2n ** 63n), 2n ** 63n - 1n];
+
+function goIntDecodes(field: string, source: string | undefined): boolean {
+  if (source === undefined || !INT_TEXT.test(source)) return false;
+  const [lo, hi] = INT_RANGE[field] ?? INT64_RANGE;
+  const v = BigInt(source);
+  return v >= lo && v <= hi;
+}
+
 export function decodeIdentify(body: Uint8Array): IdentifyData {
   let raw: unknown;
+  // the number literals as written, so int fields can be checked as Go's decoder checks them
+  const numberSources = new Map<string, string>();
   try {
-    raw = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.length).toString("utf8"));
+    raw = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.length).toString("utf8"), function (key, value, context?: { source?: string }) {
+      if (typeof value === "number" && context?.source !== undefined) numberSources.set(key, context.source);
+      return value;
+    });
   } catch {
     throw DECODE_FAILED();
   }
@@ -61,7 +78,7 @@ export function decodeIdentify(body: Uint8Array): IdentifyData {
     if (kind === undefined || value === null) continue;
     if (kind === "string" && typeof value !== "string") throw DECODE_FAILED();
     if (kind === "bool" && typeof value !== "boolean") throw DECODE_FAILED();
-    if (kind === "int" && (typeof value !== "number" || !Number.isInteger(value))) throw DECODE_FAILED();
+    if (kind === "int" && (typeof value !== "number" || !goIntDecodes(name, numberSources.get(key)))) throw DECODE_FAILED();
     out[name] = value;
   }
   return out as IdentifyData;
