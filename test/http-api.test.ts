@@ -113,9 +113,10 @@ describe("nsqd HTTP API", () => {
   });
 
   describe("conventions", () => {
-    test("/ping answers plain OK", async () => {
+    test("/ping answers plain OK (PlainText route: no X-NSQ-Content-Type)", async () => {
       const r = await call(b, "/ping");
-      expectOk(r);
+      expect({ status: r.status, text: r.text }).toEqual({ status: 200, text: "OK" });
+      expect(r.headers.get("x-nsq-content-type")).toBeNull();
       expect(r.headers.get("content-type")).toBe("text/plain; charset=utf-8");
     });
 

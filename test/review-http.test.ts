@@ -117,18 +117,26 @@ describe("routing, headers and /config against a shared broker", () => {
   // X-NSQ-Content-Type header is set by RespondV1 (V1 decorator) alone, and /ping and
   // /debug/setblockrate are decorated with PlainText, not V1 (nsqd/http.go newHTTPServer).
   // Ours (server/http.ts toResponse) adds X-NSQ-Content-Type to every reply.
-  test.failing("GET /ping has no X-NSQ-Content-Type header (PlainText route)", async () => {
+  test("GET /ping has no X-NSQ-Content-Type header (PlainText route)", async () => {
     const r = await request(b.httpPort, "GET", "/ping");
     expect(r.status).toBe(200);
     expect(r.body).toBe("OK");
     expect(r.headers.get("x-nsq-content-type")).toBeUndefined();
   });
 
-  test.failing("PUT /debug/setblockrate error has no X-NSQ-Content-Type header (PlainText route)", async () => {
+  test("PUT /debug/setblockrate error has no X-NSQ-Content-Type header (PlainText route)", async () => {
     const r = await request(b.httpPort, "PUT", "/debug/setblockrate?rate=x", "");
     expect(r.status).toBe(400);
     expect(r.body).toBe('invalid block rate : strconv.Atoi: parsing "x": invalid syntax');
     expect(r.headers.get("x-nsq-content-type")).toBeUndefined();
+  });
+
+  test("POST /debug/freememory has no X-NSQ-Content-Type; V1 routes and 404s keep it", async () => {
+    const r = await request(b.httpPort, "POST", "/debug/freememory", "");
+    expect(r.status).toBe(200);
+    expect(r.headers.get("x-nsq-content-type")).toBeUndefined();
+    expect((await request(b.httpPort, "GET", "/info")).headers.get("x-nsq-content-type")).toBe("nsq; version=1.0");
+    expect((await request(b.httpPort, "GET", "/nope")).headers.get("x-nsq-content-type")).toBe("nsq; version=1.0");
   });
 
   // nsqd/http.go doConfig, case "log_level": lg.ParseLogLevel (internal/lg/lg.go) knows exactly

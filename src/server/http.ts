@@ -66,6 +66,11 @@ interface Route {
   handler: Handler;
   /** logged like nsqd's http_api.Log decorator (nsqd does not log /pub and /mpub) */
   log: boolean;
+  /**
+   * nsqd's V1 decorator: replies carry X-NSQ-Content-Type. False for the PlainText routes (/ping,
+   * /debug/setblockrate, /debug/freememory) and the undecorated pprof ones.
+   */
+  v1: boolean;
 }
 
 /**
@@ -80,7 +85,7 @@ export class NsqdHttpServer {
     private readonly nsqd: Nsqd,
     private readonly tlsEnabled: boolean,
   ) {
-    this.route("GET", "/ping", () => this.ping());
+    this.route("GET", "/ping", () => this.ping(), true, false);
     this.route("GET", "/info", () => this.info());
     this.route("POST", "/pub", (c) => this.pub(c), false);
     this.route("POST", "/mpub", (c) => this.mpub(c), false);
@@ -95,27 +100,27 @@ export class NsqdHttpServer {
     this.route("POST", "/channel/empty", (c) => this.emptyChannel(c));
     this.route("POST", "/channel/pause", (c) => this.pauseChannel(c, true));
     this.route("POST", "/channel/unpause", (c) => this.pauseChannel(c, false));
-    this.configRoutes.set("GET", { handler: (c) => this.config(c), log: true });
-    this.configRoutes.set("PUT", { handler: (c) => this.config(c), log: true });
+    this.configRoutes.set("GET", { handler: (c) => this.config(c), log: true, v1: true });
+    this.configRoutes.set("PUT", { handler: (c) => this.config(c), log: true, v1: true });
     // Go's profiler has no Bun equivalent: the routes exist (so methods are checked) but say so
-    this.route("GET", "/debug/pprof/", () => ({ kind: "text", status: 200, body: PPROF_INDEX }), false);
-    this.route("GET", "/debug/pprof/cmdline", () => ({ kind: "text", status: 200, body: process.argv.join("\x00") }), false);
-    this.route("GET", "/debug/pprof/symbol", () => ({ kind: "text", status: 200, body: "num_symbols: 0\n" }), false);
-    this.route("POST", "/debug/pprof/symbol", () => ({ kind: "text", status: 200, body: "num_symbols: 0\n" }), false);
+    this.route("GET", "/debug/pprof/", () => ({ kind: "text", status: 200, body: PPROF_INDEX }), false, false);
+    this.route("GET", "/debug/pprof/cmdline", () => ({ kind: "text", status: 200, body: process.argv.join("\x00") }), false, false);
+    this.route("GET", "/debug/pprof/symbol", () => ({ kind: "text", status: 200, body: "num_symbols: 0\n" }), false, false);
+    this.route("POST", "/debug/pprof/symbol", () => ({ kind: "text", status: 200, body: "num_symbols: 0\n" }), false, false);
     for (const name of ["profile", "heap", "goroutine", "block", "threadcreate"]) {
-      this.route("GET", `/debug/pprof/${name}`, () => pprofUnavailable(name), false);
+      this.route("GET", `/debug/pprof/${name}`, () => pprofUnavailable(name), false, false);
     }
-    this.route("PUT", "/debug/setblockrate", (c) => this.setBlockRate(c));
-    this.route("POST", "/debug/freememory", () => this.freeMemory());
+    this.route("PUT", "/debug/setblockrate", (c) => this.setBlockRate(c), true, false);
+    this.route("POST", "/debug/freememory", () => this.freeMemory(), true, false);
   }
 
-  private route(method: string, path: string, handler: Handler, log = true): void {
+  private route(method: string, path: string, handler: Handler, log = true, v1 = true): void {
     let methods = this.routes.get(path);
     if (methods === undefined) {
       methods = new Map();
       this.routes.set(path, methods);
     }
-    methods.set(method, { handler, log });
+    methods.set(method, { handler, log, v1 });
   }
 
   /** The methods registered for `path`, or undefined when no route has that path. */
@@ -134,6 +139,8 @@ export class NsqdHttpServer {
     const { path, rawQuery } = splitTarget(req.url);
     let reply: Reply;
     let log = true;
+    // 404, 405 and panics are V1-decorated in nsqd, whatever the route
+    let v1 = true;
     const extraHeaders: Record<string, string> = {};
     try {
       const found = this.methodsFor(path);
@@ -150,6 +157,7 @@ export class NsqdHttpServer {
         throw new HttpError(405, "METHOD_NOT_ALLOWED");
       }
       log = route.log;
+      v1 = route.v1;
       reply = await route.handler({ req, path, rawQuery: rawQuery ?? "", param: found.param });
     } catch (err) {
       reply = this.errorReply(err);
@@ -158,7 +166,8 @@ export class NsqdHttpServer {
       const target = targetText({ path, rawQuery });
       this.nsqd.logger.info(`${reply.status} ${req.method} ${target} (${remote}) ${formatDuration(performance.now() - start)}`);
     }
-    return toResponse(reply, extraHeaders);
+    // a PlainText route's own replies are text; JSON from one is the panic handler's (V1)
+    return toResponse(reply, extraHeaders, v1 || reply.kind === "json");
   }
 
   private errorReply(err: unknown): Reply {
@@ -511,8 +520,8 @@ function pprofUnavailable(name: string): Reply {
   return { kind: "text", status: 501, body: `profile ${name} is not available on this runtime\n` };
 }
 
-function toResponse(reply: Reply, extraHeaders: Record<string, string>): Response {
-  const headers: Record<string, string> = { "X-NSQ-Content-Type": NSQ_CONTENT_TYPE, ...extraHeaders };
+function toResponse(reply: Reply, extraHeaders: Record<string, string>, v1: boolean): Response {
+  const headers: Record<string, string> = v1 ? { "X-NSQ-Content-Type": NSQ_CONTENT_TYPE, ...extraHeaders } : { ...extraHeaders };
   switch (reply.kind) {
     case "json":
       headers["Content-Type"] = JSON_TYPE;
