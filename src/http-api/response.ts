@@ -39,8 +39,36 @@ export function trailingSlashRedirect(
   if (path === "/" || method === "CONNECT" || method === "OPTIONS") return null;
   const alternative = path.endsWith("/") ? path.slice(0, -1) : `${path}/`;
   if (!hasRoute(alternative, method)) return null;
-  const location = alternative + (rawQuery === null ? "" : `?${rawQuery}`);
-  return new Response(null, { status: method === "GET" ? 301 : 307, headers: { Location: location } });
+  return goRedirect(method, alternative, rawQuery);
+}
+
+/**
+ * net/http's Redirect as httprouter calls it: 301 for GET, 307 otherwise, to the path escaped as
+ * URL.String() does (query kept raw). GET and HEAD get an HTML Content-Type, and GET the small
+ * `<a href="...">Moved Permanently</a>.` body, written with Fprintln (so a second newline).
+ */
+export function goRedirect(method: string, path: string, rawQuery: string | null): Response {
+  const status = method === "GET" ? 301 : 307;
+  const location = escapePath(path) + (rawQuery === null ? "" : `?${rawQuery}`);
+  const headers: Record<string, string> = { Location: location };
+  if (method === "GET" || method === "HEAD") headers["Content-Type"] = "text/html; charset=utf-8";
+  const body = method === "GET" ? `<a href="${htmlEscape(location)}">${status === 301 ? "Moved Permanently" : "Temporary Redirect"}</a>.\n\n` : null;
+  return new Response(body, { status, headers });
+}
+
+/** Go's url.PathEscape rules for a URL path (encodePath): '/' and sub-delims but '?' stay. */
+function escapePath(path: string): string {
+  let out = "";
+  for (const byte of Buffer.from(path, "utf8")) {
+    const c = String.fromCharCode(byte);
+    out += /[A-Za-z0-9\-_.~$&+,/:;=@]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+/** net/http's htmlEscape for the redirect body. */
+function htmlEscape(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;" })[c]!);
 }
 
 /** The Allow header for a path: its methods plus OPTIONS, sorted (byte order) as httprouter lists them. */
