@@ -209,10 +209,17 @@ describe("routing, headers and /config against a shared broker", () => {
   // net/http server.go readRequest → url.ParseRequestURI fails on a bad % escape in the path, and
   // the server itself answers `400 Bad Request` (text/plain, Connection: close) before any
   // handler runs. Ours (http-api/request.ts splitTarget) keeps the raw path → 404 NOT_FOUND JSON.
-  test.failing("a bad % escape in the path is net/http's 400 Bad Request", async () => {
+  test("a bad % escape in the path is net/http's 400 Bad Request", async () => {
     const r = await request(b.httpPort, "GET", "/ping%zz");
     expect(r.status).toBe(400);
     expect(r.body).toBe("400 Bad Request");
+  });
+
+  test("a well-formed escape that is not UTF-8 (%FF) is just an unknown path: 404 NOT_FOUND", async () => {
+    const r = await request(b.httpPort, "GET", "/ping%FF");
+    expect(r.status).toBe(404);
+    expect(r.body).toBe('{"message":"NOT_FOUND"}');
+    expect((await request(b.httpPort, "GET", "/%70ing")).body).toBe("OK");
   });
 });
 

@@ -7,6 +7,11 @@ export interface RequestTarget {
   path: string;
   /** the raw query without "?", null when the target has no "?" at all */
   rawQuery: string | null;
+  /**
+   * the path has a bad % escape: Go's server refuses such a request line itself (see
+   * badRequestResponse in response.ts) before any handler runs
+   */
+  malformed: boolean;
 }
 
 /** Splits a request URL into its decoded path and raw query. */
@@ -19,16 +24,42 @@ export function splitTarget(url: string): RequestTarget {
   const q = target.indexOf("?");
   const rawPath = q < 0 ? target : target.slice(0, q);
   const rawQuery = q < 0 ? null : target.slice(q + 1);
-  let path = rawPath;
-  try {
-    path = decodeURIComponent(rawPath);
-  } catch {
-    // an undecodable path matches no route and gets the normal 404
+  const path = unescapePath(rawPath);
+  return path === null ? { path: rawPath, rawQuery, malformed: true } : { path, rawQuery, malformed: false };
+}
+
+/**
+ * Go's url.PathUnescape: every "%" needs two hex digits (else null); the bytes need not be UTF-8
+ * (such a path simply matches no route, as in Go).
+ */
+function unescapePath(raw: string): string | null {
+  if (!raw.includes("%")) return raw;
+  const bytes: number[] = [];
+  const utf8 = Buffer.from(raw, "utf8");
+  for (let i = 0; i < utf8.length; i++) {
+    const b = utf8[i]!;
+    if (b !== 0x25) {
+      bytes.push(b);
+      continue;
+    }
+    const hi = hexValue(utf8[i + 1]);
+    const lo = hexValue(utf8[i + 2]);
+    if (hi < 0 || lo < 0) return null;
+    bytes.push(hi * 16 + lo);
+    i += 2;
   }
-  return { path, rawQuery };
+  return Buffer.from(bytes).toString("utf8");
+}
+
+function hexValue(b: number | undefined): number {
+  if (b === undefined) return -1;
+  if (b >= 0x30 && b <= 0x39) return b - 0x30;
+  if (b >= 0x41 && b <= 0x46) return b - 0x41 + 10;
+  if (b >= 0x61 && b <= 0x66) return b - 0x61 + 10;
+  return -1;
 }
 
 /** The path with its raw query, as the access log prints a request. */
-export function targetText(target: RequestTarget): string {
+export function targetText(target: Pick<RequestTarget, "path" | "rawQuery">): string {
   return target.rawQuery === null ? target.path : `${target.path}?${target.rawQuery}`;
 }

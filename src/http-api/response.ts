@@ -82,3 +82,14 @@ export function allowHeader(methods: Iterable<string>): string {
 export function optionsResponse(allow: string): Response {
   return new Response(null, { status: 200, headers: { Allow: allow } });
 }
+
+/**
+ * Go's net/http server answer to a request line it cannot parse (e.g. a bad % escape in the
+ * path): plain `400 Bad Request` and the connection closed, before any handler or router.
+ */
+export function badRequestResponse(): Response {
+  return new Response("400 Bad Request", {
+    status: 400,
+    headers: { "Content-Type": TEXT_TYPE, Connection: "close" },
+  });
+}

@@ -18,7 +18,7 @@ import { NSQ_VERSION } from "../protocol/version.ts";
 import { formatDuration } from "../util/duration.ts";
 import { parseQuery, parseRequestQuery, firstValue, type QueryParams } from "../http-api/query.ts";
 import { splitTarget, targetText } from "../http-api/request.ts";
-import { allowHeader, errorBody, HttpError, JSON_TYPE, NSQ_CONTENT_TYPE, optionsResponse, TEXT_TYPE, trailingSlashRedirect } from "../http-api/response.ts";
+import { allowHeader, badRequestResponse, errorBody, HttpError, JSON_TYPE, NSQ_CONTENT_TYPE, optionsResponse, TEXT_TYPE, trailingSlashRedirect } from "../http-api/response.ts";
 import { startHttpListener } from "../http-api/listener.ts";
 import { MSG_HEADER_SIZE } from "./message.ts";
 import { BodyError, BodyReader, readBinaryMpub, splitTextMpub } from "./http-body.ts";
@@ -134,9 +134,10 @@ export class NsqdHttpServer {
 
   /** Handles one request (Bun.serve's fetch). */
   async handle(req: Request, remote: string): Promise<Response> {
+    const { path, rawQuery, malformed } = splitTarget(req.url);
+    if (malformed) return badRequestResponse();
     if (!this.tlsEnabled && this.nsqd.options.tlsRequired === "true") return this.tlsRequiredResponse();
     const start = performance.now();
-    const { path, rawQuery } = splitTarget(req.url);
     let reply: Reply;
     let log = true;
     // 404, 405 and panics are V1-decorated in nsqd, whatever the route
