@@ -7,6 +7,7 @@
  * secret. Details of auth-server failures are logged, never sent to the client (as nsqd).
  */
 import { ProtocolError } from "../protocol/errors.ts";
+import { goQuoteLatin1 } from "../protocol/go-quote.ts";
 import type { ClientV2 } from "./client.ts";
 import type { NsqdOptions } from "./options.ts";
 import type { Logger } from "../util/logger.ts";
@@ -276,5 +277,5 @@ export class AuthManager {
 
 /** nsqd formats the names with Go's %q. */
 function unauthorized(cmd: string, topic: string, channel: string): ProtocolError {
-  return new ProtocolError("E_UNAUTHORIZED", `AUTH failed for ${cmd} on ${JSON.stringify(topic)} ${JSON.stringify(channel)}`);
+  return new ProtocolError("E_UNAUTHORIZED", `AUTH failed for ${cmd} on ${goQuoteLatin1(topic)} ${goQuoteLatin1(channel)}`);
 }

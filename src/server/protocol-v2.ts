@@ -9,6 +9,7 @@
 import { ProtocolError } from "../protocol/errors.ts";
 import { FRAME_CLOSE_WAIT, FRAME_OK, MAGIC_V2, encodeFrame, FRAME_TYPE_ERROR } from "../protocol/frames.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
+import { goQuoteLatin1 } from "../protocol/go-quote.ts";
 import { NSQ_VERSION } from "../protocol/version.ts";
 import { ClientState, type ClientV2 } from "./client.ts";
 import { decodeIdentify, negotiate } from "./identify.ts";
@@ -279,8 +280,12 @@ export class ProtocolV2Connection {
   }
 
   /** the params of a line split on every single space, as nsqd does (two spaces → empty param) */
+  /**
+   * Params decoded byte for byte (latin1): valid names are ASCII either way, and error texts
+   * can quote exactly the bytes the client sent.
+   */
   private params(buf: Buffer, start: number, lineEnd: number): string[] {
-    return utf8(buf, start, lineEnd).split(" ");
+    return latin1(buf, start, lineEnd).split(" ");
   }
 
   /** Offset range of the first param after the command name: [from, to). */
@@ -376,9 +381,9 @@ export class ProtocolV2Connection {
   /** The topic named by buf[from, to), reusing the last one when the bytes match. */
   private topicFor(buf: Buffer, from: number, to: number, cmd: string, quirkPrefix = ""): Topic {
     if (this.isLastTopic(buf, from, to)) return this.lastTopic!;
-    const name = utf8(buf, from, to);
+    const name = latin1(buf, from, to);
     if (!isValidTopicName(name)) {
-      throw new ProtocolError("E_BAD_TOPIC", `${quirkPrefix}${cmd} topic name ${JSON.stringify(name)} is not valid`);
+      throw new ProtocolError("E_BAD_TOPIC", `${quirkPrefix}${cmd} topic name ${goQuoteLatin1(name)} is not valid`);
     }
     const topic = this.nsqd.getOrCreateTopic(name);
     this.lastTopic = topic;
@@ -387,9 +392,9 @@ export class ProtocolV2Connection {
   }
 
   private validTopicName(buf: Buffer, from: number, to: number, cmd: string, quirkPrefix = ""): string {
-    const name = utf8(buf, from, to);
+    const name = latin1(buf, from, to);
     if (!isValidTopicName(name)) {
-      throw new ProtocolError("E_BAD_TOPIC", `${quirkPrefix}${cmd} topic name ${JSON.stringify(name)} is not valid`);
+      throw new ProtocolError("E_BAD_TOPIC", `${quirkPrefix}${cmd} topic name ${goQuoteLatin1(name)} is not valid`);
     }
     return name;
   }
@@ -507,7 +512,7 @@ export class ProtocolV2Connection {
     if (params.length < 3) throw new ProtocolError("E_INVALID", "DPUB insufficient number of parameters");
     const topicName = params[1]!;
     if (!isValidTopicName(topicName)) {
-      throw new ProtocolError("E_BAD_TOPIC", `DPUB topic name ${JSON.stringify(topicName)} is not valid`);
+      throw new ProtocolError("E_BAD_TOPIC", `DPUB topic name ${goQuoteLatin1(topicName)} is not valid`);
     }
     const t = params[2]!;
     const delay = /^[0-9]*$/.test(t) ? (t === "" ? 0 : Number(t)) : NaN;
@@ -550,10 +555,10 @@ export class ProtocolV2Connection {
     const topicName = params[1]!;
     const channelName = params[2]!;
     if (!isValidTopicName(topicName)) {
-      throw new ProtocolError("E_BAD_TOPIC", `SUB topic name ${JSON.stringify(topicName)} is not valid`);
+      throw new ProtocolError("E_BAD_TOPIC", `SUB topic name ${goQuoteLatin1(topicName)} is not valid`);
     }
     if (!isValidChannelName(channelName)) {
-      throw new ProtocolError("E_BAD_CHANNEL", `SUB channel name ${JSON.stringify(channelName)} is not valid`);
+      throw new ProtocolError("E_BAD_CHANNEL", `SUB channel name ${goQuoteLatin1(channelName)} is not valid`);
     }
     if (this.awaitAuth("SUB", topicName, channelName)) return start;
     const topic = this.nsqd.getOrCreateTopic(topicName);
