@@ -1,6 +1,9 @@
 /** Go's %q, as nsqd uses it to quote invalid names in error texts. */
 import { expect, test } from "bun:test";
-import { goQuote } from "../src/protocol/go-quote.ts";
+import { goQuote as goQuoteBytes } from "../src/protocol/go-quote.ts";
+
+/** the quoted bytes read as UTF-8 */
+const goQuote = (b: Uint8Array): string => Buffer.from(goQuoteBytes(b), "latin1").toString("utf8");
 
 test("strconv.Quote's escapes", () => {
   expect(goQuote(Buffer.from("orders"))).toBe('"orders"');

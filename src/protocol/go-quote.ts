@@ -3,6 +3,9 @@
  * it, so error texts match byte for byte. Printable runes stay as they are; `"` and `\` are
  * escaped; control characters become \a \b \f \n \r \t \v or \xNN; DEL and invalid UTF-8 bytes
  * become \xNN; other non-printable runes \uNNNN or \UNNNNNNNN.
+ *
+ * The result is a byte string (one char per byte, as latin1): printable runes keep their UTF-8
+ * bytes, so error frames, which are written as latin1, carry exactly Go's bytes.
  */
 const PRINTABLE = /[\p{L}\p{M}\p{N}\p{P}\p{S}]/u;
 const SHORT_ESCAPES: Record<number, string> = { 7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v" };
@@ -47,8 +50,7 @@ export function goQuote(bytes: Uint8Array): string {
       continue;
     }
     const [cp, len] = rune;
-    const ch = String.fromCodePoint(cp);
-    if (PRINTABLE.test(ch)) out += ch;
+    if (PRINTABLE.test(String.fromCodePoint(cp))) out += Buffer.from(bytes.subarray(i, i + len)).toString("latin1");
     else out += cp < 0x10000 ? `\\u${hex(cp, 4)}` : `\\U${hex(cp, 8)}`;
     i += len;
   }

@@ -198,8 +198,9 @@ export class ClientV2 {
     this.appendFrame(FRAME_TYPE_RESPONSE, typeof data === "string" ? Buffer.from(data) : data);
   }
 
+  /** `text` is a byte string (latin1): error texts echo the client's bytes exactly, as nsqd's do. */
   sendError(text: string): void {
-    this.appendFrame(FRAME_TYPE_ERROR, Buffer.from(text));
+    this.appendFrame(FRAME_TYPE_ERROR, Buffer.from(text, "latin1"));
   }
 
   private appendFrame(type: number, data: Uint8Array): void {

@@ -352,7 +352,7 @@ export class ProtocolV2Connection {
     if (p !== null) {
       count = parseDigits(buf, p[0], p[1]);
       if (Number.isNaN(count)) {
-        throw new ProtocolError("E_INVALID", `RDY could not parse count ${utf8(buf, p[0], p[1])}`);
+        throw new ProtocolError("E_INVALID", `RDY could not parse count ${latin1(buf, p[0], p[1])}`);
       }
       // past 2^53 the digits are read as Go does: a wrapping uint64, then int64
       if (p[1] - p[0] > 15) count = Number(goInt64Digits(buf, p[0], p[1]));
