@@ -63,19 +63,29 @@ describe("routing, headers and /config against a shared broker", () => {
   // httprouter v1.3.0 router.go ServeHTTP, `if r.RedirectFixedPath` (true by default, nsqd keeps
   // it): a path that matches a route of the same method after CleanPath and a case-insensitive
   // lookup is redirected there (301 for GET, 307 otherwise, query kept). Ours: 404 NOT_FOUND.
-  test.failing("GET /PING is redirected 301 to /ping (case-insensitive fixed path)", async () => {
+  test("GET /PING is redirected 301 to /ping (case-insensitive fixed path)", async () => {
     const r = await request(b.httpPort, "GET", "/PING");
     expect(r.status).toBe(301);
     expect(r.headers.get("location")).toBe("/ping");
   });
 
-  test.failing("POST /PUB?topic=t is redirected 307 to /pub?topic=t", async () => {
+  test("POST /PUB?topic=t is redirected 307 to /pub?topic=t", async () => {
     const r = await request(b.httpPort, "POST", "/PUB?topic=t", "x");
     expect(r.status).toBe(307);
     expect(r.headers.get("location")).toBe("/pub?topic=t");
   });
 
-  test.failing("GET //stats is redirected 301 to /stats (CleanPath)", async () => {
+  test("fixed-path redirects stay within the method; /CONFIG/Log_Level keeps the :opt spelling", async () => {
+    expect((await request(b.httpPort, "GET", "/PUB?topic=t")).status).toBe(404);
+    const c = await request(b.httpPort, "GET", "/CONFIG/log_level");
+    expect(c.status).toBe(301);
+    expect(c.headers.get("location")).toBe("/config/log_level");
+    const d = await request(b.httpPort, "GET", "/a/../Stats/");
+    expect(d.status).toBe(301);
+    expect(d.headers.get("location")).toBe("/stats");
+  });
+
+  test("GET //stats is redirected 301 to /stats (CleanPath)", async () => {
     const r = await request(b.httpPort, "GET", "//stats");
     expect(r.status).toBe(301);
     expect(r.headers.get("location")).toBe("/stats");

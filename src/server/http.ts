@@ -18,7 +18,7 @@ import { NSQ_VERSION } from "../protocol/version.ts";
 import { formatDuration } from "../util/duration.ts";
 import { parseQuery, parseRequestQuery, firstValue, type QueryParams } from "../http-api/query.ts";
 import { splitTarget, targetText } from "../http-api/request.ts";
-import { allowHeader, badRequestResponse, errorBody, HttpError, JSON_TYPE, NSQ_CONTENT_TYPE, optionsResponse, TEXT_TYPE, trailingSlashRedirect } from "../http-api/response.ts";
+import { allowHeader, badRequestResponse, errorBody, goRedirect, HttpError, JSON_TYPE, NSQ_CONTENT_TYPE, optionsResponse, TEXT_TYPE, trailingSlashRedirect } from "../http-api/response.ts";
 import { startHttpListener } from "../http-api/listener.ts";
 import { MSG_HEADER_SIZE } from "./message.ts";
 import { BodyError, BodyReader, readBinaryMpub, splitTextMpub } from "./http-body.ts";
@@ -132,6 +132,26 @@ export class NsqdHttpServer {
     return undefined;
   }
 
+  /**
+   * httprouter's RedirectFixedPath: the cleaned path matched case-insensitively (and with the
+   * trailing slash fixed) against the routes of `method` only; the route's spelling, or null.
+   * The `:opt` segment of /config keeps the request's spelling.
+   */
+  private fixedPath(path: string, method: string): string | null {
+    if (path === "/" || method === "CONNECT" || method === "OPTIONS") return null;
+    const cleaned = cleanPath(path);
+    const lower = cleaned.toLowerCase();
+    const bare = lower.length > 1 && lower.endsWith("/") ? lower.slice(0, -1) : lower;
+    for (const [route, methods] of this.routes) {
+      if (!methods.has(method)) continue;
+      const r = route.toLowerCase();
+      if (r === lower || r === bare || r === `${bare}/`) return route;
+    }
+    const m = /^\/config\/([^/]+)\/?$/i.exec(cleaned);
+    if (m !== null && this.configRoutes.has(method)) return `/config/${m[1]!}`;
+    return null;
+  }
+
   /** Handles one request (Bun.serve's fetch). */
   async handle(req: Request, remote: string): Promise<Response> {
     const { path, rawQuery, malformed } = splitTarget(req.url);
@@ -148,6 +168,8 @@ export class NsqdHttpServer {
       if (found === undefined) {
         const redirect = trailingSlashRedirect(req.method, path, rawQuery, (p, m) => this.methodsFor(p)?.methods.has(m) === true);
         if (redirect !== null) return redirect;
+        const fixed = this.fixedPath(path, req.method);
+        if (fixed !== null) return goRedirect(req.method, fixed, rawQuery);
         throw new HttpError(404, "NOT_FOUND");
       }
       const route = found.methods.get(req.method);
@@ -519,6 +541,19 @@ const PPROF_INDEX =
 
 function pprofUnavailable(name: string): Reply {
   return { kind: "text", status: 501, body: `profile ${name} is not available on this runtime\n` };
+}
+
+/** httprouter's CleanPath: path.Clean that keeps a trailing slash and always starts with "/". */
+function cleanPath(path: string): string {
+  const out: string[] = [];
+  for (const seg of path.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") out.pop();
+    else out.push(seg);
+  }
+  const cleaned = `/${out.join("/")}`;
+  // a final "/", "/." or "/.." keeps the trailing slash, as in httprouter
+  return cleaned !== "/" && /\/\.{0,2}$/.test(path) ? `${cleaned}/` : cleaned;
 }
 
 function toResponse(reply: Reply, extraHeaders: Record<string, string>, v1: boolean): Response {
