@@ -457,12 +457,12 @@ export class ProtocolV2Connection {
     const maxBody = this.nsqd.options.maxBodySize;
     if (bodyLen > maxBody) throw new ProtocolError("E_BAD_BODY", `MPUB body too big ${bodyLen} > ${maxBody}`);
     const bodyStart = next + 4;
-    // nsqd only range-checks the declared size and then reads the count and each part by its own
-    // length. The declared size is still the right amount to wait for (it is exact for every real
-    // client, and waiting per part would re-parse a large body once per part).
+    // nsqd only range-checks the declared size, then reads the count and each part by its own
+    // length straight from the stream. Parts are scanned in what has arrived; while they are
+    // incomplete the wait is for the declared size at least (exact for every real client), so a
+    // large body is scanned once, not once per chunk.
     const declaredEnd = bodyStart + bodyLen;
-    if (buf.length < declaredEnd) return this.needMore(declaredEnd - lineStart);
-    if (buf.length < bodyStart + 4) return this.needMore(bodyStart + 4 - lineStart);
+    if (buf.length < bodyStart + 4) return this.needMore(Math.max(bodyStart + 4, declaredEnd) - lineStart);
     const count = readInt32(buf, bodyStart);
     const maxCount = Math.floor((maxBody - 4) / 5);
     if (count <= 0 || count > maxCount) throw new ProtocolError("E_BAD_BODY", `MPUB invalid message count ${count}`);
@@ -471,11 +471,11 @@ export class ProtocolV2Connection {
     let total = 0;
     let bodyBytes = 0;
     for (let i = 0; i < count; i++) {
-      if (off + 4 > buf.length) return this.needMore(off + 4 - lineStart);
+      if (off + 4 > buf.length) return this.needMore(Math.max(off + 4, declaredEnd) - lineStart);
       const size = readInt32(buf, off);
       if (size <= 0) throw new ProtocolError("E_BAD_MESSAGE", `MPUB invalid message(${i}) body size ${size}`);
       if (size > maxMsg) throw new ProtocolError("E_BAD_MESSAGE", `MPUB message too big ${size} > ${maxMsg}`);
-      if (off + 4 + size > buf.length) return this.needMore(off + 4 + size - lineStart);
+      if (off + 4 + size > buf.length) return this.needMore(Math.max(off + 4 + size, declaredEnd) - lineStart);
       off += 4 + size;
       total += MSG_HEADER_SIZE + size;
       bodyBytes += size;
