@@ -10,7 +10,7 @@ import { listenHost, splitHostPort } from "./address.ts";
 import { startHttpListener, type HttpListener } from "../http-api/listener.ts";
 import { firstValue, parseRequestQuery, type QueryParams } from "../http-api/query.ts";
 import { splitTarget, targetText } from "../http-api/request.ts";
-import { allowHeader, errorBody, HttpError, JSON_TYPE, NSQ_CONTENT_TYPE, optionsResponse, TEXT_TYPE, trailingSlashRedirect } from "../http-api/response.ts";
+import { allowHeader, badRequestResponse, errorBody, HttpError, JSON_TYPE, NSQ_CONTENT_TYPE, optionsResponse, TEXT_TYPE, trailingSlashRedirect } from "../http-api/response.ts";
 import { filterActive, type Producer, type RegistrationDB } from "./registration-db.ts";
 
 export interface LookupHttpContext {
@@ -84,13 +84,14 @@ export class LookupHttpServer {
   /** Routes one request (never throws: a failing handler becomes 500 INTERNAL_ERROR). */
   handle(req: Request, remote = ""): Response {
     const start = performance.now();
-    const { path, rawQuery } = splitTarget(req.url);
+    const { path, rawQuery, malformed } = splitTarget(req.url);
+    if (malformed) return badRequestResponse(); // as Go's server, before routing
     let reply: Reply;
     let extraHeaders: Record<string, string> = {};
     const methods = this.routes.get(path);
     try {
       if (!methods) {
-        const redirect = trailingSlashRedirect(req.method, path, rawQuery, (p) => this.routes.has(p));
+        const redirect = trailingSlashRedirect(req.method, path, rawQuery, (p, m) => this.routes.get(p)?.has(m) === true);
         if (redirect !== null) return redirect;
         throw new HttpError(404, "NOT_FOUND");
       }

@@ -14,7 +14,7 @@ const LEVEL_LABEL: Record<LogLevelName, string> = {
 
 export function parseLogLevel(text: string): LogLevelName {
   const lower = text.toLowerCase();
-  if (lower === "warning") return "warn";
+  // the names nsqd accepts: debug, info, warn, error, fatal (not "warning")
   if (lower in LEVEL_NUMBER) return lower as LogLevelName;
   throw new Error(`invalid log level "${text}"`);
 }
