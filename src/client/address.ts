@@ -1,35 +1,25 @@
-/** `host:port` parsing shared by the producer, consumer and tools. */
+/** `host:port` parsing for the producer, consumer and tools: the shared Go-style rules, stricter. */
+import { splitHostPort, joinHostPort, type HostPort } from "../protocol/address.ts";
 import { ConfigError } from "./errors.ts";
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
+export { joinHostPort, type HostPort };
 
-/** Accepts `host:port` and `[v6addr]:port`; throws ConfigError naming the bad address. */
+/** Accepts `host:port` and `[v6addr]:port` with a host and a port of 1..65535; throws ConfigError naming the bad address. */
 export function parseHostPort(address: string): HostPort {
   const text = address.trim();
-  let host: string;
-  let portText: string;
-  if (text.startsWith("[")) {
-    const close = text.indexOf("]");
-    if (close < 0 || text[close + 1] !== ":") throw new ConfigError(`invalid address "${address}": expected host:port`);
-    host = text.slice(1, close);
-    portText = text.slice(close + 2);
-  } else {
-    const colon = text.lastIndexOf(":");
-    if (colon <= 0) throw new ConfigError(`invalid address "${address}": expected host:port`);
-    host = text.slice(0, colon);
-    portText = text.slice(colon + 1);
-    if (host.includes(":")) throw new ConfigError(`invalid address "${address}": put IPv6 hosts in brackets`);
+  let hp: HostPort;
+  try {
+    hp = splitHostPort(text);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : "";
+    const why = /too many colons/.test(message)
+      ? "put IPv6 hosts in brackets"
+      : /bad port/.test(message)
+        ? message.slice(message.indexOf("bad port"))
+        : "expected host:port";
+    throw new ConfigError(`invalid address "${address}": ${why}`);
   }
-  if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
-    throw new ConfigError(`invalid address "${address}": bad port "${portText}"`);
-  }
-  return { host, port: Number(portText) };
-}
-
-/** The canonical `host:port` text (brackets for IPv6), used as a connection identity key. */
-export function joinHostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  if (hp.host === "") throw new ConfigError(`invalid address "${address}": expected host:port`);
+  if (hp.port < 1) throw new ConfigError(`invalid address "${address}": bad port "${hp.port}"`);
+  return hp;
 }

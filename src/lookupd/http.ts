@@ -6,7 +6,7 @@
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 import { NSQ_VERSION } from "../protocol/version.ts";
 import type { Logger } from "../util/logger.ts";
-import { listenHost, splitHostPort } from "./address.ts";
+import { listenHost, splitHostPort } from "../protocol/address.ts";
 import { startHttpListener, type HttpListener } from "../http-api/listener.ts";
 import { firstValue, parseRequestQuery, type QueryParams } from "../http-api/query.ts";
 import { splitTarget, targetText } from "../http-api/request.ts";

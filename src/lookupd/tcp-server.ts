@@ -2,7 +2,7 @@
  * nsqlookupd's TCP listener: one LookupV1Session per connection over node:net sockets.
  */
 import { createServer, type Server, type Socket } from "node:net";
-import { listenHost, peerAddress, splitHostPort } from "./address.ts";
+import { listenHost, peerAddress, splitHostPort } from "../protocol/address.ts";
 import { LookupV1Session, type LookupContext } from "./tcp-protocol.ts";
 
 export class LookupTcpServer {

@@ -12,7 +12,7 @@ import type { TLSOptions } from "bun";
 import type { Nsqd } from "./nsqd.ts";
 import { preciseNowMs } from "./message.ts";
 import type { Topic } from "./topic.ts";
-import { parseListenAddress, formatHostPort } from "./address.ts";
+import { parseListenAddress, joinHostPort } from "../protocol/address.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 import { NSQ_VERSION } from "../protocol/version.ts";
 import { formatDuration } from "../util/duration.ts";
@@ -645,14 +645,14 @@ export function listenNsqdHttp(nsqd: Nsqd, address: string, tls?: TLSOptions): H
   const listener = startHttpListener({
     address,
     target,
-    handle: (req, peer) => api.handle(req, peer === null ? "" : formatHostPort(peer.address.replace(/^::ffff:/, ""), peer.port)),
+    handle: (req, peer) => api.handle(req, peer === null ? "" : joinHostPort(peer.address.replace(/^::ffff:/, ""), peer.port)),
     // bodies are limited by nsqd's own rules (413 MSG_TOO_BIG / BODY_TOO_BIG), not Bun's default
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     ...(tls !== undefined ? { tls } : {}),
   });
   return {
     port: listener.port,
-    address: target.kind === "tcp" ? formatHostPort(target.host, listener.port) : target.path,
+    address: target.kind === "tcp" ? joinHostPort(target.host, listener.port) : target.path,
     stop: () => void listener.stop(),
   };
 }

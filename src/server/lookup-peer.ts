@@ -9,7 +9,7 @@
  * throws into the caller; failures are logged.
  */
 import { connect, type Socket } from "node:net";
-import { splitHostPort } from "../lookupd/address.ts";
+import { splitHostPort } from "../protocol/address.ts";
 import type { Logger } from "../util/logger.ts";
 
 export const MAGIC_V1 = Buffer.from("  V1", "latin1");

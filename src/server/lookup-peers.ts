@@ -7,7 +7,7 @@
  * the change, so that snapshot() (used on every reconnect) and the queued commands agree.
  */
 import { hostname as osHostname } from "node:os";
-import { joinHostPort } from "../lookupd/address.ts";
+import { joinHostPort } from "../protocol/address.ts";
 import { NSQ_VERSION } from "../protocol/version.ts";
 import type { Logger } from "../util/logger.ts";
 import { LookupPeer, registrationCommand, type TopicRegistration } from "./lookup-peer.ts";

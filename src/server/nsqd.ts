@@ -16,7 +16,7 @@ import { LatencyStats } from "./latency-stats.ts";
 import { FRAME_HEARTBEAT } from "../protocol/frames.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { isEphemeral } from "../protocol/names.ts";
-import { parseListenAddress, formatHostPort } from "./address.ts";
+import { parseListenAddress, joinHostPort } from "../protocol/address.ts";
 import { startHttpServer, type HttpServerHandle } from "./http.ts";
 import { startHttpsServer } from "./https.ts";
 import { loadTlsConfig } from "./tls-options.ts";
@@ -216,7 +216,7 @@ export class Nsqd implements TopicHost {
         const a = server.address();
         if (a !== null && typeof a === "object") {
           this.tcpPort = a.port;
-          this.logger.info(`TCP: listening on ${formatHostPort(a.address, a.port)}`);
+          this.logger.info(`TCP: listening on ${joinHostPort(a.address, a.port)}`);
         } else {
           this.logger.info(`TCP: listening on ${this.options.tcpAddress}`);
         }
@@ -233,7 +233,7 @@ export class Nsqd implements TopicHost {
       return;
     }
     const remote =
-      socket.remoteAddress !== undefined ? formatHostPort(socket.remoteAddress.replace(/^::ffff:/, ""), socket.remotePort ?? 0) : "unix";
+      socket.remoteAddress !== undefined ? joinHostPort(socket.remoteAddress.replace(/^::ffff:/, ""), socket.remotePort ?? 0) : "unix";
     const client = new ClientV2(
       ++this.nextClientId,
       socket,

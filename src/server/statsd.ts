@@ -11,7 +11,7 @@ import { isIP } from "node:net";
 import { isEphemeral } from "../protocol/names.ts";
 import type { Logger } from "../util/logger.ts";
 import type { Nsqd } from "./nsqd.ts";
-import { formatHostPort } from "./address.ts";
+import { joinHostPort } from "../protocol/address.ts";
 import { collectStats, readMemStats, type ChannelStats, type StatsDocument, type TopicStats } from "./stats.ts";
 
 /** nsqd spreads a round's datagrams over the interval minus this margin (nothing left = all at once). */
@@ -26,7 +26,7 @@ const SPREAD_MARGIN_MS = 1000;
  */
 export function statsdPrefix(template: string, broadcastAddress: string, httpPort: number): string {
   if (template === "") return "";
-  const hostKey = formatHostPort(broadcastAddress, httpPort).replace(/[.:]/g, "_");
+  const hostKey = joinHostPort(broadcastAddress, httpPort).replace(/[.:]/g, "_");
   const prefix = template.replaceAll("%s", hostKey);
   return prefix.endsWith(".") ? prefix : `${prefix}.`;
 }

@@ -1,6 +1,7 @@
 /**
- * "host:port" handling the way Go's net.SplitHostPort / net.JoinHostPort do it, so addresses such as
- * "127.0.0.1:4160", ":4160" and "[::1]:4160" behave like they do for the real daemons.
+ * Addresses, one module for every program: "host:port" handled the way Go's net.SplitHostPort /
+ * net.JoinHostPort do it (so "127.0.0.1:4160", ":4160" and "[::1]:4160" behave as for the real
+ * daemons), and listen addresses that may also be unix socket paths.
  */
 export interface HostPort {
   host: string;
@@ -43,4 +44,17 @@ export function listenHost(host: string): string {
 export function peerAddress(ip: string | undefined, port: number | undefined): string {
   const plain = (ip ?? "").startsWith("::ffff:") && (ip ?? "").includes(".") ? ip!.slice(7) : (ip ?? "");
   return joinHostPort(plain, port ?? 0);
+}
+
+/**
+ * Listen addresses as nsqd takes them: `host:port`, `[ipv6]:port`, `:port`, or — when the value
+ * does not parse as host:port — a filesystem path for a unix socket.
+ */
+export type ListenAddress = { kind: "tcp"; host: string; port: number } | { kind: "unix"; path: string };
+
+export function parseListenAddress(value: string): ListenAddress {
+  // host:port in form (a bad port number is an error, not a file name)
+  if (!/^(\[[^\]]*\]|[^:]*):\d+$/.test(value)) return { kind: "unix", path: value };
+  const hp = splitHostPort(value);
+  return { kind: "tcp", host: listenHost(hp.host), port: hp.port };
 }
