@@ -10,7 +10,7 @@ import zlib from "node:zlib";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { RawClient } from "./helpers/raw-client.ts";
 import { makeTestCerts, type TestCerts } from "./helpers/tls-certs.ts";
-import { FrameReader, commandWithBody } from "./helpers/frame-reader.ts";
+import { FrameReader, commandWithBody, connectAndIdentify as identifyOn } from "./helpers/frame-reader.ts";
 import { nsqjsRoundTrip } from "./helpers/nsqjs-roundtrip.ts";
 import { crc32c, maskedCrc32c } from "../src/protocol/crc32c.ts";
 import {
@@ -162,20 +162,7 @@ describe("snappy framing format", () => {
 });
 
 /** Magic + IDENTIFY over a plain socket; frames before any upgrade go to `plain`. */
-async function connectAndIdentify(port: number, identify: Record<string, unknown>): Promise<{ socket: net.Socket; plain: FrameReader }> {
-  const socket = net.connect(port, "127.0.0.1");
-  sockets.push(socket);
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("error", reject);
-  });
-  socket.on("error", () => {});
-  const plain = new FrameReader(1);
-  socket.on("data", (c: Buffer) => plain.push(c));
-  socket.on("close", () => plain.close());
-  socket.write(Buffer.concat([Buffer.from("  V2"), commandWithBody("IDENTIFY", JSON.stringify(identify))]));
-  return { socket, plain };
-}
+const connectAndIdentify = (port: number, identify: Record<string, unknown>) => identifyOn(port, identify, (s) => sockets.push(s));
 
 /** Re-points a byte source at a new reader (for the bytes after an upgrade). */
 function takeOver(source: NodeJS.EventEmitter, leftover: Buffer, decode: (c: Buffer) => void): void {

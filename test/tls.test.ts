@@ -8,7 +8,7 @@ import tls from "node:tls";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { RawClient } from "./helpers/raw-client.ts";
 import { makeTestCerts, type TestCerts } from "./helpers/tls-certs.ts";
-import { FrameReader, commandWithBody } from "./helpers/frame-reader.ts";
+import { FrameReader, commandWithBody, connectAndIdentify } from "./helpers/frame-reader.ts";
 import { nsqjsRoundTrip } from "./helpers/nsqjs-roundtrip.ts";
 import { startHttpsServer } from "../src/server/https.ts";
 import { clientTlsDetails } from "../src/server/transport-upgrade.ts";
@@ -38,21 +38,7 @@ async function broker(opts: Parameters<typeof startBroker>[0] = {}): Promise<Tes
 }
 
 /** Plain connection: magic, IDENTIFY; returns the socket and a reader of its plaintext frames. */
-async function identifyPlain(port: number, identify: Record<string, unknown>): Promise<{ socket: net.Socket; plain: FrameReader }> {
-  const socket = net.connect(port, "127.0.0.1");
-  sockets.push(socket);
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("error", reject);
-  });
-  socket.on("error", () => {});
-  const plain = new FrameReader(1);
-  const onData = (c: Buffer) => plain.push(c);
-  socket.on("data", onData);
-  socket.on("close", () => plain.close());
-  socket.write(Buffer.concat([Buffer.from("  V2"), commandWithBody("IDENTIFY", JSON.stringify(identify))]));
-  return { socket, plain };
-}
+const identifyPlain = (port: number, identify: Record<string, unknown>) => connectAndIdentify(port, identify, (s) => sockets.push(s));
 
 /** Runs the client side of the TLS upgrade on `socket` (after the JSON reply was read). */
 async function startClientTls(socket: net.Socket, options: tls.ConnectionOptions = {}): Promise<{ secure: tls.TLSSocket; frames: FrameReader }> {

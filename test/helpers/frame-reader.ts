@@ -3,6 +3,7 @@
  * socket, a decompressor. RawClient reads its socket with one; tests that walk through the
  * IDENTIFY upgrade sequence by hand use it directly. Feed bytes with `push`.
  */
+import net from "node:net";
 
 export interface Frame {
   type: number;
@@ -118,4 +119,27 @@ export function commandWithBody(line: string, body: string | Uint8Array): Buffer
   const size = Buffer.alloc(4);
   size.writeInt32BE(b.length);
   return Buffer.concat([Buffer.from(line + "\n"), size, b]);
+}
+
+/**
+ * A plain connection that sent the magic and IDENTIFY: the socket and a reader of the frames that
+ * arrive before any upgrade. `track` receives the socket so the caller can close it after the test.
+ */
+export async function connectAndIdentify(
+  port: number,
+  identify: Record<string, unknown>,
+  track: (socket: net.Socket) => void,
+): Promise<{ socket: net.Socket; plain: FrameReader }> {
+  const socket = net.connect(port, "127.0.0.1");
+  track(socket);
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  socket.on("error", () => {});
+  const plain = new FrameReader(1);
+  socket.on("data", (c: Buffer) => plain.push(c));
+  socket.on("close", () => plain.close());
+  socket.write(Buffer.concat([Buffer.from("  V2"), commandWithBody("IDENTIFY", JSON.stringify(identify))]));
+  return { socket, plain };
 }
