@@ -19,7 +19,3 @@ export class ProtocolError extends Error {
     return this.message;
   }
 }
-
-export function isFatalErrorCode(code: string): boolean {
-  return !NON_FATAL.has(code);
-}

@@ -51,7 +51,6 @@ export class ClientV2 {
   clientId: string;
   hostname: string;
   userAgent = "";
-  identified = false;
   /** latest negotiated heartbeat (SUB check, read deadline), as nsqd's client.HeartbeatInterval */
   heartbeatInterval: number;
   /**

@@ -62,10 +62,6 @@ export function writeAttempts(buf: Uint8Array, attempts: number): void {
   buf[MSG_ATTEMPTS_OFFSET + 1] = a & 0xff;
 }
 
-export function messageIdString(buf: Uint8Array): string {
-  return Buffer.from(buf.buffer, buf.byteOffset + MSG_ID_OFFSET, 16).toString("latin1");
-}
-
 export const enum MessageState {
   InFlight = 1,
   Deferred = 2,
@@ -83,8 +79,6 @@ export class Message {
   /** intrusive links of the owner's in-flight list (ordered by deadline) */
   prev: Message | null = null;
   next: Message | null = null;
-  /** position in the channel's deferred heap */
-  heapIndex = -1;
 
   constructor(
     /** the message layout bytes; owned by this message */

@@ -618,7 +618,6 @@ export class ProtocolV2Connection {
       client.pumpOutputBufferTimeout = client.outputBufferTimeout;
       client.nextHeartbeatAt = Date.now() + client.heartbeatInterval;
     }
-    client.identified = true;
 
     if (!data.feature_negotiation) {
       client.sendFrameBytes(FRAME_OK);
@@ -693,4 +692,3 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export { NEED_MORE };
