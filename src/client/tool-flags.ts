@@ -4,7 +4,7 @@
  * `--consumer-opt` / `--producer-opt`; the flags are shorthands that become the same go-nsq
  * `key,value` options, placed before the user's explicit options so those still win.
  */
-import type { FlagSpec, ParsedArgs } from "../commands/types.ts";
+import type { FlagSpec, ParsedArgs } from "../util/flag-spec.ts";
 
 export const CLIENT_TRANSPORT_FLAGS: FlagSpec[] = [
   { name: "tls", kind: "bool", default: false, describe: "connect to nsqd over TLS (consumer/producer option tls_v1)" },

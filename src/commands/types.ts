@@ -2,38 +2,11 @@
  * How a subcommand is declared. Each module in src/commands/ exports `command: NsqCommand`;
  * src/cli.ts registers them all with yargs in one place and turns a thrown UsageError into a
  * one-line message with exit code 2, and any other error into one line with exit code 1.
- *
- * Flags keep the real NSQ programs' names and accept Go's syntax too (`-flag v`, `-flag=v`,
- * `--flag v`, `--flag=v`); see src/util/goflags.ts.
  */
-export type FlagKind = "string" | "int" | "float" | "bool" | "duration" | "strings";
+import type { FlagSpec, ParsedArgs } from "../util/flag-spec.ts";
 
-export interface FlagSpec {
-  /** kebab-case flag name, as the real program spells it (e.g. "lookupd-http-address") */
-  name: string;
-  kind: FlagKind;
-  describe: string;
-  /** default value; durations are given in milliseconds, "strings" as an array */
-  default?: string | number | boolean | string[];
-  /** TOML config key when it differs from the flag name with - replaced by _ */
-  cfgKey?: string;
-  /** single-letter alias, e.g. "n" */
-  alias?: string;
-  /** "strings" flags: also split each value on commas (e.g. e2e percentiles) */
-  commaSeparated?: boolean;
-  /**
-   * Value used when the flag is given bare (`-tls-required`), as Go's IsBoolFlag values do; such a
-   * flag never consumes the next argument and takes other values only as `-flag=value`.
-   */
-  implicitValue?: string;
-}
-
-/** Parsed flags keyed by flag name (kebab-case); durations in ms; repeatable flags as arrays. */
-export interface ParsedArgs {
-  /** positional arguments after the subcommand name */
-  _: string[];
-  [flag: string]: string | number | boolean | string[] | undefined;
-}
+export type { FlagKind, FlagSpec, ParsedArgs } from "../util/flag-spec.ts";
+export { UsageError } from "../util/usage-error.ts";
 
 export interface NsqCommand {
   /** subcommand name, e.g. "serve", "to-file" */
@@ -56,9 +29,4 @@ export interface NsqCommand {
 export interface CommandContext {
   /** the real program's name when started under it (multi-call: "nsq_stat", "nsqd"…), else undefined */
   invokedAs?: string;
-}
-
-/** A mistake in how the command was invoked: reported as one line, exit code 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
 }

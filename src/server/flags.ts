@@ -3,8 +3,8 @@
  * each tied to the NsqdOptions field it sets. Also used by the HTTP `/config/:opt` route to map
  * cfg keys onto options, so every row stays here.
  */
-import type { FlagSpec, ParsedArgs } from "../commands/types.ts";
-import { UsageError } from "../commands/types.ts";
+import type { FlagSpec, ParsedArgs } from "../util/flag-spec.ts";
+import { UsageError } from "../util/usage-error.ts";
 import { parseLogLevel } from "../util/logger.ts";
 import { flagSource, parseGoFloat } from "../util/goflags.ts";
 import { defaultNsqdOptions, type NsqdOptions, type TlsRequired } from "./options.ts";

@@ -11,7 +11,7 @@ import { connect } from "node:net";
 import { baseUrl, endpointUrl, lookupTopic, NSQ_ACCEPT, postAction, producerHttpAddress } from "../client/lookupd.ts";
 import { errorText, HttpError } from "../client/errors.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
-import { UsageError } from "../commands/types.ts";
+import { UsageError } from "../util/usage-error.ts";
 
 export interface PauseOptions {
   /** `topic` or `topic/channel` (positional), or split via topic + channel */

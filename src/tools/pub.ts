@@ -10,7 +10,7 @@ import { errorText } from "../client/errors.ts";
 import { parseHostPort } from "../client/address.ts";
 import { isValidTopicName } from "../protocol/names.ts";
 import { NSQ_VERSION, USER_AGENT_SUFFIX } from "../protocol/version.ts";
-import { UsageError } from "../commands/types.ts";
+import { UsageError } from "../util/usage-error.ts";
 import { DelimitedSplitter } from "./splitter.ts";
 import { RateLimiter } from "./rate-limiter.ts";
 

@@ -9,7 +9,7 @@ import { parseHostPort } from "../client/address.ts";
 import type { Message } from "../client/message.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 import { NSQ_VERSION, USER_AGENT_SUFFIX } from "../protocol/version.ts";
-import { UsageError } from "../commands/types.ts";
+import { UsageError } from "../util/usage-error.ts";
 import type { Logger } from "../util/logger.ts";
 import { AckingWriter, type WritableLike } from "./output-writer.ts";
 

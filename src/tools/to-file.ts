@@ -12,7 +12,7 @@ import { errorText } from "../client/errors.ts";
 import { lookupdTopics } from "../client/lookupd.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 import { NSQ_VERSION, USER_AGENT_SUFFIX } from "../protocol/version.ts";
-import { UsageError } from "../commands/types.ts";
+import { UsageError } from "../util/usage-error.ts";
 import type { Logger } from "../util/logger.ts";
 import { FileLogger, type ArchiveCounters, type FileLoggerSettings } from "./file-logger.ts";
 import { checkConsumerSources } from "./tail.ts";

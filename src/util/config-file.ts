@@ -4,8 +4,8 @@
  * Unknown keys are ignored (as nsqd does). Durations may be Go strings ("2s") or integers (ms).
  */
 import { readFileSync } from "node:fs";
-import type { FlagSpec, ParsedArgs } from "../commands/types.ts";
-import { UsageError } from "../commands/types.ts";
+import type { FlagSpec, ParsedArgs } from "./flag-spec.ts";
+import { UsageError } from "./usage-error.ts";
 import { convertFlagText, givenFlags, markGiven, parseGoFlags, splitRepeatable, type FlagValue } from "./goflags.ts";
 import { parseDuration } from "./duration.ts";
 

@@ -11,8 +11,8 @@
  * `-` is taken as the next flag, numbers are coerced loosely). yargs still drives the command layer
  * (src/cli.ts: help listing, shell completion); this module only does the Go flag semantics.
  */
-import type { FlagSpec, ParsedArgs } from "../commands/types.ts";
-import { UsageError } from "../commands/types.ts";
+import type { FlagSpec, ParsedArgs } from "./flag-spec.ts";
+import { UsageError } from "./usage-error.ts";
 import { parseDuration, formatDuration } from "./duration.ts";
 
 export type FlagValue = string | number | boolean | string[];

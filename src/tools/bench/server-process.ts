@@ -3,8 +3,7 @@
  * data directory, and reads its CPU time and resident memory from /proc (Linux).
  *
  * Which executable: `--server-bin` if given; else dist/nsq when it exists; else this Bun running
- * serve-main.ts (the serve command without going through the CLI's command table). A compiled
- * `nsq` running the bench starts itself (`<execPath> serve`).
+ * the source tree's src/cli.ts. A compiled `nsq` running the bench starts itself (`<execPath> serve`).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -61,7 +60,12 @@ export function serveCommand(serverBin: string | undefined): string[] {
   if (isCompiledExecutable()) return [process.execPath, "serve"];
   const dist = join(REPO_ROOT, "dist", "nsq");
   if (existsSync(dist)) return [dist, "serve"];
-  return [process.execPath, join(import.meta.dir, "serve-main.ts")];
+  return sourceTreeServe();
+}
+
+/** `bun src/cli.ts serve` from this checkout. */
+function sourceTreeServe(): string[] {
+  return [process.execPath, join(import.meta.dir, "..", "..", "cli.ts"), "serve"];
 }
 
 const CLOCK_TICKS_PER_SEC = 100; // Linux USER_HZ
@@ -106,7 +110,7 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
     return await startServerWith(argv, options);
   } catch (err) {
     // an automatically chosen dist/nsq may predate `serve`: fall back to this source tree once
-    const fallback = [process.execPath, join(import.meta.dir, "serve-main.ts")];
+    const fallback = sourceTreeServe();
     if (options.serverBin || isCompiledExecutable() || argv[0] === fallback[0]) throw err;
     process.stderr.write(`bench: ${argv.join(" ")} failed (${err instanceof Error ? err.message : String(err)}); using the source tree\n`);
     return startServerWith(fallback, options);
