@@ -64,6 +64,8 @@ export class Nsqd implements TopicHost {
   readonly dataPath: string;
   private dataLock: DataPathLock | null = null;
   private lookupPeers: LookupPeers | null = null;
+  /** topics created at runtime still waiting for lookupd's channel list (see channelsReady) */
+  private readonly channelQueries = new Map<Topic, Promise<void>>();
   private statsd: StatsdReporter | null = null;
   private metadataDirty = false;
   /** false while metadata is being loaded at startup (no rewrite per loaded topic) */
@@ -398,16 +400,36 @@ export class Nsqd implements TopicHost {
       topic.start();
       return topic;
     }
-    const created = topic;
-    peers.channelsForTopic(name).then(
-      (channels) => {
-        if (created.deleted) return;
-        for (const ch of channels) if (!isEphemeral(ch) && isValidChannelName(ch)) created.getOrCreateChannel(ch);
-        created.start();
-      },
-      () => created.start(),
-    );
+    this.channelQueries.set(topic, this.preCreateChannels(topic, peers));
     return topic;
+  }
+
+  /**
+   * Creates the non-ephemeral channels lookupd knows for a new topic, then starts it. Never
+   * rejects; bounded by the HTTP client timeout, so a silent lookupd cannot hold publishes longer.
+   */
+  private async preCreateChannels(topic: Topic, peers: LookupPeers): Promise<void> {
+    const limit = Math.max(this.options.httpClientConnectTimeout, this.options.httpClientRequestTimeout);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<string[]>((resolve) => (timer = setTimeout(() => resolve([]), limit)));
+    try {
+      const channels = await Promise.race([peers.channelsForTopic(topic.name).catch(() => []), timedOut]);
+      if (topic.deleted) return;
+      for (const ch of channels) if (!isEphemeral(ch) && isValidChannelName(ch)) topic.getOrCreateChannel(ch);
+    } finally {
+      clearTimeout(timer);
+      this.channelQueries.delete(topic);
+      if (!topic.deleted) topic.start();
+    }
+  }
+
+  /**
+   * While a topic created at runtime waits for lookupd's channel list: resolves when its channels
+   * exist. nsqd answers the PUB / MPUB / `/pub` that created a topic only then (its GetTopic
+   * queries lookupd synchronously). undefined when there is nothing to wait for.
+   */
+  channelsReady(topic: Topic): Promise<void> | undefined {
+    return topic.started ? undefined : this.channelQueries.get(topic);
   }
 
   deleteTopic(name: string): boolean {
