@@ -8,6 +8,7 @@ import type { Server } from "bun";
 import { Producer } from "../src/client/producer.ts";
 import { fillGetTemplate, parseCustomHeaders, queryEscape } from "../src/tools/to-http.ts";
 import { HostPool } from "../src/tools/host-pool.ts";
+import { ConnectProbe } from "../src/tools/connect-probe.ts";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { multiCallBun, NsqProcess, until } from "./helpers/nsq-process.ts";
 
@@ -109,25 +110,47 @@ describe("nsq_to_http", () => {
       expect(s.headers["user-agent"]).toBe("nsq_to_http v1.3.0");
     }
     await until(async () => (await channelStats("posts")).in_flight_count === 0, "FINs");
+    p.proc.kill("SIGUSR1"); // statistics on demand
+    await p.waitFor(/nsq_to_http: received 3, finished 3 \(0 not forwarded\), requeued 0/);
     expect(await p.stop("SIGTERM")).toBe(0);
     const c = await channelStats("posts");
     expect([c.depth, c.in_flight_count, c.requeue_count]).toEqual([0, 0, 0]);
     expect(p.log).toContain("nsq_to_http: received 3, finished 3");
   }, 20_000);
 
-  test("GET: the body query-escaped into the template's %s; only 200 counts", async () => {
+  test("GET: the body query-escaped into the template's %s; only 200 counts; status lines", async () => {
     seen = [];
-    respond = () => 200;
+    let first204 = true;
+    respond = (r) => {
+      // a 204 is success for POST but not for GET (nsq_to_http wants exactly 200): sent again
+      if (r.query.endsWith("plain") && first204) {
+        first204 = false;
+        return 204;
+      }
+      return 200;
+    };
     const bodies = ["a b&c/é", "100%", "plain"];
     await publish("gets", bodies);
-    const p = toHttp(["--topic=gets", "--get", `http://127.0.0.1:${server.port}/hook?v=1&msg=%s`, "--header=X-Env: test"]);
-    await until(() => seen.length >= 3, "3 GETs");
-    expect(seen.map((s) => s.query).sort()).toEqual(["v=1&msg=100%25", "v=1&msg=a+b%26c%2F%C3%A9", "v=1&msg=plain"]);
+    const p = toHttp([
+      "--topic=gets",
+      "--get",
+      `http://127.0.0.1:${server.port}/hook?v=1&msg=%s`,
+      "--header=X-Env: test",
+      "--status-every=2",
+      "--consumer-opt=default_requeue_delay,10ms",
+      "--consumer-opt=backoff_multiplier,10ms",
+    ]);
+    await until(() => seen.filter((s) => s.status === 200).length >= 3, "3 GETs answered 200");
+    expect(seen.filter((s) => s.status === 200).map((s) => s.query).sort()).toEqual(["v=1&msg=100%25", "v=1&msg=a+b%26c%2F%C3%A9", "v=1&msg=plain"]);
+    expect(seen.filter((s) => s.status === 204).map((s) => s.query)).toEqual(["v=1&msg=plain"]);
     for (const s of seen) {
       expect(s.method).toBe("GET");
       expect(s.headers["x-env"]).toBe("test");
       expect(s.headers["content-type"]).toBeUndefined();
     }
+    // timer_metrics: a warning for a small window, then a line each time the window of 2 wraps
+    await p.waitFor(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[aggregate\]: finished 2 - 99th: [\d.]+ms - 95th: [\d.]+ms - avg: [\d.]+ms$/m);
+    expect(p.log).toContain("Warning: use more than 100 status values for accurate percentiles (configured with 2)");
     expect(await p.stop("SIGINT")).toBe(0);
   }, 20_000);
 
@@ -213,6 +236,17 @@ describe("nsq_to_http", () => {
 });
 
 describe("pieces", () => {
+  test("connect probe: a refused port fails the request before fetch; a listening one passes, then is trusted", async () => {
+    const probe = new ConnectProbe(1000);
+    const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const refusedPort = closed.port;
+    closed.stop(true);
+    await expect(probe.check(`http://127.0.0.1:${refusedPort}/x`)).rejects.toThrow(/dial tcp 127.0.0.1:\d+/);
+    await probe.check(`http://127.0.0.1:${server.port}/x`);
+    probe.answered(`http://127.0.0.1:${server.port}/y`);
+    await expect(probe.check(`http://127.0.0.1:${server.port}/z`)).resolves.toBeUndefined();
+  });
+
   test("Go's url.QueryEscape and Sprintf of the GET template", () => {
     expect(queryEscape(Buffer.from("a b+c~d_e.f-g!*'()"))).toBe("a+b%2Bc~d_e.f-g%21%2A%27%28%29");
     expect(queryEscape(Buffer.from([0xff, 0x00]))).toBe("%FF%00");
