@@ -43,9 +43,9 @@ function serve(dataPath: string, tcp = 0, http = 0): NsqProcess {
 
 async function topicStats(httpPort: number, topic: string): Promise<{ message_count: number; channels: Array<{ channel_name: string; depth: number; in_flight_count: number }> } | undefined> {
   const s = (await (await fetch(`http://127.0.0.1:${httpPort}/stats?format=json&topic=${topic}`)).json()) as {
-    topics: Array<{ topic_name: string; message_count: number; channels: Array<{ channel_name: string; depth: number; in_flight_count: number }> }>;
+    topics: null | Array<{ topic_name: string; message_count: number; channels: Array<{ channel_name: string; depth: number; in_flight_count: number }> }>;
   };
-  return s.topics.find((t) => t.topic_name === topic);
+  return s.topics?.find((t) => t.topic_name === topic); // null while there are none, as nsqd
 }
 
 describe("nsq_to_nsq", () => {
@@ -143,6 +143,29 @@ describe("nsq_to_nsq", () => {
     // at-least-once: only publishes caught by the restart may arrive twice
     expect(duplicated).toBeLessThan(1000);
   }, 240_000);
+
+  test("SIGTERM mid-copy: exits 0 once every outstanding publish is answered; copied + still queued = published, no duplicates", async () => {
+    const N = 20_000;
+    const producer = new Producer(`127.0.0.1:${source.tcpPort}`);
+    for (let i = 0; i < N; i += 2000) await producer.multiPublish("stopping", Array.from({ length: 2000 }, (_, j) => `m${i + j}`));
+    await producer.close();
+    const data = tempDir("nsq-to-nsq-stop-");
+    dirs.push(data);
+    const dest = serve(data);
+    const ports = await dest.ports();
+    const bridge = new NsqProcess(
+      ["--topic=stopping", `--nsqd-tcp-address=127.0.0.1:${source.tcpPort}`, `--destination-nsqd-tcp-address=127.0.0.1:${ports.tcp}`, "--mode=round-robin"],
+      link.path,
+    );
+    running.push(bridge);
+    await until(async () => ((await topicStats(ports.http, "stopping"))?.message_count ?? 0) >= 2000, "copying under way", 30_000);
+    expect(await bridge.stop("SIGTERM")).toBe(0);
+    const copied = (await topicStats(ports.http, "stopping"))!.message_count;
+    const left = (await topicStats(source.httpPort, "stopping"))!.channels.find((c) => c.channel_name === "nsq_to_nsq")!;
+    expect(left.in_flight_count).toBe(0);
+    expect(copied + left.depth).toBe(N);
+    expect(bridge.log).toMatch(new RegExp(`finished ${copied} \\(0 not forwarded\\), requeued 0`));
+  }, 60_000);
 
   test("flag checks as nsq_to_nsq", async () => {
     const cases: Array<[string[], string]> = [
