@@ -96,6 +96,14 @@ test("the first HTTP /pub of a topic lookupd knows returns after its channels ex
     ["audit", 2],
   ]);
   conn.destroy();
+
+  // POST /topic/create on a fourth broker: the channels exist when it answers
+  const d = startNode([lookupd.tcp]);
+  const dPorts = await d.ports();
+  await d.waitFor(/peer info/);
+  expect((await fetch(`http://127.0.0.1:${dPorts.http}/topic/create?topic=orders`, { method: "POST" })).status).toBe(200);
+  const dStats = (await (await fetch(`http://127.0.0.1:${dPorts.http}/stats?format=json&topic=orders`)).json()) as Stats;
+  expect(dStats.topics[0]?.channels.map((ch) => ch.channel_name).sort()).toEqual(["archive", "audit"]);
 }, 30_000);
 
 test("a lookupd that accepts but never answers /channels delays the creating publish no longer than the HTTP client timeout", async () => {

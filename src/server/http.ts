@@ -419,8 +419,8 @@ export class NsqdHttpServer {
     return { kind: "text", status: 200, body: text };
   }
 
-  private createTopic(ctx: RequestContext): Reply {
-    this.topicFromQuery(ctx);
+  private async createTopic(ctx: RequestContext): Promise<Reply> {
+    await this.nsqd.channelsReady(this.topicFromQuery(ctx).topic);
     return EMPTY;
   }
 

@@ -425,8 +425,9 @@ export class Nsqd implements TopicHost {
 
   /**
    * While a topic created at runtime waits for lookupd's channel list: resolves when its channels
-   * exist. nsqd answers the PUB / MPUB / `/pub` that created a topic only then (its GetTopic
-   * queries lookupd synchronously). undefined when there is nothing to wait for.
+   * exist. nsqd answers the PUB / MPUB / DPUB / SUB / `/pub` / `/mpub` / `/topic/create` that
+   * created a topic only then (its GetTopic queries lookupd synchronously). undefined when there
+   * is nothing to wait for.
    */
   channelsReady(topic: Topic): Promise<void> | undefined {
     return topic.started ? undefined : this.channelQueries.get(topic);

@@ -246,8 +246,9 @@ export class ProtocolV2Connection {
   }
 
   /**
-   * A topic this publish just created waits for the channels lookupd knows (nsqd's GetTopic):
-   * the connection is suspended and the same command runs again once they exist (returns true).
+   * A topic this PUB / MPUB / DPUB / SUB just created waits for the channels lookupd knows
+   * (nsqd's GetTopic): the connection is suspended and the same command runs again once they
+   * exist (returns true).
    */
   private awaitChannels(topic: Topic): boolean {
     if (topic.started) return false;
@@ -577,6 +578,7 @@ export class ProtocolV2Connection {
     }
     if (this.awaitAuth("SUB", topicName, channelName)) return start;
     const topic = this.nsqd.getOrCreateTopic(topicName);
+    if (this.awaitChannels(topic)) return start;
     const channel = topic.getOrCreateChannel(channelName);
     const maxConsumers = this.nsqd.options.maxChannelConsumers;
     if (maxConsumers > 0 && channel.clients.length >= maxConsumers) {
