@@ -43,6 +43,16 @@ const CMD_TOUCH = ascii("TOUCH");
 const CMD_IDENTIFY = ascii("IDENTIFY");
 const CMD_AUTH = ascii("AUTH");
 
+/** "FIN " + 16 bytes holding no space, CR or LF + "\n" at buf[pos..pos+21): one FIN with its ID. */
+function isPlainFin(buf: Uint8Array, pos: number, len: number): boolean {
+  if (pos + 21 > len || buf[pos + 1] !== 0x49 || buf[pos + 2] !== 0x4e || buf[pos + 3] !== C_SPACE || buf[pos + 20] !== C_NL) return false;
+  for (let i = pos + 4; i < pos + 20; i++) {
+    const b = buf[i]!;
+    if (b === C_SPACE || b === C_NL || b === 13) return false;
+  }
+  return true;
+}
+
 function nameIs(buf: Uint8Array, start: number, end: number, cmd: number[]): boolean {
   if (end - start !== cmd.length) return false;
   for (let i = 0; i < cmd.length; i++) if (buf[start + i] !== cmd[i]) return false;
@@ -171,7 +181,9 @@ export class ProtocolV2Connection {
     }
     const len = buf.length;
     while (pos < len && !this.client.closed) {
-      const nl = buf.indexOf(C_NL, pos);
+      // "FIN <16-byte id>\n", most of a consumer's input, is recognised without scanning for the line end
+      const plainFin = buf[pos] === 0x46 && isPlainFin(buf, pos, len);
+      const nl = plainFin ? pos + 20 : buf.indexOf(C_NL, pos);
       if (nl < 0) {
         if (len - pos > MAX_LINE) this.client.close();
         return pos;
@@ -184,7 +196,7 @@ export class ProtocolV2Connection {
       if (lineEnd > pos && buf[lineEnd - 1] === C_CR) lineEnd--;
       let used: number;
       try {
-        used = this.command(buf, pos, lineEnd, nl + 1);
+        used = plainFin ? this.plainFin(buf, pos) : this.command(buf, pos, lineEnd, nl + 1);
       } catch (err) {
         if (err instanceof ProtocolError) {
           this.fail(err);
@@ -321,6 +333,15 @@ export class ProtocolV2Connection {
     if (range === null) throw new ProtocolError("E_INVALID", `${cmd} insufficient number of params`);
     if (range[1] - range[0] !== 16) throw new ProtocolError("E_INVALID", "invalid message ID");
     return range[0];
+  }
+
+  /** A line isPlainFin recognised: what command() and fin() would do, without scanning the line. */
+  private plainFin(buf: Buffer, start: number): number {
+    if (this.nsqd.tlsRequiredForTcp && !this.client.tls) return this.command(buf, start, start + 20, start + 21);
+    this.requireSubscribedOrClosing("FIN");
+    this.client.channel!.finish(this.client, buf, start + 4, preciseNowMs());
+    this.pumpNeeded = true;
+    return start + 21;
   }
 
   private fin(buf: Buffer, nameEnd: number, lineEnd: number, next: number): number {
