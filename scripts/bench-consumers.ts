@@ -4,6 +4,7 @@
  *
  *   bun scripts/bench-consumers.ts [--runs=1] [--prefill=2s] [--runfor=3s] [--nsqd-bin=PATH]
  *                                  [--server-bin=PATH] [--go-tools=DIR] [--queues=memory,disk]
+ *                                  [--shapes=bench_reader,go-nsq]
  *
  * For every server × queue mode (`--mem-queue-size=10000000`, everything in memory, and
  * `--mem-queue-size=0`, everything through the disk queue) × consumer shape, a fresh server is
@@ -33,14 +34,16 @@ const args = parseGoFlags(process.argv.slice(2), [
   { name: "nsqd-bin", kind: "string", default: "", describe: "a real nsqd to compare with (optional)" },
   { name: "go-tools", kind: "string", default: "", describe: "directory with nsq's bench_writer and bench_reader binaries (optional)" },
   { name: "queues", kind: "string", default: "memory,disk", describe: "queue modes: memory (--mem-queue-size=10000000), disk (--mem-queue-size=0)" },
+  { name: "shapes", kind: "string", default: "bench_reader,go-nsq", describe: "consumer shapes to run" },
 ]);
 const RUNS = Number(args["runs"]);
 const PREFILL_MS = parseDuration(String(args["prefill"]));
 const RUNFOR_MS = parseDuration(String(args["runfor"]));
 const GO_TOOLS = String(args["go-tools"]);
 const CONNECTIONS = availableParallelism();
-const SHAPES = ["bench_reader", "go-nsq"] as const;
-type Shape = (typeof SHAPES)[number];
+const ALL_SHAPES = ["bench_reader", "go-nsq"] as const;
+type Shape = (typeof ALL_SHAPES)[number];
+const SHAPES = String(args["shapes"]).split(",").filter((s): s is Shape => (ALL_SHAPES as readonly string[]).includes(s));
 
 interface Server {
   name: string;
@@ -125,15 +128,19 @@ const int = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 const rows: string[] = [];
 for (const queue of queues) {
   for (const shape of SHAPES) {
-    for (const srv of servers) {
-      const runs: { pub: Measured; sub: Measured }[] = [];
-      for (let i = 0; i < RUNS; i++) {
+    // servers alternate run by run, so a change in the machine's load hits both alike
+    const runs = new Map<Server, { pub: Measured; sub: Measured }[]>(servers.map((s) => [s, []]));
+    for (let i = 0; i < RUNS; i++) {
+      for (const srv of servers) {
         log(`$ ${srv.name} --mem-queue-size=${queue === "memory" ? 10_000_000 : 0}: bench_writer ${PREFILL_MS}ms, then ${shape} ${RUNFOR_MS}ms (run ${i + 1}/${RUNS})`);
         const r = await oneRun(srv, queue, shape);
         log(`  PUB ${int.format(r.pub.msgsPerSec)} msg/s ${r.pub.cpuUsPerMsg.toFixed(2)} µs/msg · SUB ${int.format(r.sub.msgsPerSec)} msg/s ${r.sub.cpuUsPerMsg.toFixed(2)} µs/msg`);
-        runs.push(r);
+        runs.get(srv)!.push(r);
       }
-      const f = (get: (r: { pub: Measured; sub: Measured }) => number) => median(runs.map(get));
+    }
+    for (const srv of servers) {
+      const all = runs.get(srv)!;
+      const f = (get: (r: { pub: Measured; sub: Measured }) => number) => median(all.map(get));
       rows.push(
         `| ${srv.name} | ${queue === "memory" ? "memory (10,000,000)" : "disk (0)"} | ${shape} | ` +
           `${int.format(f((r) => r.pub.msgsPerSec))} | ${f((r) => r.pub.cpuUsPerMsg).toFixed(2)} | ` +

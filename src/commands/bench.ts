@@ -32,7 +32,7 @@ export const command: NsqCommand = {
     { name: "batch-size", kind: "int", default: 200, describe: "messages per MPUB" },
     { name: "runfor", kind: "duration", default: 10_000, describe: "duration of the publishing phase" },
     { name: "concurrency", kind: "int", default: 0, describe: "connections per phase (0 = number of cores)" },
-    { name: "count", kind: "int", default: 0, describe: "writer/run: stop publishing after this many messages (0 = run for --runfor)" },
+    { name: "count", kind: "int", default: 0, describe: "run, writer --shape=pipelined: stop publishing after this many messages (0 = run for --runfor)" },
     { name: "max-outstanding", kind: "int", default: 4, describe: "unanswered MPUBs allowed per writer connection (--shape=pipelined, run)" },
     { name: "rdy", kind: "int", default: 2500, describe: "RDY count of each reader connection" },
     {

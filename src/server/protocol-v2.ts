@@ -116,6 +116,8 @@ export class ProtocolV2Connection {
   private lastTopic: Topic | null = null;
   private lastTopicName: Buffer | null = null;
   private pumpNeeded = false;
+  /** preciseNowMs() of the chunk being parsed, read at its first FIN (-1: not yet) */
+  private chunkNow = -1;
   private identifyCount = 0;
   /** waiting for an auth server or a transport upgrade: input is held until `resume` */
   private suspended = false;
@@ -169,6 +171,7 @@ export class ProtocolV2Connection {
   /** Runs every complete command in `buf`; returns the number of bytes consumed. */
   private parse(buf: Buffer): number {
     let pos = 0;
+    this.chunkNow = -1;
     if (!this.gotMagic) {
       if (buf.length < 4) return 0;
       if (buf[0] !== MAGIC_V2[0] || buf[1] !== MAGIC_V2[1] || buf[2] !== MAGIC_V2[2] || buf[3] !== MAGIC_V2[3]) {
@@ -339,7 +342,9 @@ export class ProtocolV2Connection {
   private plainFin(buf: Buffer, start: number): number {
     if (this.nsqd.tlsRequiredForTcp && !this.client.tls) return this.command(buf, start, start + 20, start + 21);
     this.requireSubscribedOrClosing("FIN");
-    this.client.channel!.finish(this.client, buf, start + 4, preciseNowMs());
+    // one clock reading per received chunk: its FINs all arrived at the same moment
+    if (this.chunkNow < 0) this.chunkNow = preciseNowMs();
+    this.client.channel!.finish(this.client, buf, start + 4, this.chunkNow);
     this.pumpNeeded = true;
     return start + 21;
   }
