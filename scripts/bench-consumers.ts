@@ -13,11 +13,12 @@
  *  - bench_reader: nsq's bench_reader (2 connections on 2 cores, RDY 2500 once, FINs through a
  *    4096-byte buffer flushed when full or in the last quarter of the window);
  *  - go-nsq: FIN per message in its own write, RDY 2500 re-sent when a quarter of the window is left.
- * Printed: a markdown table of PUB and SUB msg/s and the server's CPU time (user+system from
- * /proc/<pid>/stat) per message of each phase. The load generator is `nsq bench`'s own
+ * Printed: a markdown table of PUB and SUB msg/s, the server's CPU time (user+system from
+ * /proc/<pid>/stat) per message of each phase, and its minor page faults per delivered message. The load generator is `nsq bench`'s own
  * implementation of those shapes; --go-tools=DIR runs DIR/bench_writer and DIR/bench_reader
  * (nsq v1.3.0's, built from source) instead for the bench_reader rows.
  */
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parseGoFlags } from "../src/util/goflags.ts";
@@ -78,13 +79,24 @@ async function goTool(name: "bench_writer" | "bench_reader", address: string, ru
 interface Measured {
   msgsPerSec: number;
   cpuUsPerMsg: number;
+  /** minor page faults of the server per message (kernel time that shows as system CPU) */
+  faultsPerMsg: number;
+}
+
+/** minflt of a process (/proc/<pid>/stat field 10) */
+function minorFaults(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
 }
 
 async function measure(server: ServerProcess, work: () => Promise<{ messages: number; seconds: number }>): Promise<Measured> {
   const before = server.cpuUs();
+  const faultsBefore = minorFaults(server.pid);
   const r = await work();
   const cpu = server.cpuUs() - before;
-  return { msgsPerSec: r.messages / r.seconds, cpuUsPerMsg: r.messages > 0 ? cpu / r.messages : NaN };
+  const faults = minorFaults(server.pid) - faultsBefore;
+  const n = r.messages > 0 ? r.messages : NaN;
+  return { msgsPerSec: r.messages / r.seconds, cpuUsPerMsg: cpu / n, faultsPerMsg: faults / n };
 }
 
 async function oneRun(srv: Server, queue: string, shape: Shape): Promise<{ pub: Measured; sub: Measured }> {
@@ -144,13 +156,13 @@ for (const queue of queues) {
       rows.push(
         `| ${srv.name} | ${queue === "memory" ? "memory (10,000,000)" : "disk (0)"} | ${shape} | ` +
           `${int.format(f((r) => r.pub.msgsPerSec))} | ${f((r) => r.pub.cpuUsPerMsg).toFixed(2)} | ` +
-          `${int.format(f((r) => r.sub.msgsPerSec))} | ${f((r) => r.sub.cpuUsPerMsg).toFixed(2)} |`,
+          `${int.format(f((r) => r.sub.msgsPerSec))} | ${f((r) => r.sub.cpuUsPerMsg).toFixed(2)} | ${f((r) => r.sub.faultsPerMsg).toFixed(3)} |`,
       );
     }
   }
 }
 console.log(`${RUNS} run(s) per row (median) · prefill ${PREFILL_MS} ms · read ${RUNFOR_MS} ms · ${CONNECTIONS} connections · ${new Date().toISOString()}`);
 console.log("");
-console.log("| server | queue (--mem-queue-size) | consumer | PUB msg/s | PUB server µs/msg | SUB msg/s | SUB server µs/msg |");
-console.log("|---|---|---|---:|---:|---:|---:|");
+console.log("| server | queue (--mem-queue-size) | consumer | PUB msg/s | PUB server µs/msg | SUB msg/s | SUB server µs/msg | SUB server page faults/msg |");
+console.log("|---|---|---|---:|---:|---:|---:|---:|");
 for (const row of rows) console.log(row);
