@@ -20,7 +20,7 @@
  */
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { parseGoFlags } from "../src/util/goflags.ts";
 import { parseDuration } from "../src/util/duration.ts";
 import { runClassicReader, runClassicWriter, type ClassicResult } from "../src/tools/bench/classic.ts";
@@ -52,7 +52,8 @@ interface Server {
   serverBin?: string;
 }
 const servers: Server[] = [{ name: "nsq serve", ...(args["server-bin"] ? { serverBin: String(args["server-bin"]) } : {}) }];
-if (args["nsqd-bin"]) servers.push({ name: "nsqd", command: [String(args["nsqd-bin"])] });
+// labelled by the executable's file name ("nsqd"; any program taking nsqd's flags can be compared)
+if (args["nsqd-bin"]) servers.push({ name: basename(String(args["nsqd-bin"])), command: [String(args["nsqd-bin"])] });
 const queues = String(args["queues"]).split(",").filter((q) => q === "memory" || q === "disk");
 
 function log(text: string): void {
