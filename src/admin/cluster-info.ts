@@ -23,23 +23,9 @@ export interface Partial<T> {
   errors: string[];
 }
 
-export interface ProducerTopic {
-  topic: string;
-  tombstoned: boolean;
-}
+import type { Producer, ProducerTopic } from "./api-types.ts";
 
-/** An nsqd as nsqadmin's /api/nodes lists it. */
-export interface Producer {
-  remote_addresses: string[] | null;
-  remote_address: string;
-  hostname: string;
-  broadcast_address: string;
-  tcp_port: number;
-  http_port: number;
-  version: string;
-  topics: ProducerTopic[] | null;
-  out_of_date: boolean;
-}
+export type { Producer, ProducerTopic };
 
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : {});
