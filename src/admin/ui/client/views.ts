@@ -83,11 +83,12 @@ export function topicsPage(ctx: ViewContext): string {
   const topics = c.topics();
   const nodes = [...c.nodes.values()];
   const up = nodes.filter((n) => n.sample && !c.isStale(n)).length;
-  const total = c.totalRate();
+  // messages published per second: the topics' rates (the counter page counts channel deliveries)
+  const total = topics.some((t) => t.rate !== null) ? topics.reduce((s, t) => s + (t.rate ?? 0), 0) : null;
   const head = summary([
     ["nodes answering", `${up} / ${nodes.length}`],
     ["topics", num(topics.length)],
-    ["depth", num(topics.reduce((s, t) => s + t.depth, 0))],
+    ["queued", num(topics.reduce((s, t) => s + t.depth + t.channels.reduce((x, c) => x + c.depth, 0), 0))],
     ["in flight", num(topics.reduce((s, t) => s + t.inFlight, 0))],
     ["msgs/s", `<span data-testid="cluster-rate">${rate(total)}</span>`],
   ]);
@@ -96,6 +97,7 @@ export function topicsPage(ctx: ViewContext): string {
       `${link(ctx, `/topics/${seg(t.topic)}`, t.topic)}${t.paused ? " " + badge("paused", "warn") : ""}`,
       num(t.depth),
       `${num(t.memory)} + ${num(t.backend)}`,
+      num(t.channels.reduce((x, c) => x + c.depth, 0)),
       num(t.inFlight),
       num(t.messages),
       `<span class="rate" data-topic-rate="${esc(t.topic)}">${rate(t.rate)}</span>`,
@@ -104,7 +106,7 @@ export function topicsPage(ctx: ViewContext): string {
     ]));
   const filter = `<input type="search" id="filter" placeholder="Filter topics  ( / )" value="${esc(ctx.filter)}" aria-label="Filter topics">`;
   return `<h1>Topics</h1>${head}<div class="toolbar">${filter}</div>${table(
-    ["Topic", "Depth", "Memory + Disk", "In flight", "Messages", "msgs/s", "Channels", "Nodes"],
+    ["Topic", "Depth", "Memory + Disk", "Channel depth", "In flight", "Messages", "msgs/s", "Channels", "Nodes"],
     rows,
     c.nodes.size === 0 ? "Waiting for the node list…" : "No topics.",
   )}`;
@@ -154,7 +156,8 @@ export function topicPage(ctx: ViewContext, topic: string): string {
 
 function clientRow(c: AdminClientStats): string {
   const compression = c.snappy ? "snappy" : c.deflate ? "deflate" : "–";
-  return `<tr><td>${esc(c.hostname || c.client_id)}<div class="muted small">${esc(c.user_agent)}</div></td><td>${esc(c.remote_address)}</td><td>${esc(c.node)}</td><td>V${esc(c.version)}</td>`
+  const name = c.client_id && c.client_id !== c.hostname ? `${esc(c.client_id)} <span class="muted">@ ${esc(c.hostname)}</span>` : esc(c.hostname || c.client_id);
+  return `<tr><td>${name}<div class="muted small">${esc(c.user_agent)}</div></td><td>${esc(c.remote_address)}</td><td>${esc(c.node)}</td><td>${esc(c.version)}</td>`
     + `<td>${c.tls ? badge(c.tls_version || "TLS", "ok") : "–"}</td><td>${compression}</td>`
     + `<td class="n">${num(c.ready_count)}</td><td class="n">${num(c.in_flight_count)}</td><td class="n">${num(c.message_count)}</td><td class="n">${num(c.finish_count)}</td><td class="n">${num(c.requeue_count)}</td>`
     + `<td class="n">${duration(c.connected)}</td></tr>`;
