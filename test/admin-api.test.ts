@@ -254,6 +254,13 @@ describe("actions", () => {
     await until("notification", () => notifications.some((x) => x.action === "empty_channel"));
   });
 
+  test("an action on a topic nobody knows: 404 TOPIC_NOT_FOUND, nothing notified", async () => {
+    const before = notifications.length;
+    const r = await api("POST", "/api/topics/nosuchtopic", { action: "pause" });
+    expect([r.status, r.json.message]).toEqual([404, "TOPIC_NOT_FOUND"]);
+    expect(notifications.length).toBe(before);
+  });
+
   test("bad bodies and actions are 400", async () => {
     const notJson = await api("POST", "/api/topics/orders", "{nope");
     expect(notJson.status).toBe(400);
@@ -356,6 +363,31 @@ describe("access control and /config", () => {
     const denied = await startInProcess({ lookupdHttpAddresses: [`127.0.0.1:${lookupds[0]!.http}`], allowConfigFromCidr: "10.0.0.0/8" });
     const r = await api("GET", "/config/log_level", undefined, {}, denied);
     expect([r.status, r.json.message]).toEqual([403, "FORBIDDEN"]);
+  });
+
+  test("GET /api/graphite: nsqadmin's argument checks and the rate per second of the statsd interval", async () => {
+    const graphite = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: (req) => {
+        const u = new URL(req.url);
+        // nsqadmin asks for the window one to two statsd intervals ago
+        if (u.pathname !== "/render" || u.searchParams.get("from") !== "-20sec" || u.searchParams.get("until") !== "-10sec") return new Response("bad", { status: 400 });
+        return Response.json([{ target: u.searchParams.get("target"), datapoints: [[125, 1700000000]] }]);
+      },
+    });
+    try {
+      const base = await startInProcess({ nsqdHttpAddresses: [nodeName(nodes[0]!)], graphiteUrl: `http://127.0.0.1:${graphite.port}`, statsdInterval: 10_000 });
+      expect((await api("GET", "/api/graphite?metric=depth&target=x", undefined, {}, base)).json.message).toBe("INVALID_ARG_METRIC");
+      expect((await api("GET", "/api/graphite?metric=rate", undefined, {}, base)).json.message).toBe("INVALID_ARG_TARGET");
+      const r = await api("GET", "/api/graphite?metric=rate&target=sumSeries(nsq.*.topic.orders.message_count)", undefined, {}, base);
+      expect(r).toMatchObject({ status: 200, json: { rate: "12.50" } });
+      // without graphite, as nsqadmin: the request fails
+      const none = await api("GET", "/api/graphite?metric=rate&target=x");
+      expect([none.status, none.json.message]).toEqual([500, "INTERNAL_ERROR"]);
+    } finally {
+      graphite.stop(true);
+    }
   });
 
   test("--base-path: every route under the prefix", async () => {

@@ -254,8 +254,9 @@ export const topicChannelAction: ApiHandler = async (ctx, req) => {
   const action = field(body, "action");
   if (action !== "pause" && action !== "unpause" && action !== "empty") throw new HttpError(400, "INVALID_ACTION");
   const o = ctx.opts();
-  const errors = await upstream(ctx, `${action} topic/channel`, () =>
+  const { errors, known } = await upstream(ctx, `${action} topic/channel`, () =>
     ctx.ci.action(action, topicName, channelName, o.lookupdHttpAddresses, o.nsqdHttpAddresses));
+  if (!known) throw new HttpError(404, "TOPIC_NOT_FOUND");
   notify(ctx, req, `${action}_${channelName === "" ? "topic" : "channel"}` as AdminActionName, topicName, channelName);
   const messages: string[] = [];
   collect(ctx, messages, errors);

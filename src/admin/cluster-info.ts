@@ -299,11 +299,19 @@ export class ClusterInfo {
   }
 
   /** pause / unpause / empty a topic or channel on every nsqd producing the topic. */
-  async action(action: "pause" | "unpause" | "empty", topic: string, channel: string, lookupds: readonly string[], nsqds: readonly string[]): Promise<string[]> {
+  /** `known` is false when no lookupd (or listed nsqd) has heard of the topic: nothing was done. */
+  async action(
+    action: "pause" | "unpause" | "empty",
+    topic: string,
+    channel: string,
+    lookupds: readonly string[],
+    nsqds: readonly string[],
+  ): Promise<{ errors: string[]; known: boolean }> {
     const p = await this.topicProducers(topic, lookupds, nsqds);
     const path = channel === ""
       ? `/topic/${action}?topic=${q(topic)}`
       : `/channel/${action}?topic=${q(topic)}&channel=${q(channel)}`;
-    return [...p.errors, ...(await this.postAll(p.value.producers.map(producerHttpAddress), path))];
+    const errors = [...p.errors, ...(await this.postAll(p.value.producers.map(producerHttpAddress), path))];
+    return { errors, known: p.value.known || p.errors.length > 0 };
   }
 }

@@ -34,6 +34,8 @@ export interface NodeState {
   pendingSince: number | null;
   /** lookupd (or the nsqd list) still names it */
   listed: boolean;
+  /** when the node list stopped naming it */
+  unlistedSince: number | null;
 }
 
 export interface ChannelRow {
@@ -70,6 +72,8 @@ export interface TopicRow {
 /** A node is "slow" when its request has been out this long. */
 export const SLOW_AFTER_MS = 3000;
 const HISTORY = 60;
+/** A node the node list no longer names is shown (as failing) this long, then dropped. */
+const FORGET_AFTER_MS = 120_000;
 
 export class Cluster {
   readonly nodes = new Map<string, NodeState>();
@@ -124,7 +128,7 @@ export class Cluster {
         listed.add(name);
         let n = this.nodes.get(name);
         if (!n) {
-          n = { name, info: p, sample: null, prev: null, error: null, pendingSince: null, listed: true };
+          n = { name, info: p, sample: null, prev: null, error: null, pendingSince: null, listed: true, unlistedSince: null };
           this.nodes.set(name, n);
           this.pollNode(n);
         }
@@ -132,7 +136,19 @@ export class Cluster {
         n.listed = true;
       }
       // only a complete answer says a node is gone
-      if (r.message === "") for (const n of this.nodes.values()) if (!listed.has(n.name)) n.listed = false;
+      if (r.message === "") {
+        const now = Date.now();
+        for (const n of [...this.nodes.values()]) {
+          if (listed.has(n.name)) {
+            n.unlistedSince = null;
+            continue;
+          }
+          n.listed = false;
+          n.unlistedSince ??= now;
+          // a node gone this long was removed on purpose (or is long dead): stop showing it
+          if (now - n.unlistedSince > FORGET_AFTER_MS) this.nodes.delete(n.name);
+        }
+      }
     } catch (err) {
       this.discoveryError = (err as Error).message;
     }
