@@ -16,7 +16,7 @@ import { LatencyStats } from "./latency-stats.ts";
 import { FRAME_HEARTBEAT } from "../protocol/frames.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { isEphemeral } from "../protocol/names.ts";
-import { parseListenAddress, joinHostPort } from "../protocol/address.ts";
+import { parseListenAddress, joinHostPort, goListenError } from "../protocol/address.ts";
 import { startHttpServer, type HttpServerHandle } from "./http.ts";
 import { startHttpsServer } from "./https.ts";
 import { loadTlsConfig } from "./tls-options.ts";
@@ -25,7 +25,7 @@ import { upgradeTransport, type TransportUpgrade } from "./transport-upgrade.ts"
 import { AuthManager } from "./auth.ts";
 import { DiskQueue } from "./disk-queue.ts";
 import { MSG_HEADER_SIZE, MSG_ID_OFFSET, reanchorClock } from "./message.ts";
-import { readMetadata, writeMetadata, readDeferredSidecar, writeDeferredSidecar, type NsqdMetadata } from "./metadata.ts";
+import { readMetadata, writeMetadata, readDeferredSidecar, writeDeferredSidecar, metadataWriteError, type NsqdMetadata } from "./metadata.ts";
 import { lockDataPath, type DataPathLock } from "./data-lock.ts";
 import { DeferredRestore } from "./deferred-restore.ts";
 import { LookupPeers } from "./lookup-peers.ts";
@@ -104,7 +104,7 @@ export class Nsqd implements TopicHost {
     try {
       this.loadMetadata();
       this.loaded = true;
-      this.writeMetadataNow();
+      this.persistMetadataAtStart();
       await this.listenTcp();
       if (this.options.httpAddress !== "") {
         this.http = startHttpServer(this, this.options.httpAddress);
@@ -119,6 +119,7 @@ export class Nsqd implements TopicHost {
     } catch (err) {
       this.tcpServer?.close();
       this.http?.stop();
+      this.https?.stop();
       this.dataLock.release();
       this.dataLock = null;
       throw err;
@@ -202,7 +203,17 @@ export class Nsqd implements TopicHost {
     try {
       writeMetadata(this.dataPath, this.metadataSnapshot());
     } catch (err) {
-      this.logger.error(`failed to persist metadata - ${err instanceof Error ? err.message : String(err)}`);
+      this.logger.error(`failed to persist metadata - ${metadataWriteError(this.dataPath, err)}`);
+    }
+  }
+
+  /** As nsqd: a data path that cannot be written at start-up is fatal, not a logged error. */
+  private persistMetadataAtStart(): void {
+    this.metadataDirty = false;
+    try {
+      writeMetadata(this.dataPath, this.metadataSnapshot());
+    } catch (err) {
+      throw new Error(`failed to persist metadata - ${metadataWriteError(this.dataPath, err)}`);
     }
   }
 
@@ -211,7 +222,7 @@ export class Nsqd implements TopicHost {
     const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.tcpServer = server;
     return new Promise((resolve, reject) => {
-      server.once("error", (err) => reject(new Error(`listen (${this.options.tcpAddress}) failed - ${err.message}`)));
+      server.once("error", (err) => reject(new Error(`listen (${this.options.tcpAddress}) failed - ${goListenError(addr, err)}`)));
       const onListening = () => {
         const a = server.address();
         if (a !== null && typeof a === "object") {
