@@ -76,11 +76,6 @@ export function writeMetadata(dataPath: string, meta: NsqdMetadata): void {
   writeFileAtomically(dataPath, METADATA_FILE_NAME, Buffer.from(encodeMetadata(meta), "utf8"));
 }
 
-/** What a failed writeMetadata reports: the file and the cause (ENOSPC on write names no file itself). */
-export function metadataWriteError(dataPath: string, err: unknown): string {
-  return `${metadataPath(dataPath)}: ${errorText(err)}`;
-}
-
 /** The exact JSON text nsqd writes for this metadata. */
 export function encodeMetadata(meta: NsqdMetadata): string {
   const topics: { name: string; paused: boolean; channels: ChannelMetadata[] | null }[] = [];

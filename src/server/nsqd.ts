@@ -25,7 +25,7 @@ import { upgradeTransport, type TransportUpgrade } from "./transport-upgrade.ts"
 import { AuthManager } from "./auth.ts";
 import { DiskQueue } from "./disk-queue.ts";
 import { MSG_HEADER_SIZE, MSG_ID_OFFSET, reanchorClock } from "./message.ts";
-import { readMetadata, writeMetadata, readDeferredSidecar, writeDeferredSidecar, metadataWriteError, type NsqdMetadata } from "./metadata.ts";
+import { readMetadata, writeMetadata, readDeferredSidecar, writeDeferredSidecar, type NsqdMetadata } from "./metadata.ts";
 import { lockDataPath, type DataPathLock } from "./data-lock.ts";
 import { DeferredRestore } from "./deferred-restore.ts";
 import { LookupPeers } from "./lookup-peers.ts";
@@ -120,6 +120,7 @@ export class Nsqd implements TopicHost {
       this.tcpServer?.close();
       this.http?.stop();
       this.https?.stop();
+      this.loaded = false; // close() must not rewrite metadata or flush queues of a broker that never ran
       this.dataLock.release();
       this.dataLock = null;
       throw err;
@@ -203,7 +204,7 @@ export class Nsqd implements TopicHost {
     try {
       writeMetadata(this.dataPath, this.metadataSnapshot());
     } catch (err) {
-      this.logger.error(`failed to persist metadata - ${metadataWriteError(this.dataPath, err)}`);
+      this.logger.error(`failed to persist metadata - ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
@@ -213,7 +214,8 @@ export class Nsqd implements TopicHost {
     try {
       writeMetadata(this.dataPath, this.metadataSnapshot());
     } catch (err) {
-      throw new Error(`failed to persist metadata - ${metadataWriteError(this.dataPath, err)}`);
+      // the message names the file and the cause ("failed to write <data-path>/nsqd.dat - EROFS: …")
+      throw new Error(`failed to persist metadata - ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
