@@ -120,24 +120,36 @@ describe("listeners are exclusive", () => {
   let certs: TestCerts | null = null;
   afterAll(() => certs?.cleanup());
 
-  test("every other listener of serve and lookupd: a taken address is nsqd's FATAL line and exit 1", async () => {
-    const taken = await listener();
-    const data = () => `--data-path=${tempDir("taken")}`;
+  test("every listener of serve (TCP, HTTP, HTTPS) and lookupd (TCP, HTTP) is exclusive: a second one exits 1 with nsqd's FATAL line", async () => {
     certs = makeTestCerts();
     const tls = [`--tls-cert=${certs.serverCert}`, `--tls-key=${certs.serverKey}`];
-    const cases: [string, string[]][] = [
-      ["nsqd", ["serve", `--tcp-address=127.0.0.1:${taken.port}`, "--http-address=127.0.0.1:0", data()]],
-      ["nsqd", ["serve", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", `--https-address=127.0.0.1:${taken.port}`, ...tls, data()]],
-      ["nsqlookupd", ["lookupd", `--tcp-address=127.0.0.1:${taken.port}`, "--http-address=127.0.0.1:0"]],
-      ["nsqlookupd", ["lookupd", "--tcp-address=127.0.0.1:0", `--http-address=127.0.0.1:${taken.port}`]],
+    const serve = started(new NsqProcess(["serve", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", "--https-address=127.0.0.1:0", ...tls, `--data-path=${tempDir("tls")}`]));
+    const lookupd = started(new NsqProcess(["lookupd", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0"]));
+    const s = await serve.ports();
+    const https = Number((await serve.waitFor(/HTTPS: listening on 127\.0\.0\.1:(\d+)/))[1]);
+    const l = await lookupd.ports();
+    for (const port of [s.tcp, s.http, https, l.tcp, l.http]) {
+      // no SO_REUSEPORT on any of them: not even a socket that asks for it can share the port
+      expect(() => Bun.serve({ hostname: "127.0.0.1", port, reusePort: true, fetch: () => new Response("intruder") })).toThrow();
+    }
+    const data = () => `--data-path=${tempDir("taken")}`;
+    const cases: [string, number, string[]][] = [
+      ["nsqd", s.tcp, ["serve", `--tcp-address=127.0.0.1:${s.tcp}`, "--http-address=127.0.0.1:0", data()]],
+      ["nsqd", https, ["serve", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", `--https-address=127.0.0.1:${https}`, ...tls, data()]],
+      ["nsqlookupd", l.tcp, ["lookupd", `--tcp-address=127.0.0.1:${l.tcp}`, "--http-address=127.0.0.1:0"]],
+      ["nsqlookupd", l.http, ["lookupd", "--tcp-address=127.0.0.1:0", `--http-address=127.0.0.1:${l.http}`]],
     ];
-    const results = await Promise.all(cases.map(([, args]) => runNsq(args)));
+    const results = await Promise.all(cases.map(([, , args]) => runNsq(args)));
     results.forEach((r, i) => {
-      const [name, args] = cases[i]!;
+      const [name, port, args] = cases[i]!;
       expect({ args, code: r.code }).toEqual({ args, code: 1 });
-      expect(fatalLine(r)).toEndWith(`FATAL: failed to instantiate ${name} - ${inUse(taken.port)}`);
+      expect(fatalLine(r)).toEndWith(`FATAL: failed to instantiate ${name} - ${inUse(port)}`);
     });
-    expect(taken.connections()).toBe(0);
+    // the first ones still serve
+    expect(await (await fetch(`http://127.0.0.1:${s.http}/ping`)).text()).toBe("OK");
+    expect(await (await fetch(`http://127.0.0.1:${l.http}/ping`)).text()).toBe("OK");
+    expect(await serve.stop()).toBe(0);
+    expect(await lookupd.stop()).toBe(0);
   });
 
   test("an embedded broker whose HTTP port is taken closes its TCP listener and releases the data path", async () => {
