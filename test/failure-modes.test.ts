@@ -229,6 +229,13 @@ describe("addresses", () => {
     });
     expect(readdirSync(cwd)).toEqual([]); // no unix socket named "127.0.0.1:abc", no nsqd.dat: nothing started
   });
+  test("a bad address in a --config file is one line naming the key, exit 1 (nsqd's config errors)", async () => {
+    const dir = tempDir("cfg");
+    writeFileSync(join(dir, "nsqd.toml"), 'nsqlookupd_tcp_addresses = ["127.0.0.1:abc"]\n');
+    const r = await runNsq(["serve", `--config=${join(dir, "nsqd.toml")}`, `--data-path=${dir}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe('nsq serve: invalid value "127.0.0.1:abc" for nsqlookupd_tcp_addresses in the config file: bad port "abc"');
+  });
 });
 
 describe("an unwritable data path", () => {

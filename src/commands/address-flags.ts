@@ -20,8 +20,11 @@ export function checkAddressFlags(args: ParsedArgs, flags: readonly FlagSpec[]):
       if (problem === null) continue;
       // the flag's value is already quoted: say only what is wrong with it
       const why = problem.replace(`invalid address "${text}": `, "");
-      const message = `invalid value "${text}" for flag -${spec.name}: ${why}`;
-      throw flagSource(args, spec.name) === "config" ? new Error(message) : new UsageError(message);
+      if (flagSource(args, spec.name) === "config") {
+        const key = spec.cfgKey ?? spec.name.replace(/-/g, "_");
+        throw new Error(`invalid value "${text}" for ${key} in the config file: ${why}`);
+      }
+      throw new UsageError(`invalid value "${text}" for flag -${spec.name}: ${why}`);
     }
   }
 }
