@@ -16,7 +16,7 @@ import { LatencyStats } from "./latency-stats.ts";
 import { FRAME_HEARTBEAT } from "../protocol/frames.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { isEphemeral } from "../protocol/names.ts";
-import { parseListenAddress, joinHostPort } from "../protocol/address.ts";
+import { parseListenAddress, joinHostPort, goListenError } from "../protocol/address.ts";
 import { startHttpServer, type HttpServerHandle } from "./http.ts";
 import { startHttpsServer } from "./https.ts";
 import { loadTlsConfig } from "./tls-options.ts";
@@ -106,7 +106,7 @@ export class Nsqd implements TopicHost {
     try {
       this.loadMetadata();
       this.loaded = true;
-      this.writeMetadataNow();
+      this.persistMetadataAtStart();
       await this.listenTcp();
       if (this.options.httpAddress !== "") {
         this.http = startHttpServer(this, this.options.httpAddress);
@@ -121,6 +121,8 @@ export class Nsqd implements TopicHost {
     } catch (err) {
       this.tcpServer?.close();
       this.http?.stop();
+      this.https?.stop();
+      this.loaded = false; // close() must not rewrite metadata or flush queues of a broker that never ran
       this.dataLock.release();
       this.dataLock = null;
       throw err;
@@ -208,12 +210,23 @@ export class Nsqd implements TopicHost {
     }
   }
 
+  /** As nsqd: a data path that cannot be written at start-up is fatal, not a logged error. */
+  private persistMetadataAtStart(): void {
+    this.metadataDirty = false;
+    try {
+      writeMetadata(this.dataPath, this.metadataSnapshot());
+    } catch (err) {
+      // the message names the file and the cause ("failed to write <data-path>/nsqd.dat - EROFS: …")
+      throw new Error(`failed to persist metadata - ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
   private listenTcp(): Promise<void> {
     const addr = parseListenAddress(this.options.tcpAddress);
     const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.tcpServer = server;
     return new Promise((resolve, reject) => {
-      server.once("error", (err) => reject(new Error(`listen (${this.options.tcpAddress}) failed - ${err.message}`)));
+      server.once("error", (err) => reject(new Error(`listen (${this.options.tcpAddress}) failed - ${goListenError(addr, err)}`)));
       const onListening = () => {
         const a = server.address();
         if (a !== null && typeof a === "object") {
