@@ -30,6 +30,8 @@ test("nsqadmin's start-up checks are usage errors (exit 2, one line)", () => {
     [["--nsqd-http-address=127.0.0.1:4151", "--lookupd-http-address=127.0.0.1:4161"], "use --nsqd-http-address or --lookupd-http-address not both"],
     [["--nsqd-http-address=127.0.0.1:4151", "--http-client-tls-cert=c.pem"], "--http-client-tls-key must be specified with --http-client-tls-cert"],
     [["--nsqd-http-address=127.0.0.1:4151", "--allow-config-from-cidr=nope"], "failed to parse --allow-config-from-cidr (nope)"],
+    [["--nsqd-http-address=127.0.0.1:4151", "--http-address=127.0.0.1:abc"], 'invalid value "127.0.0.1:abc" for flag -http-address: '],
+    [["--lookupd-http-address=127.0.0.1:70000"], 'invalid value "127.0.0.1:70000" for flag -lookupd-http-address: '],
   ] as const) {
     const r = run(["admin", ...args]);
     expect(r.code).toBe(2);

@@ -74,7 +74,7 @@ export const ADMIN_FLAGS: AdminFlagSpec[] = [
   { name: "log-level", kind: "string", option: "logLevel", default: D.logLevel, describe: "set log verbosity: debug, info, warn, error, or fatal" },
   { name: "log-prefix", kind: "string", option: "logPrefix", default: D.logPrefix, describe: "log message prefix" },
   { name: "verbose", kind: "bool", default: false, describe: "[deprecated] has no effect, use --log-level" },
-  { name: "http-address", kind: "string", option: "httpAddress", default: D.httpAddress, describe: "<addr>:<port> to listen on for HTTP clients" },
+  { name: "http-address", kind: "string", address: "listen", option: "httpAddress", default: D.httpAddress, describe: "<addr>:<port> to listen on for HTTP clients" },
   { name: "base-path", kind: "string", option: "basePath", default: D.basePath, describe: "URL base path" },
   { name: "dev-static-dir", kind: "string", option: "devStaticDir", default: "", describe: "(development use only) serve app.js/app.css from this directory" },
   { name: "graphite-url", kind: "string", option: "graphiteUrl", default: "", describe: "graphite HTTP address" },
@@ -92,8 +92,8 @@ export const ADMIN_FLAGS: AdminFlagSpec[] = [
   { name: "http-client-tls-key", kind: "string", option: "httpClientTlsKey", default: "", describe: "path to key file for the HTTP client" },
   { name: "allow-config-from-cidr", kind: "string", option: "allowConfigFromCidr", default: D.allowConfigFromCidr, describe: "A CIDR from which to allow HTTP requests to the /config endpoint" },
   { name: "acl-http-header", kind: "string", option: "aclHttpHeader", default: D.aclHttpHeader, describe: "HTTP header to check for authenticated admin users" },
-  { name: "lookupd-http-address", kind: "strings", option: "lookupdHttpAddresses", cfgKey: "nsqlookupd_http_addresses", describe: "lookupd HTTP address (may be given multiple times)" },
-  { name: "nsqd-http-address", kind: "strings", option: "nsqdHttpAddresses", cfgKey: "nsqd_http_addresses", describe: "nsqd HTTP address (may be given multiple times)" },
+  { name: "lookupd-http-address", kind: "strings", address: "http", option: "lookupdHttpAddresses", cfgKey: "nsqlookupd_http_addresses", describe: "lookupd HTTP address (may be given multiple times)" },
+  { name: "nsqd-http-address", kind: "strings", address: "http", option: "nsqdHttpAddresses", cfgKey: "nsqd_http_addresses", describe: "nsqd HTTP address (may be given multiple times)" },
   { name: "admin-user", kind: "strings", option: "adminUsers", cfgKey: "admin_users", describe: "admin user (may be given multiple times; if specified, only these users will be able to perform privileged actions; acl-http-header is used to determine the authenticated user)" },
 ];
 
