@@ -3,7 +3,8 @@
  * over `nsq admin` on two `nsq lookupd` + two `nsq serve` processes while messages flow and an
  * nsqjs consumer reads. Loads the topic list and sees its live rate move, opens a channel, pauses
  * it through the confirmation dialog and sees both brokers report it paused, navigates with the
- * keyboard, and sees a killed broker named while the rest of the page keeps updating.
+ * keyboard, watches the counter, creates a topic on the lookup page, and sees a killed broker
+ * named while the rest of the page keeps updating.
  *
  * NSQ_ADMIN_SCREENSHOTS=1 also writes docs/admin-topics.png, docs/admin-channel.png and
  * docs/admin-nodes.png (left alone otherwise, so test runs never rewrite them).
@@ -134,7 +135,7 @@ test.skipIf(!haveChromium)("topic list, live rates, pausing a channel with confi
   await page.locator("#main").focus();
   await page.keyboard.press("g");
   await page.keyboard.press("n");
-  await page.getByRole("heading", { name: "Nodes" }).waitFor();
+  await page.getByRole("heading", { name: "Nodes", exact: true }).waitFor();
   await until("both nodes OK", async () => (await page.locator("#main tbody tr").getByText("OK", { exact: true }).count()) === 2, 10000);
   await page.keyboard.press("j");
   expect(await page.locator("#main tbody tr.selected").count()).toBe(1);
@@ -145,10 +146,33 @@ test.skipIf(!haveChromium)("topic list, live rates, pausing a channel with confi
   await page.keyboard.press("Enter");
   await page.getByRole("heading", { name: /^Node 127\.0\.0\.1:\d+$/ }).waitFor();
 
+  // the counter moves; the lookup page creates a topic and channel through the lookupds
+  await page.keyboard.press("g");
+  await page.keyboard.press("c");
+  const counter = page.getByTestId("counter");
+  await counter.waitFor();
+  const count = async (): Promise<number> => Number(((await counter.textContent()) ?? "").replace(/,/g, ""));
+  const firstCount = await until("a message count", async () => ((await count()) > 0 ? count() : 0), 10000);
+  await until("the counter to move", async () => (await count()) > firstCount, 10000);
+  await page.keyboard.press("g");
+  await page.keyboard.press("l");
+  await page.getByRole("heading", { name: "Lookup", exact: true }).waitFor();
+  await page.getByLabel("Topic to create").fill("created_in_ui");
+  await page.getByLabel("Channel to create").fill("first");
+  await page.getByRole("button", { name: "Create" }).click();
+  for (const l of lookupds) {
+    await until(`lookupd ${l.http} knows created_in_ui/first`, async () => {
+      const r = (await (await fetch(`http://127.0.0.1:${l.http}/channels?topic=created_in_ui`)).json()) as { channels: string[] };
+      return r.channels.includes("first");
+    });
+  }
+  await page.locator("#main").getByRole("link", { name: "created_in_ui" }).waitFor();
+
   // a broker killed: the page names it, the other broker's topics stay and keep updating
+  await page.locator("#main").focus();
   await page.keyboard.press("g");
   await page.keyboard.press("t");
-  await page.getByRole("heading", { name: "Topics" }).waitFor();
+  await page.getByRole("heading", { name: "Topics", exact: true }).waitFor();
   await nodes[1]!.kill();
   const banner = page.locator("#problems");
   await banner.waitFor({ timeout: 15000 });
