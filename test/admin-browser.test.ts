@@ -32,6 +32,8 @@ let page: Page;
 let profile = "";
 let publisher: ReturnType<typeof setInterval> | null = null;
 const readers: Array<InstanceType<typeof nsq.Reader>> = [];
+/** uncaught errors of the page's script: none expected */
+const pageErrors: string[] = [];
 
 async function post(n: NsqProcess, path: string, body = ""): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${n.http}${path}`, { method: "POST", body });
@@ -82,9 +84,7 @@ beforeAll(async () => {
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
   page = context.pages()[0] ?? (await context.newPage());
-  page.on("pageerror", (err) => {
-    throw err;
-  });
+  page.on("pageerror", (err) => pageErrors.push(err.message));
 });
 
 afterAll(async () => {
@@ -181,4 +181,5 @@ test.skipIf(!haveChromium)("topic list, live rates, pausing a channel with confi
   expect(await page.locator("#main").getByText("signups").count()).toBe(1);
   const before = await rate();
   await until("orders still updating from the live broker", async () => (await rate()) !== before && (await rate()) > 0, 15000);
+  expect(pageErrors).toEqual([]);
 }, 60000);

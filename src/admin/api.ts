@@ -148,10 +148,16 @@ export const nodes: ApiHandler = async (ctx) => {
   return { nodes: producers, message: warn(messages) };
 };
 
+/** How long /api/nodes/:node calls share one node list (see ClusterInfo.producersShared). */
+const NODE_LIST_SHARED_MS = 1000;
+
 export const node: ApiHandler = async (ctx, req) => {
   const name = req.params.node!;
   const messages: string[] = [];
-  const producers = await allProducers(ctx, messages, "get producers");
+  const o = ctx.opts();
+  const list = await upstream(ctx, "get producers", () => ctx.ci.producersShared(o.lookupdHttpAddresses, o.nsqdHttpAddresses, NODE_LIST_SHARED_MS));
+  collect(ctx, messages, list.errors);
+  const producers = list.value;
   const producer = producers.find((p) => `${p.broadcast_address.includes(":") ? `[${p.broadcast_address}]` : p.broadcast_address}:${p.http_port}` === name);
   if (!producer) throw new HttpError(404, "NODE_NOT_FOUND");
   const stats = await upstream(ctx, "get nsqd stats", () => ctx.ci.nsqdStats([producer], "", "", true));

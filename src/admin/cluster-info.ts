@@ -217,6 +217,27 @@ export class ClusterInfo {
     return lookupds.length > 0 ? this.lookupdProducers(lookupds) : this.nsqdProducers(nsqds);
   }
 
+  private recentProducers: { key: string; at: number; result: Promise<Partial<Producer[]>> } | null = null;
+
+  /**
+   * producers(), shared by the calls of the last `maxAgeMs`: the UI asks /api/nodes/:node for
+   * every node every second, and each needs the node list only to find its node in it, so N
+   * nodes cost one /nodes per lookupd per second instead of N.
+   */
+  producersShared(lookupds: readonly string[], nsqds: readonly string[], maxAgeMs: number): Promise<Partial<Producer[]>> {
+    const key = JSON.stringify([lookupds, nsqds]);
+    const now = Date.now();
+    const r = this.recentProducers;
+    if (r && r.key === key && now - r.at < maxAgeMs) return r.result;
+    const result = this.producers(lookupds, nsqds);
+    this.recentProducers = { key, at: now, result };
+    // a failure is not shared: the next call asks again
+    result.catch(() => {
+      if (this.recentProducers?.result === result) this.recentProducers = null;
+    });
+    return result;
+  }
+
   /** Producers of a topic; `known` false when no lookupd (or no nsqd) has heard of it. */
   async topicProducers(topic: string, lookupds: readonly string[], nsqds: readonly string[]): Promise<Partial<{ producers: Producer[]; known: boolean }>> {
     if (lookupds.length > 0) return this.lookupdTopicProducers(topic, lookupds);

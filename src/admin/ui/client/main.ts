@@ -148,6 +148,7 @@ function confirmDialog(text: string): Promise<boolean> {
 }
 
 const VERBS: Record<string, string> = { pause: "Pause", unpause: "Unpause", empty: "Empty", delete: "Delete", tombstone: "Tombstone" };
+const DONE: Record<string, string> = { pause: "Paused", unpause: "Unpaused", empty: "Emptied", delete: "Deleted", tombstone: "Tombstoned" };
 
 async function runAction(btn: HTMLElement): Promise<void> {
   const { action, topic, channel, node } = btn.dataset;
@@ -168,7 +169,7 @@ async function runAction(btn: HTMLElement): Promise<void> {
     else if (action === "tombstone") reply = await call("DELETE", `/api/nodes/${encodeURIComponent(node!)}`, { topic });
     else reply = await call("POST", path, { action });
     if (reply.message) toast(`${VERBS[action]} ${what}: ${reply.message}`, "bad");
-    else toast(`${VERBS[action]}d ${what}`.replace("eed", "ed"));
+    else toast(`${DONE[action]} ${what}${action === "tombstone" ? ` on ${node}` : ""}`);
     if (action === "delete") navigate(href(channel ? `/topics/${encodeURIComponent(topic)}` : "/topics"));
   } catch (err) {
     toast(`${VERBS[action]} ${what} failed: ${(err as Error).message}`, "bad");
