@@ -402,6 +402,41 @@ describe("access control and /config", () => {
 });
 
 describe("failures", () => {
+  test("a hung lookupd: /api/nodes/:node answers from the last node list while a newer one is out", async () => {
+    let received = 0;
+    let abandoned = 0;
+    const hung = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: (req) => {
+        received++;
+        req.signal.addEventListener("abort", () => abandoned++);
+        return new Promise<Response>(() => {});
+      },
+    });
+    try {
+      const base = await startInProcess({ lookupdHttpAddresses: [`127.0.0.1:${lookupds[0]!.http}`, `127.0.0.1:${hung.port}`], httpClientRequestTimeout: 1000 });
+      const path = `/api/nodes/${nodeName(nodes[0]!)}`;
+      // the first call has no list yet: it waits for the hung lookupd's timeout, which it names
+      const first = await api("GET", path, undefined, {}, base);
+      expect(first.status).toBe(200);
+      expect(first.json.message).toContain(`127.0.0.1:${hung.port}`);
+      await until("the first request abandoned", () => abandoned === 1);
+      // later calls start a newer list (the hung lookupd holds it) and answer without waiting for it
+      const seen = received;
+      const later = await until("a call that started a newer list", async () => {
+        const r = await api("GET", path, undefined, {}, base);
+        return received > seen || (await Bun.sleep(5), received > seen) ? r : null;
+      }, 5000);
+      expect(later.status).toBe(200);
+      expect(later.json.topics.length).toBeGreaterThan(0);
+      // answered while that newer request was still out: it has not been abandoned yet
+      expect(abandoned).toBe(1);
+    } finally {
+      hung.stop(true);
+    }
+  });
+
   test("nsqd-list mode: a killed broker is named in message, the other answers and is acted on", async () => {
     const victim = await group.nsqd([]);
     await post(victim, "/channel/create?topic=orders&channel=audit".replace("channel/create", "topic/create"));

@@ -11,7 +11,7 @@ import { HttpError } from "../http-api/response.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 import type { Logger } from "../util/logger.ts";
 import { isAuthorizedAdmin } from "./acl.ts";
-import { UpstreamError, type ClusterInfo, type Producer } from "./cluster-info.ts";
+import { producerHttpAddress, UpstreamError, type ClusterInfo, type Producer } from "./cluster-info.ts";
 import type { Notifier, ActionRequest, AdminActionName } from "./notify.ts";
 import type { AdminOptions } from "./options.ts";
 import { aggregateTopic, emptyChannel, addChannel, type AdminTopicStats } from "./stats.ts";
@@ -148,17 +148,24 @@ export const nodes: ApiHandler = async (ctx) => {
   return { nodes: producers, message: warn(messages) };
 };
 
-/** How long /api/nodes/:node calls share one node list (see ClusterInfo.producersShared). */
-const NODE_LIST_SHARED_MS = 1000;
+/** /api/nodes/:node calls share one node list per second, and use one up to 30 s old while a
+ * newer one is out (see ClusterInfo.producersShared). */
+const NODE_LIST_REFRESH_MS = 1000;
+const NODE_LIST_STALE_MS = 30_000;
 
 export const node: ApiHandler = async (ctx, req) => {
   const name = req.params.node!;
   const messages: string[] = [];
   const o = ctx.opts();
-  const list = await upstream(ctx, "get producers", () => ctx.ci.producersShared(o.lookupdHttpAddresses, o.nsqdHttpAddresses, NODE_LIST_SHARED_MS));
-  collect(ctx, messages, list.errors);
-  const producers = list.value;
-  const producer = producers.find((p) => `${p.broadcast_address.includes(":") ? `[${p.broadcast_address}]` : p.broadcast_address}:${p.http_port}` === name);
+  const find = async (fresh: boolean): Promise<Producer | undefined> => {
+    const list = await upstream(ctx, "get producers", () =>
+      ctx.ci.producersShared(o.lookupdHttpAddresses, o.nsqdHttpAddresses, NODE_LIST_REFRESH_MS, NODE_LIST_STALE_MS, fresh));
+    messages.length = 0;
+    collect(ctx, messages, list.errors);
+    return list.value.find((p) => producerHttpAddress(p) === name);
+  };
+  // a node missing from an older list may have just joined: ask again before saying so
+  const producer = (await find(false)) ?? (await find(true));
   if (!producer) throw new HttpError(404, "NODE_NOT_FOUND");
   const stats = await upstream(ctx, "get nsqd stats", () => ctx.ci.nsqdStats([producer], "", "", true));
   let totalClients = 0;

@@ -217,25 +217,53 @@ export class ClusterInfo {
     return lookupds.length > 0 ? this.lookupdProducers(lookupds) : this.nsqdProducers(nsqds);
   }
 
-  private recentProducers: { key: string; at: number; result: Promise<Partial<Producer[]>> } | null = null;
+  private shared: {
+    key: string;
+    /** the latest answer and when its request started */
+    last: Partial<Producer[]> | null;
+    lastAt: number;
+    /** the request out now, and when it started */
+    pending: Promise<Partial<Producer[]>> | null;
+    pendingAt: number;
+  } | null = null;
 
   /**
-   * producers(), shared by the calls of the last `maxAgeMs`: the UI asks /api/nodes/:node for
-   * every node every second, and each needs the node list only to find its node in it, so N
-   * nodes cost one /nodes per lookupd per second instead of N.
+   * producers() for callers that only need to find a node in the list (/api/nodes/:node, which
+   * the UI asks for every node every second): one request per `refreshMs` is shared by all, and
+   * while a newer one is out the last answer (up to `staleMs` old) is used at once, so one slow
+   * lookupd delays nothing but the list's freshness. `fresh` waits for a list started now
+   * (e.g. before answering NODE_NOT_FOUND).
    */
-  producersShared(lookupds: readonly string[], nsqds: readonly string[], maxAgeMs: number): Promise<Partial<Producer[]>> {
+  producersShared(
+    lookupds: readonly string[],
+    nsqds: readonly string[],
+    refreshMs: number,
+    staleMs: number,
+    fresh = false,
+  ): Promise<Partial<Producer[]>> {
     const key = JSON.stringify([lookupds, nsqds]);
     const now = Date.now();
-    const r = this.recentProducers;
-    if (r && r.key === key && now - r.at < maxAgeMs) return r.result;
-    const result = this.producers(lookupds, nsqds);
-    this.recentProducers = { key, at: now, result };
-    // a failure is not shared: the next call asks again
-    result.catch(() => {
-      if (this.recentProducers?.result === result) this.recentProducers = null;
-    });
-    return result;
+    if (this.shared?.key !== key) this.shared = { key, last: null, lastAt: 0, pending: null, pendingAt: 0 };
+    const s = this.shared;
+    if (s.pending === null && (fresh || s.last === null || now - Math.max(s.lastAt, s.pendingAt) >= refreshMs)) {
+      const started = now;
+      const request = this.producers(lookupds, nsqds);
+      s.pending = request;
+      s.pendingAt = started;
+      request
+        .then((r) => {
+          if (started >= s.lastAt) {
+            s.last = r;
+            s.lastAt = started;
+          }
+        }, () => {})
+        .finally(() => {
+          if (s.pending === request) s.pending = null;
+        });
+    }
+    if (!fresh && s.last !== null && now - s.lastAt < staleMs) return Promise.resolve(s.last);
+    // no usable answer yet: wait for the one out (started above when none was)
+    return s.pending ?? this.producers(lookupds, nsqds);
   }
 
   /** Producers of a topic; `known` false when no lookupd (or no nsqd) has heard of it. */
