@@ -11,6 +11,7 @@ import { allowHeader, errorBody, HttpError, JSON_TYPE, NSQ_CONTENT_TYPE, options
 import { parseListenAddress, peerAddress } from "../protocol/address.ts";
 import { NSQ_VERSION } from "../protocol/version.ts";
 import { parseLogLevel } from "../util/logger.ts";
+import { formatDuration } from "../util/duration.ts";
 import { cidrContains, isAuthorizedAdmin, parseCidr } from "./acl.ts";
 import * as api from "./api.ts";
 import type { ApiContext, ApiHandler, ApiRequest } from "./api.ts";
@@ -19,6 +20,9 @@ import { renderShell, type ShellConfig } from "./ui/shell.ts";
 import { staticAsset } from "./ui/assets.ts";
 
 type Kind = "page" | "api" | "text" | "static" | "raw";
+
+/** Sent by the UI with its periodic polls (client/api.ts), so they are logged at debug only. */
+const POLL_HEADER = "x-nsqadmin-poll";
 
 interface Route {
   method: string;
@@ -129,7 +133,10 @@ export class AdminHttpServer {
     }
     const started = performance.now();
     const response = await this.dispatch(raw, url, path, peer);
-    this.ctx.logger.debug(`${response.status} ${raw.method} ${url.pathname}${url.search} (${peer?.address ?? ""}) ${(performance.now() - started).toFixed(3)}ms`);
+    // every request at info as nsqadmin logs them, except the UI's own once-a-second polling
+    const line = `${response.status} ${raw.method} ${url.pathname}${url.search} (${peer ? peerAddress(peer.address, peer.port) : ""}) ${formatDuration(performance.now() - started)}`;
+    if (raw.headers.get(POLL_HEADER) === null) this.ctx.logger.info(line);
+    else this.ctx.logger.debug(line);
     return response;
   }
 

@@ -19,12 +19,16 @@ export function url(path: string): string {
   return base + path;
 }
 
-export async function call<T>(method: string, path: string, body?: unknown, timeoutMs = 15000): Promise<T> {
+export async function call<T>(method: string, path: string, body?: unknown, poll = false, timeoutMs = 15000): Promise<T> {
   let res: Response;
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  // the server logs these periodic reads at debug level only
+  if (poll) headers["X-Nsqadmin-Poll"] = "1";
   try {
     res = await fetch(url(path), {
       method,
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      headers,
       body: body === undefined ? null : JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
     });
@@ -46,4 +50,5 @@ export async function call<T>(method: string, path: string, body?: unknown, time
   return parsed as T;
 }
 
-export const get = <T>(path: string): Promise<T> => call<T>("GET", path);
+/** A periodic read of the live views. */
+export const get = <T>(path: string): Promise<T> => call<T>("GET", path, undefined, true);
