@@ -212,6 +212,7 @@ describe("read routes", () => {
     }
     const js = await fetch(`${adminUrl}/static/app.js`);
     expect(js.headers.get("content-type")).toStartWith("text/javascript");
+    expect(js.headers.get("content-encoding")).toBe("gzip");
     expect((await js.text()).length).toBeGreaterThan(5000);
     expect((await fetch(`${adminUrl}/static/app.css`)).status).toBe(200);
     expect((await fetch(`${adminUrl}/static/nope.js`)).status).toBe(404);

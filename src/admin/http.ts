@@ -45,7 +45,7 @@ export class AdminHttpServer {
   constructor(private readonly ctx: AdminHttpContext) {
     for (const p of PAGES) this.add("GET", p, "page", (_req, raw) => this.index(raw));
     this.add("GET", "/ping", "text", () => "OK");
-    this.add("GET", "/static/:asset", "static", (req) => this.asset(req.params.asset!));
+    this.add("GET", "/static/:asset", "static", (req) => this.asset(req.params.asset!, /\bgzip\b/.test(req.headers.get("accept-encoding") ?? "")));
     this.add("GET", "/fonts/:asset", "static", () => {
       throw new HttpError(404, "NOT_FOUND");
     });
@@ -199,7 +199,7 @@ export class AdminHttpServer {
     return renderShell(config);
   }
 
-  private asset(name: string): Response {
+  private asset(name: string, gzip: boolean): Response {
     const dev = this.ctx.opts().devStaticDir;
     if (dev !== "") {
       try {
@@ -209,9 +209,11 @@ export class AdminHttpServer {
         throw new HttpError(404, "NOT_FOUND");
       }
     }
-    const asset = staticAsset(name);
+    const asset = staticAsset(name, gzip);
     if (!asset) throw new HttpError(404, "NOT_FOUND");
-    return new Response(asset.body, { headers: { "Content-Type": asset.type, "Cache-Control": "no-cache" } });
+    const headers: Record<string, string> = { "Content-Type": asset.type, "Cache-Control": "no-cache", Vary: "Accept-Encoding" };
+    if (asset.gzip) headers["Content-Encoding"] = "gzip";
+    return new Response(asset.body, { headers });
   }
 
   /** GET /api/graphite: the rate of a graphite target (500 INTERNAL_ERROR when graphite fails). */

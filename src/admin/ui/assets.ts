@@ -17,6 +17,14 @@ const ASSETS: Record<string, { body: string; type: string }> = {
   "favicon.svg": { body: FAVICON, type: "image/svg+xml" },
 };
 
-export function staticAsset(name: string): { body: string; type: string } | undefined {
-  return Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
+const gzipped = new Map<string, Uint8Array>();
+
+/** An embedded file; `gzip` (when the browser accepts it) is compressed once, then reused. */
+export function staticAsset(name: string, gzip = false): { body: string | Uint8Array; type: string; gzip: boolean } | undefined {
+  if (!Object.hasOwn(ASSETS, name)) return undefined;
+  const asset = ASSETS[name]!;
+  if (!gzip) return { ...asset, gzip: false };
+  let body = gzipped.get(name);
+  if (!body) gzipped.set(name, (body = Bun.gzipSync(asset.body)));
+  return { body, type: asset.type, gzip: true };
 }
