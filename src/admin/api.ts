@@ -14,7 +14,7 @@ import { isAuthorizedAdmin } from "./acl.ts";
 import { producerHttpAddress, UpstreamError, type ClusterInfo, type Producer } from "./cluster-info.ts";
 import type { Notifier, ActionRequest, AdminActionName } from "./notify.ts";
 import type { AdminOptions } from "./options.ts";
-import { aggregateTopic, emptyChannel, addChannel, type AdminTopicStats } from "./stats.ts";
+import { aggregateTopic, emptyChannel, addChannel } from "./stats.ts";
 
 export interface ApiContext {
   opts(): AdminOptions;
@@ -275,6 +275,3 @@ export const topicChannelAction: ApiHandler = async (ctx, req) => {
   collect(ctx, messages, errors);
   return { message: warn(messages) };
 };
-
-/** Topics per node as the UI's overview needs them; not an nsqadmin route (see http.ts). */
-export type { AdminTopicStats };

@@ -6,7 +6,7 @@ import type { FlagSpec, ParsedArgs } from "../util/flag-spec.ts";
 import { UsageError } from "../util/usage-error.ts";
 import { logLevelNumber, parseLogLevel, type LogLevelName } from "../util/logger.ts";
 import { flagSource } from "../util/goflags.ts";
-import { parseCidr, type Cidr } from "./acl.ts";
+import { parseCidr } from "./acl.ts";
 
 export interface AdminOptions {
   logLevel: LogLevelName;
@@ -147,7 +147,7 @@ export function adminOptionsFromArgs(args: ParsedArgs): AdminOptions {
 }
 
 /** nsqadmin.New's checks, with its messages. Normalizes basePath. */
-export function validateAdminOptions(opts: AdminOptions): { cidr: Cidr | null } {
+export function validateAdminOptions(opts: AdminOptions): void {
   if (opts.nsqdHttpAddresses.length === 0 && opts.lookupdHttpAddresses.length === 0) {
     throw new UsageError("--nsqd-http-address or --lookupd-http-address required");
   }
@@ -167,13 +167,10 @@ export function validateAdminOptions(opts: AdminOptions): { cidr: Cidr | null } 
       throw new UsageError(`failed to resolve --${flag} (${a}) - not host:port`);
     }
   }
-  let cidr: Cidr | null = null;
   if (opts.allowConfigFromCidr !== "") {
-    cidr = parseCidr(opts.allowConfigFromCidr);
-    if (cidr === null) {
+    if (parseCidr(opts.allowConfigFromCidr) === null) {
       throw new UsageError(`failed to parse --allow-config-from-cidr (${opts.allowConfigFromCidr}) - invalid CIDR address: ${opts.allowConfigFromCidr}`);
     }
   }
   opts.basePath = normalizeBasePath(opts.basePath);
-  return { cidr };
 }

@@ -188,5 +188,3 @@ export function aggregateTopic(topic: string, perNode: readonly AdminTopicStats[
   sum.nodes!.sort(byHost);
   return sum;
 }
-
-export const sortByHost = byHost;
