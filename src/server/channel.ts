@@ -26,6 +26,8 @@ export interface ChannelHost {
   logError(msg: string): void;
   /** a disk write failed; the data was kept in memory (health turns NOK until a write succeeds) */
   storageFailed(err: unknown): void;
+  /** a delivery failed (REQ, timeout): true when the message went to the dead-letter topic instead */
+  deadLetter?(channel: Channel, buf: Uint8Array): boolean;
 }
 
 export class Channel {
@@ -284,6 +286,7 @@ export class Channel {
     this.removeInFlight(msg);
     client.requeueCount++;
     this.requeueCount++;
+    if (this.host.deadLetter?.(this, msg.buf) === true) return;
     if (delayMs > 0) this.addDeferred(msg.buf, now + delayMs);
     else this.requeueBuf(msg.buf);
   }
@@ -330,7 +333,7 @@ export class Channel {
       const msg = list.head;
       this.removeInFlight(msg);
       this.timeoutCount++;
-      this.requeueBuf(msg.buf);
+      if (this.host.deadLetter?.(this, msg.buf) !== true) this.requeueBuf(msg.buf);
       expired = true;
     }
     return expired;
