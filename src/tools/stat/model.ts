@@ -7,6 +7,7 @@
 import type { ClusterSnapshot, NodeState } from "./cluster.ts";
 import { RateTracker, sumRates } from "./rates.ts";
 import type { ChannelStats, ClientStats, TopicStats } from "./types.ts";
+import type { RateStats } from "../../protocol/stats-types.ts";
 
 /** One row of a topic/channel table, or of a per-node breakdown (then `name` is the node). */
 export interface StatRow {
@@ -121,10 +122,15 @@ function nodeRow(key: string, node: NodeState): StatRow {
   return row;
 }
 
-function addRates(b: Builder, row: StatRow, node: NodeState, messages: number, depth: number): void {
+function addRates(b: Builder, row: StatRow, node: NodeState, messages: number, depth: number, offered?: RateStats): void {
   if (!node.up) return;
   row.rateIn = b.tracker.counter(`${row.key}${SEP}in`, messages, node.sampledAt);
   row.rateOut = b.tracker.counter(`${row.key}${SEP}out`, messages - depth, node.sampledAt);
+  // a node that measures its own rates (nsq serve) is trusted over differencing two polls
+  if (offered !== undefined) {
+    row.rateIn = offered.message_1s;
+    row.rateOut = offered.out_1s;
+  }
   row.history = b.tracker.record(row.key, row.rateIn);
 }
 
@@ -140,7 +146,7 @@ function channelNodeRow(b: Builder, node: NodeState, topic: string, c: ChannelSt
   row.timedOut = c.timeout_count;
   row.messages = c.message_count;
   row.consumers = c.client_count;
-  addRates(b, row, node, c.message_count, c.depth);
+  addRates(b, row, node, c.message_count, c.depth, c.rates);
   return row;
 }
 
@@ -159,7 +165,7 @@ function topicNodeRow(b: Builder, node: NodeState, t: TopicStats): StatRow {
     row.timedOut += c.timeout_count;
     row.consumers += c.client_count;
   }
-  addRates(b, row, node, t.message_count, t.depth);
+  addRates(b, row, node, t.message_count, t.depth, t.rates);
   return row;
 }
 
