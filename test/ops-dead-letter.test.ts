@@ -49,6 +49,13 @@ describe("--max-defer-timeout", () => {
     const r = await b.http("/pub?topic=later&defer=60001", { method: "POST", body: "x" });
     expect(r.status).toBe(400);
     expect(await r.json()).toEqual({ message: "INVALID_DEFER" });
+    // /mpub takes defer= too (post-1.3 nsqd's parameter), every message deferred
+    await b.http("/channel/create?topic=later&channel=c", { method: "POST" });
+    expect((await b.http("/mpub?topic=later&defer=30000", { method: "POST", body: "m1\nm2" })).status).toBe(200);
+    expect((await channelStats(b, "later", "c"))!.deferred_count).toBe(4); // + the DPUB and the /pub that waited in the topic
+    const bad = await b.http("/mpub?topic=later&defer=60001", { method: "POST", body: "m3" });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ message: "INVALID_DEFER" });
   });
 
   test("unset, the limit is --max-req-timeout (nsqd)", async () => {

@@ -331,6 +331,9 @@ export class NsqdHttpServer {
     const opts = this.nsqd.options;
     if (contentLength(ctx.req) > opts.maxBodySize) throw new HttpError(413, "BODY_TOO_BIG");
     const { params, topic } = this.topicFromQuery(ctx);
+    // `defer=` on /mpub: post-1.3 nsqd's addition (1.3.0 ignores it), limited by --max-defer-timeout
+    const mpubDefer = firstValue(params, "defer");
+    const deferMs = mpubDefer === undefined ? 0 : parseDefer(mpubDefer, maxDeferTimeout(opts));
     const binaryParam = firstValue(params, "binary");
     // absent → text; true/1 → binary; false/0 → text; anything else → binary (nsqd logs a warning)
     let binary = false;
@@ -381,7 +384,7 @@ export class NsqdHttpServer {
         bodyBytes += e - s;
       }
     }
-    if (msgs.length > 0) this.publish(topic, msgs, bodyBytes, 0);
+    if (msgs.length > 0) this.publish(topic, msgs, bodyBytes, deferMs);
     return OK;
   }
 
@@ -395,7 +398,7 @@ export class NsqdHttpServer {
     const now = preciseNowMs();
     for (const m of msgs) topic.stamp(m, now);
     try {
-      if (deferMs > 0) topic.publishDeferred(msgs[0]!, bodyBytes, now + deferMs);
+      if (deferMs > 0) for (const m of msgs) topic.publishDeferred(m, m.length - MSG_HEADER_SIZE, now + deferMs);
       else topic.publish(msgs, bodyBytes);
     } catch (err) {
       this.nsqd.publishFailed(err);
