@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { subscriber, RawClient } from "./helpers/raw-client.ts";
-import { scrape } from "./helpers/prometheus.ts";
+import { scrape, Scrape } from "./helpers/prometheus.ts";
+import { makeTestCerts } from "./helpers/tls-certs.ts";
 import type { StatsDocument } from "../src/protocol/stats-types.ts";
 
 const brokers: TestBroker[] = [];
@@ -112,6 +113,20 @@ describe("GET /metrics", () => {
     // and /stats without ?rates keeps nsqd's shape
     expect(Object.keys(doc.topics![0]!)).not.toContain("rates");
     expect(Object.keys(doc.topics![0]!.channels[0]!)).not.toContain("rates");
+  });
+
+  test("on the HTTPS port too", async () => {
+    const certs = makeTestCerts();
+    try {
+      const b = await broker({ tlsCert: certs.serverCert, tlsKey: certs.serverKey, httpsAddress: "127.0.0.1:0" });
+      await b.http("/topic/create?topic=secure", { method: "POST" });
+      const res = await fetch(`https://127.0.0.1:${b.nsqd.httpsPort}/metrics`, { tls: { ca: certs.read(certs.caCert) } });
+      expect(res.status).toBe(200);
+      const m = new Scrape(await res.text());
+      expect(m.value("nsq_topic_depth", { topic: "secure" })).toBe(0);
+    } finally {
+      certs.cleanup();
+    }
   });
 
   test("a route like nsqd's others: the fixed-path redirect finds it", async () => {
