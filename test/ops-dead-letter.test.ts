@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { subscriber, RawClient, type WireMessage } from "./helpers/raw-client.ts";
 import { scrape } from "./helpers/prometheus.ts";
+import { Nsqd } from "../src/server/nsqd.ts";
+import { createLogger } from "../src/util/logger.ts";
 import type { ChannelStats, StatsDocument } from "../src/protocol/stats-types.ts";
 
 const brokers: TestBroker[] = [];
@@ -109,8 +111,24 @@ describe("dead letters", () => {
     expect(m.value("nsq_topic_messages_total", { topic: "jobs.dead" })).toBe(1);
   });
 
-  test("a message that times out N times is dead-lettered too", async () => {
-    const b = await broker({ maxAttempts: 2, msgTimeout: 150 });
+  test("a message that times out N times is dead-lettered too, logged at WARN", async () => {
+    const lines: string[] = [];
+    const dataPath = mkdtempSync(join(tmpdir(), "nsq-dead-"));
+    dirs.push(dataPath);
+    const nsqd = new Nsqd(
+      { tcpAddress: "127.0.0.1:0", httpAddress: "127.0.0.1:0", httpsAddress: "", dataPath, maxAttempts: 2, msgTimeout: 150 },
+      createLogger("[nsqd] ", "warn", (line) => void lines.push(line)),
+    );
+    await nsqd.start();
+    const b: TestBroker = {
+      nsqd,
+      dataPath,
+      tcpPort: nsqd.tcpPort,
+      httpPort: nsqd.httpPort,
+      http: (path, init) => fetch(`http://127.0.0.1:${nsqd.httpPort}${path}`, init),
+      stop: () => nsqd.close(),
+    };
+    brokers.push(b);
     await b.http("/topic/create?topic=slow", { method: "POST" });
     await b.http("/channel/create?topic=slow&channel=c", { method: "POST" });
     await b.http("/pub?topic=slow", { method: "POST", body: "never finished" });
@@ -122,6 +140,8 @@ describe("dead letters", () => {
     clients.push(dead);
     expect((await dead.readMessage()).body.toString()).toBe("never finished");
     expect((await channelStats(b, "slow", "c"))!.timeout_count).toBe(2);
+    const warn = lines.find((l) => l.includes("WARN") && l.includes("moved to slow.dead"));
+    expect(warn).toMatch(/TOPIC\(slow\) CHANNEL\(c\): message [0-9a-f]{16} \(timestamp \d{4}-.*Z\) failed 2 attempts, moved to slow\.dead/);
   });
 
   test("off by default: /stats keeps nsqd's shape and a message is requeued forever", async () => {
