@@ -122,3 +122,14 @@ test("a second signal ends the drain at once and in-flight messages are kept", a
   expect(first.log()).toContain("interrupted by a second signal");
   expect(await remaining(dataPath)).toEqual(["m1", "m2", "m3", "m4", "m5"]);
 });
+
+test("a consumer that disconnects while draining ends the wait; its messages are kept", async () => {
+  const { dataPath, first, consumer } = await setUp(["--drain-timeout=1h"]);
+  const base = `http://127.0.0.1:${first.http}`;
+  first.proc.kill("SIGTERM");
+  await until("/ping 503", async () => (await fetch(`${base}/ping`)).status === 503);
+  consumer.close();
+  expect(await first.exited).toBe(0);
+  expect(first.log()).toContain("draining: done");
+  expect(await remaining(dataPath)).toEqual(["m1", "m2", "m3", "m4", "m5"]);
+});

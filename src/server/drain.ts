@@ -8,12 +8,10 @@
  * meanwhile so load balancers stop sending. Then the usual shutdown persists everything.
  */
 import type { ClientV2 } from "./client.ts";
-import type { Topic } from "./topic.ts";
 import type { Logger } from "../util/logger.ts";
 import { formatDuration } from "../util/duration.ts";
 
 export interface DrainHost {
-  readonly topics: ReadonlyMap<string, Topic>;
   readonly clients: ReadonlySet<ClientV2>;
   readonly logger: Logger;
 }
@@ -28,10 +26,13 @@ export class Drain {
 
   constructor(private readonly host: DrainHost) {}
 
-  /** Messages in flight across every channel (including those of clients that left). */
+  /**
+   * Messages in flight to connected clients: only they can still FIN or REQ them. Those of clients
+   * that left wait for their timeout and are persisted at shutdown either way.
+   */
   inFlight(): number {
     let n = 0;
-    for (const t of this.host.topics.values()) for (const ch of t.channels.values()) n += ch.inFlight.size;
+    for (const c of this.host.clients) if (!c.closed) n += c.inFlight.size;
     return n;
   }
 
