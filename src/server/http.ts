@@ -316,6 +316,7 @@ export class NsqdHttpServer {
     }
     if (body.length === 0) throw new HttpError(400, "MSG_EMPTY");
     const { params, topic } = this.topicFromQuery(ctx);
+    await this.nsqd.channelsReady(topic); // a topic created here first gets lookupd's channels (nsqd's GetTopic)
     let deferMs = 0;
     const deferText = firstValue(params, "defer");
     if (deferText !== undefined) deferMs = parseDefer(deferText, maxDeferTimeout(this.nsqd.options));
@@ -331,6 +332,7 @@ export class NsqdHttpServer {
     const opts = this.nsqd.options;
     if (contentLength(ctx.req) > opts.maxBodySize) throw new HttpError(413, "BODY_TOO_BIG");
     const { params, topic } = this.topicFromQuery(ctx);
+    await this.nsqd.channelsReady(topic); // a topic created here first gets lookupd's channels (nsqd's GetTopic)
     // `defer=` on /mpub: post-1.3 nsqd's addition (1.3.0 ignores it), limited by --max-defer-timeout
     const mpubDefer = firstValue(params, "defer");
     const deferMs = mpubDefer === undefined ? 0 : parseDefer(mpubDefer, maxDeferTimeout(opts));
@@ -426,8 +428,8 @@ export class NsqdHttpServer {
     return { kind: "text", status: 200, body: text };
   }
 
-  private createTopic(ctx: RequestContext): Reply {
-    this.topicFromQuery(ctx);
+  private async createTopic(ctx: RequestContext): Promise<Reply> {
+    await this.nsqd.channelsReady(this.topicFromQuery(ctx).topic);
     return EMPTY;
   }
 
