@@ -8,6 +8,9 @@ import { subscriber, RawClient } from "./helpers/raw-client.ts";
 import { scrape, Scrape } from "./helpers/prometheus.ts";
 import { makeTestCerts } from "./helpers/tls-certs.ts";
 import type { StatsDocument } from "../src/protocol/stats-types.ts";
+import { ClusterPoller } from "../src/tools/stat/cluster.ts";
+import { buildModel } from "../src/tools/stat/model.ts";
+import { RateTracker } from "../src/tools/stat/rates.ts";
 
 const brokers: TestBroker[] = [];
 const clients: RawClient[] = [];
@@ -227,6 +230,33 @@ describe("GET /channel/peek", () => {
       const r = await b.http(`/channel/peek?topic=pk&channel=c&n=${n}`);
       expect(r.status).toBe(400);
       expect(await r.json()).toEqual({ message: "INVALID_ARG_N" });
+    }
+  });
+});
+
+describe("nsq stat's model", () => {
+  test("uses the node's own rates when it offers them (a rate from the first poll on)", async () => {
+    const b = await broker();
+    await b.http("/topic/create?topic=seen", { method: "POST" });
+    await b.http("/channel/create?topic=seen&channel=c", { method: "POST" });
+    let publishing = true;
+    const publisher = (async () => {
+      while (publishing) {
+        await b.http("/mpub?topic=seen", { method: "POST", body: "1\n2\n3" });
+        await Bun.sleep(10);
+      }
+    })();
+    try {
+      await until("a rate on the node", async () => ((await stats(b, "&rates=true")).topics![0]!.rates!.message_1s > 0 ? true : undefined));
+      const poller = new ClusterPoller({ nsqdHttpAddresses: [`127.0.0.1:${b.httpPort}`], lookupdHttpAddresses: [] });
+      const model = buildModel(await poller.poll(), new RateTracker());
+      const t = model.topics.find((x) => x.row.name === "seen")!;
+      // differencing needs two polls; the node's figure is there at once
+      expect(t.row.rateIn).toBeGreaterThan(0);
+      expect(t.channels[0]!.row.rateIn).toBeGreaterThan(0);
+    } finally {
+      publishing = false;
+      await publisher;
     }
   });
 });
