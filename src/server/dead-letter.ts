@@ -41,6 +41,8 @@ export function deadLetterTopicName(topic: string, suffix: string): string {
 export class DeadLetters {
   private readonly channels = new WeakMap<Channel, ChannelEntry>();
   private readonly warnedInvalid = new Set<string>();
+  /** a channel ever had its own limit: without one and without --max-attempts, REQ pays one check */
+  private anyOverride = false;
 
   constructor(private readonly host: DeadLetterHost) {}
 
@@ -59,6 +61,7 @@ export class DeadLetters {
   }
 
   setOverride(ch: Channel, maxAttempts: number | null): void {
+    if (maxAttempts !== null) this.anyOverride = true;
     this.entry(ch).override = maxAttempts;
   }
 
@@ -82,6 +85,7 @@ export class DeadLetters {
    * the dead-letter topic cannot take it, so nothing is lost).
    */
   divert(ch: Channel, buf: Uint8Array): boolean {
+    if (!this.anyOverride && this.host.options.maxAttempts === 0) return false;
     const limit = this.limit(ch);
     if (limit === 0) return false;
     const attempts = readAttempts(buf);
