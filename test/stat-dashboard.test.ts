@@ -71,7 +71,7 @@ function rowOf(frame: string, name: string): string {
 function cell(frame: string, name: string, title: string): string {
   const lines = frame.split("\n");
   const row = rowOf(frame, name);
-  const header = lines.find((l) => /^(TOPIC|CHANNEL|CLIENT) /.test(l)) ?? "";
+  const header = lines.find((l) => /^(TOPIC|CHANNEL|CLIENT)[▲▼ ]/.test(l)) ?? "";
   const m = new RegExp(`\\s${title.replace(/[/]/g, "\\/")}(\\s|$)`).exec(header);
   if (!m || !row) return "";
   const end = m.index + 1 + title.length;
@@ -110,7 +110,7 @@ describe("dashboard (simulated nodes)", () => {
     const ui = startUi([node.address]);
     const f = await ui.until("a rate for orders", (fr) => rowOf(fr, "orders") !== "" && !rowOf(fr, "orders").includes(" - "));
     const header = ui.lines().find((l) => l.startsWith("TOPIC"))!;
-    expect(header).toMatch(/^TOPIC\s+STATE\s+DEPTH\s+MEM\s+INFLT\s+DEF\s+REQ\s+T-O\s+CHANS\s+CONS\s+NODES\s+IN\/s\s+OUT\/s\s+TREND$/);
+    expect(header).toMatch(/^TOPIC▲\s+STATE\s+DEPTH\s+MEM\s+INFLT\s+DEF\s+REQ\s+T-O\s+CHANS\s+CONS\s+NODES\s+IN\/s\s+OUT\/s\s+TREND$/);
     expect(f).toContain("nsq stat · 1 node: 1 up · 2 topics");
     const orders = rowOf(f, "orders").trim().split(/\s+/);
     // name, depth 0, mem 0, inflt 4, def 2, req 3, t-o 1, chans 2, cons 1, nodes 1/1, in/s, out/s, trend
@@ -136,8 +136,8 @@ describe("dashboard (simulated nodes)", () => {
     ui.press("k");
     ui.press("\r");
     f = await ui.until("clients of archive", (fr) => fr.includes("topics › orders › archive") && rowOf(fr, "worker1:50001") !== "");
-    expect(f).toMatch(/CLIENT\s+ST\s+RDY\s+INFLT\s+MSGS\s+FIN\s+REQ\s+MSG\/s\s+CONNECTED\s+HISTORY/);
-    await ui.until("client rate", (fr) => /\d+\s+\d+s\s/.test(rowOf(fr, "worker1:50001")) && !/ - /.test(rowOf(fr, "worker1:50001")));
+    expect(f).toMatch(/CLIENT▲\s+STATE\s+RDY\s+INFLT\s+TLS\s+COMPR\s+MSGS\s+FIN\s+MSG\/s\s+USER AGENT/);
+    await ui.until("client rate", (fr) => Number(cell(fr, "worker1:50001", "MSG/s")) > 0);
     ui.press(ESC);
     await ui.until("back to channels", (fr) => fr.includes("topics › orders\n"));
     ui.press("\x7f"); // backspace as terminals send it
@@ -321,14 +321,14 @@ describe("before the first poll (issue 6)", () => {
   test("--topic --channel: the clients level shows client columns, not channel columns", () => {
     const f = renderAt([{ kind: "topics" }, { kind: "channels", topic: "t1" }, { kind: "clients", topic: "t1", channel: "c1" }]);
     expect(f).toContain("topics › t1 › c1");
-    expect(f).toMatch(/^CLIENT\s/m);
-    expect(f).not.toMatch(/^CHANNEL\s/m);
+    expect(f).toMatch(/^CLIENT▲\s/m);
+    expect(f).not.toMatch(/^CHANNEL/m);
     expect(f).toContain("waiting for the first poll");
   });
 
   test("--topic alone: channel columns; nothing given: topic columns", () => {
-    expect(renderAt([{ kind: "topics" }, { kind: "channels", topic: "t1" }])).toMatch(/^CHANNEL\s/m);
-    expect(renderAt([{ kind: "topics" }])).toMatch(/^TOPIC\s/m);
+    expect(renderAt([{ kind: "topics" }, { kind: "channels", topic: "t1" }])).toMatch(/^CHANNEL▲\s/m);
+    expect(renderAt([{ kind: "topics" }])).toMatch(/^TOPIC▲\s/m);
   });
 });
 

@@ -51,6 +51,12 @@ export interface ClientRow {
   requeued: number;
   connectedSec: number;
   tls: boolean;
+  /** e.g. "TLS1.3"; "" when not TLS or not reported */
+  tlsVersion: string;
+  compression: "snappy" | "deflate" | "";
+  /** the protocol the client speaks ("V2") */
+  version: string;
+  remoteAddress: string;
   /** messages per second delivered to this client */
   rate: number | null;
   history: readonly number[];
@@ -181,6 +187,10 @@ function clientRow(b: Builder, node: NodeState, topic: string, channel: string, 
     requeued: c.requeue_count,
     connectedSec: c.connect_ts > 0 ? Math.max(0, Math.floor(node.sampledAt / 1000 - c.connect_ts)) : 0,
     tls: c.tls,
+    tlsVersion: c.tls_version,
+    compression: c.snappy ? "snappy" : c.deflate ? "deflate" : "",
+    version: c.version,
+    remoteAddress: c.remote_address,
     rate,
     history: b.tracker.record(key, rate),
   };

@@ -2,11 +2,20 @@
  * Per-second rates from successive /stats counter samples, and the short rate history behind each
  * sparkline. Work happens in rounds (one per poll): keys not seen in a round are forgotten, so a
  * node that goes down and comes back starts a fresh baseline instead of showing a bogus spike.
+ *
+ * A rate is the counter's change over a sliding window (default 5 s), not over the last poll
+ * alone: traffic that arrives in bursts (a publisher flushing every second, polls landing just
+ * before or after a flush) then reads as its average instead of jumping between 0 and double.
  */
 
 interface CounterSample {
   value: number;
   atMs: number;
+}
+
+interface Counter {
+  /** oldest first; samples[0] is the base the rate is measured from */
+  samples: CounterSample[];
   round: number;
 }
 
@@ -16,13 +25,18 @@ interface Series {
 }
 
 export const DEFAULT_HISTORY_LENGTH = 60;
+export const DEFAULT_RATE_WINDOW_MS = 5000;
 
 export class RateTracker {
-  private readonly counters = new Map<string, CounterSample>();
+  private readonly counters = new Map<string, Counter>();
   private readonly series = new Map<string, Series>();
   private round = 0;
 
-  constructor(private readonly historyLength = DEFAULT_HISTORY_LENGTH) {}
+  /** `rateWindowMs` 0: the rate since the previous poll only (unsmoothed) */
+  constructor(
+    readonly historyLength = DEFAULT_HISTORY_LENGTH,
+    readonly rateWindowMs = DEFAULT_RATE_WINDOW_MS,
+  ) {}
 
   /** Starts a poll round; call endRound() once every sample of the round was recorded. */
   beginRound(): void {
@@ -30,16 +44,32 @@ export class RateTracker {
   }
 
   /**
-   * Records a cumulative counter; returns its per-second rate since the previous round's sample,
-   * or null for the first sample and after a counter went backwards (node restarted / emptied).
+   * Records a cumulative counter; returns its per-second rate over the window (from the newest
+   * sample at least a window old, or the oldest one kept), or null for the first sample and
+   * after a counter went backwards (node restarted / emptied: the window starts again).
    */
   counter(key: string, value: number, atMs: number): number | null {
-    const prev = this.counters.get(key);
-    this.counters.set(key, { value, atMs, round: this.round });
-    if (!prev || prev.round === this.round) return null;
-    const dtSec = (atMs - prev.atMs) / 1000;
-    if (dtSec <= 0 || value < prev.value) return null;
-    return (value - prev.value) / dtSec;
+    const c = this.counters.get(key);
+    if (!c) {
+      this.counters.set(key, { samples: [{ value, atMs }], round: this.round });
+      return null;
+    }
+    // a second sample of the same key in one round replaces the first (no rate from it)
+    if (c.round === this.round) {
+      c.samples[c.samples.length - 1] = { value, atMs };
+      return null;
+    }
+    c.round = this.round;
+    const last = c.samples[c.samples.length - 1]!;
+    if (value < last.value || atMs <= last.atMs) {
+      c.samples = [{ value, atMs }];
+      return null;
+    }
+    c.samples.push({ value, atMs });
+    const edge = atMs - this.rateWindowMs;
+    while (c.samples.length > 2 && c.samples[1]!.atMs <= edge) c.samples.shift();
+    const base = c.samples[0]!;
+    return (value - base.value) / ((atMs - base.atMs) / 1000);
   }
 
   /** Appends a rate (null counts as 0) to a key's history and returns the history. */

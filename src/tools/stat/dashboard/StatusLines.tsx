@@ -5,8 +5,9 @@
 import { Text } from "ink";
 import type { ClusterModel } from "../model.ts";
 import { formatDuration } from "../../../util/duration.ts";
+import { sortArrow, type SortState } from "./sort.ts";
 
-export function titleText(model: ClusterModel | null, intervalMs: number, sort: string, filter: string): string {
+export function titleText(model: ClusterModel | null, intervalMs: number, sort: SortState, filter: string): string {
   const parts = ["nsq stat"];
   if (model) {
     const up = model.nodes.filter((n) => n.up).length;
@@ -16,7 +17,7 @@ export function titleText(model: ClusterModel | null, intervalMs: number, sort: 
   } else {
     parts.push("connecting…");
   }
-  parts.push(`every ${formatDuration(intervalMs)}`, `sort: ${sort}`);
+  parts.push(`every ${formatDuration(intervalMs)}`, `sort: ${sort.key} ${sortArrow(sort)}`);
   if (filter) parts.push(`filter: ${filter}`);
   return parts.join(" · ");
 }
@@ -43,7 +44,7 @@ function shortError(error: string | null): string {
   return i >= 0 ? error.slice(i + 2) : error;
 }
 
-export function StatusLines(props: { model: ClusterModel | null; intervalMs: number; sort: string; filter: string }) {
+export function StatusLines(props: { model: ClusterModel | null; intervalMs: number; sort: SortState; filter: string }) {
   const nodes = nodesText(props.model);
   return (
     <>

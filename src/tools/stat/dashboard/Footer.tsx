@@ -1,0 +1,56 @@
+/**
+ * The bottom line: whichever input is open (filter, new name, y/N confirmation), else the last
+ * message (cleared by the app after a few seconds) and the short key list.
+ */
+import { Text } from "ink";
+import type { ClusterModel } from "../model.ts";
+import { nodesWithTopic, upNodes, type ActionTarget } from "../actions.ts";
+import { FOOTER_HELP } from "./help.ts";
+import type { UiState } from "./keys.ts";
+import type { Confirmation } from "./prompts.ts";
+
+export function describeTarget(t: ActionTarget): string {
+  return t.channel === undefined ? `topic ${t.topic}` : `channel ${t.topic}/${t.channel}`;
+}
+
+function nodeCount(n: number): string {
+  return `${n} node${n === 1 ? "" : "s"}`;
+}
+
+/** The question asked before an action runs; says what is lost and where. */
+export function confirmText(c: Confirmation, model: ClusterModel | null, lookupds: number): string {
+  const nodes = model?.nodes ?? [];
+  const what = describeTarget(c.target);
+  const withLookupd = lookupds > 0 ? ` and ${lookupds} lookupd${lookupds === 1 ? "" : "s"}` : "";
+  switch (c.action) {
+    case "empty":
+      return `Empty ${what} on every node? Its queued messages are deleted. (y/N)`;
+    case "delete": {
+      const n = nodesWithTopic(nodes, c.target.topic).length;
+      const lost = c.target.channel === undefined ? "its channels and queued messages" : "its queued messages";
+      return `Delete ${what} on ${nodeCount(n)}${withLookupd}? ${lost} are lost, its consumers disconnected. (y/N)`;
+    }
+    case "create": {
+      const n = c.target.channel === undefined ? upNodes(nodes).length : nodesWithTopic(nodes, c.target.topic).length;
+      return `Create ${what} on ${nodeCount(n)}${withLookupd}? (y/N)`;
+    }
+    default:
+      return `${c.action} ${what}? (y/N)`;
+  }
+}
+
+export function Footer(props: { ui: UiState; model: ClusterModel | null; lookupds: number }) {
+  const { ui } = props;
+  if (ui.editingFilter) {
+    return <Text wrap="truncate">/{ui.filter}<Text inverse> </Text>  (enter keep, esc clear)</Text>;
+  }
+  if (ui.namePrompt) {
+    const what = ui.namePrompt.topic === null ? "new topic" : `new channel in ${ui.namePrompt.topic}`;
+    return <Text wrap="truncate" color="yellow">{what}: {ui.namePrompt.text}<Text inverse> </Text>  (enter ok, esc cancel)  <Text dimColor>{ui.message}</Text></Text>;
+  }
+  if (ui.confirm) {
+    return <Text color="yellow" bold wrap="truncate">{confirmText(ui.confirm, props.model, props.lookupds)}</Text>;
+  }
+  if (ui.message) return <Text wrap="truncate">{ui.message}  <Text dimColor>{FOOTER_HELP}</Text></Text>;
+  return <Text dimColor wrap="truncate">{FOOTER_HELP}</Text>;
+}
