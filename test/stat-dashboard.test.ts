@@ -139,9 +139,9 @@ describe("dashboard (simulated nodes)", () => {
     expect(f).toMatch(/CLIENT▲\s+STATE\s+RDY\s+INFLT\s+TLS\s+COMPR\s+MSGS\s+FIN\s+MSG\/s\s+USER AGENT/);
     await ui.until("client rate", (fr) => Number(cell(fr, "worker1:50001", "MSG/s")) > 0);
     ui.press(ESC);
-    await ui.until("back to channels", (fr) => fr.includes("topics › orders\n"));
+    await ui.until("back to channels", (fr) => /^topics › orders\s{2}/m.test(fr));
     ui.press("\x7f"); // backspace as terminals send it
-    await ui.until("back to topics", (fr) => /^topics$/m.test(fr));
+    await ui.until("back to topics", (fr) => /^topics\s{2}/m.test(fr));
   });
 
   test("p pauses the selected channel on the node and p again unpauses it", async () => {
