@@ -16,7 +16,7 @@ import { HelpOverlay } from "./HelpOverlay.tsx";
 import { ClientDetails, CLIENT_DETAIL_LINES } from "./ClientDetails.tsx";
 import { clientColumns, statColumns } from "./columns.ts";
 import { breakdownFor, buildScreen, levelPath, type Level } from "./view.ts";
-import { sortArrow, sortColumn } from "./sort.ts";
+import { effectiveSort, sortArrow, sortColumn } from "./sort.ts";
 import { trendLegend } from "./help.ts";
 import { withMessage } from "./prompts.ts";
 import { currentLevel, handleKey, initialUi, selectedIndex, type UiState } from "./keys.ts";
@@ -140,14 +140,15 @@ export function App(props: AppProps) {
         ? `nothing matches "${ui.filter}"`
         : level.kind === "clients" ? "no clients connected" : level.kind === "channels" ? "no channels (n creates one)" : "no topics (n creates one)";
   const table = level.kind === "clients" ? "clients" : "stat";
-  const sortMark = { column: sortColumn(table, ui.sort), arrow: sortArrow(ui.sort) };
+  const sort = effectiveSort(table, ui.sort);
+  const sortMark = { column: sortColumn(table, sort), arrow: sortArrow(sort) };
   const legend = trendLegend(level.kind, monitor.historyLength ?? DEFAULT_HISTORY_LENGTH);
   const path = levelPath(level);
   const pathGap = Math.max(2, width - [...path].length - [...legend].length);
 
   return (
     <Box flexDirection="column" width={width} height={height}>
-      <StatusLines model={model} intervalMs={monitor.intervalMs} sort={ui.sort} filter={ui.filter} />
+      <StatusLines model={model} intervalMs={monitor.intervalMs} sort={sort} filter={ui.filter} />
       <Text wrap="truncate"><Text bold>{path}</Text>{" ".repeat(pathGap)}<Text dimColor>{legend}</Text></Text>
       {ui.help ? (
         <HelpOverlay width={width} height={height - 4} legend={legend} />

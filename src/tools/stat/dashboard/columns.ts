@@ -108,7 +108,7 @@ export function clientColumns(): Column<ClientRow>[] {
   // priority 0-2 widths sum to 80 with separators: at 80 columns a client's state, RDY, in-flight,
   // TLS, compression and user agent are visible; the selected client's details pane has the rest
   return [
-    { id: "name", title: "CLIENT", width: 14, priority: 0, align: "left", flex: "name", cell: (r) => r.name },
+    { id: "name", title: "CLIENT", width: 18, priority: 0, align: "left", flex: "name", cell: (r) => r.name },
     { id: "state", title: "STATE", width: 10, priority: 1, align: "left", cell: (r) => clientStateName(r.state) },
     n("ready", "RDY", 5, 1, (r) => r.ready),
     n("inflight", "INFLT", 6, 1, (r) => r.inFlight),
@@ -121,7 +121,7 @@ export function clientColumns(): Column<ClientRow>[] {
     { id: "connected", title: "CONNECTED", width: 9, priority: 3, align: "right", cell: (r) => formatDuration(r.connectedSec * 1000) },
     { id: "spark", title: "TREND", width: 8, priority: 4, align: "left", flex: "spark", cell: (r, w) => sparkline(r.history, w) },
     { id: "node", title: "NODE", width: 21, priority: 4, align: "left", cell: (r) => r.node },
-    { id: "agent", title: "USER AGENT", width: 18, priority: 2, align: "left", cell: (r) => r.userAgent || "-" },
+    { id: "agent", title: "USER AGENT", width: 14, priority: 2, align: "left", cell: (r) => r.userAgent || "-" },
   ];
 }
 

@@ -47,7 +47,7 @@ function specsFor(kind: TableKind): ReadonlyArray<SortSpec<StatRow>> | ReadonlyA
 
 /** The sort in effect on a table: a key the table has no column for sorts by name. */
 export function effectiveSort(kind: TableKind, sort: SortState): SortState {
-  return specsFor(kind).some((s) => s.key === sort.key) ? sort : { key: "name", reverse: sort.reverse };
+  return specsFor(kind).some((s) => s.key === sort.key) ? sort : { key: "name", reverse: false };
 }
 
 /** The next sort column of the table (`s`); the direction goes back to the natural one. */

@@ -1,0 +1,177 @@
+/**
+ * The `nsq stat` dashboard's keys and views (issue 16): the `?` help, the sort marker and its
+ * reversal, footer messages that clear, the TREND legend, and the client view with states as
+ * words, TLS, compression, user agent, RDY and in-flight. Simulated nodes with fixed counters.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { KEY_HELP } from "../src/tools/stat/dashboard/help.ts";
+import { simulatedNsqd, type TopicFixture } from "./stat-fixtures.ts";
+import { ESC, cell, headerOf, rowOf, rowOrder, startDashboard, type DashboardUiOptions } from "./helpers/dashboard-ui.ts";
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function client(id: string, port: number, extra: Record<string, unknown>): Record<string, unknown> {
+  return {
+    client_id: id, hostname: id, version: "V2", remote_address: `127.0.0.1:${port}`, state: 3,
+    ready_count: 0, in_flight_count: 0, message_count: 0, finish_count: 0, requeue_count: 0,
+    connect_ts: Math.floor(Date.now() / 1000) - 65, sample_rate: 0, deflate: false, snappy: false,
+    user_agent: "", tls: false, tls_cipher_suite: "", tls_version: "", ...extra,
+  };
+}
+
+/** Three topics with different depths and consumers; orders/work has three quite different clients. */
+function fixtureNode() {
+  const topics: TopicFixture[] = [
+    { topic_name: "alpha", depth: 5, channels: [{ channel_name: "c", client_count: 3 }] },
+    {
+      topic_name: "orders", depth: 300, channels: [{
+        channel_name: "work", client_count: 3, in_flight_count: 9,
+        clients: [
+          client("secure", 50001, { tls: true, tls_version: "TLS1.3", snappy: true, ready_count: 25, in_flight_count: 7, user_agent: "go-nsq/1.1.0" }),
+          client("deflater", 50002, { deflate: true, ready_count: 1, in_flight_count: 1, user_agent: "nsqjs/0.13.0" }),
+          client("closing", 50003, { state: 4, ready_count: 0, in_flight_count: 1, user_agent: "pynsq/0.9" }),
+        ],
+      }],
+    },
+    { topic_name: "zulu", depth: 40, channels: [] },
+  ];
+  const node = simulatedNsqd(topics);
+  cleanups.push(() => node.stop());
+  return node;
+}
+
+function start(opts: DashboardUiOptions = {}) {
+  const node = fixtureNode();
+  const ui = startDashboard({ nsqdHttpAddresses: [node.address] }, opts);
+  cleanups.push(() => ui.stop());
+  return { node, ui };
+}
+
+const TOPICS = ["alpha", "orders", "zulu"];
+
+describe("keys", () => {
+  test("? shows every key with what it does, the TREND legend; any key closes it without acting", async () => {
+    const { ui } = start({ height: 30 });
+    await ui.until("topics", (f) => rowOf(f, "orders") !== "");
+    ui.press("?");
+    const f = await ui.until("help", (fr) => fr.includes("Keys (any key closes this help)"));
+    for (const k of KEY_HELP) {
+      expect(f).toContain(k.keys);
+      expect(f).toContain(k.does);
+    }
+    expect(f).toContain("TREND: messages in/s");
+    expect(rowOf(f, "orders")).toBe(""); // the overlay replaces the table
+    ui.press("q"); // closes the help; does not quit
+    await ui.until("table back", (fr) => rowOf(fr, "orders") !== "" && !fr.includes("Keys (any key"));
+    ui.press("q");
+  });
+
+  test("the sorted column is marked; s moves to the next column, S reverses the direction", async () => {
+    const { ui } = start();
+    let f = await ui.until("topics", (fr) => rowOf(fr, "zulu") !== "");
+    expect(headerOf(f)).toMatch(/^TOPIC▲ /);
+    expect(f).toContain("sort: name ▲");
+    expect(rowOrder(f, TOPICS)).toEqual(["alpha", "orders", "zulu"]);
+
+    ui.press("S"); // name, Z→A
+    f = await ui.until("name reversed", (fr) => headerOf(fr).startsWith("TOPIC▼"));
+    expect(f).toContain("sort: name ▼");
+    expect(rowOrder(f, TOPICS)).toEqual(["zulu", "orders", "alpha"]);
+
+    ui.press("s"); // depth, largest first (direction back to the natural one)
+    f = await ui.until("by depth", (fr) => /\sDEPTH▼\s/.test(headerOf(fr)));
+    expect(headerOf(f)).not.toContain("TOPIC▲");
+    expect(f).toContain("sort: depth ▼");
+    expect(rowOrder(f, TOPICS)).toEqual(["orders", "zulu", "alpha"]);
+
+    ui.press("S"); // depth, smallest first
+    f = await ui.until("depth reversed", (fr) => /\sDEPTH▲\s/.test(headerOf(fr)));
+    expect(rowOrder(f, TOPICS)).toEqual(["alpha", "zulu", "orders"]);
+
+    ui.press("s"); // rate
+    f = await ui.until("by rate", (fr) => /\sIN\/s▼/.test(headerOf(fr)));
+    ui.press("s"); // in-flight: orders has 9
+    f = await ui.until("by in-flight", (fr) => /\sINFL▼\s/.test(headerOf(fr)));
+    expect(rowOrder(f, TOPICS)[0]).toBe("orders");
+    ui.press("s"); // consumers: alpha 3 = orders 3, then by name
+    f = await ui.until("by consumers", (fr) => /\sCON▼\s/.test(headerOf(fr)));
+    expect(rowOrder(f, TOPICS)).toEqual(["alpha", "orders", "zulu"]);
+    ui.press("s"); // back to name
+    await ui.until("by name again", (fr) => headerOf(fr).startsWith("TOPIC▲"));
+  });
+
+  test("a footer message clears by itself after a few seconds (here 300 ms)", async () => {
+    const { ui } = start({ messageTtlMs: 300 });
+    await ui.until("topics", (f) => rowOf(f, "orders") !== "");
+    ui.press("e");
+    await ui.until("empty prompt", (f) => f.includes("Empty topic alpha on every node?"));
+    ui.press("n");
+    await ui.until("cancelled message", (f) => f.includes("empty cancelled"));
+    await ui.until("message gone, key list back", (f) => !f.includes("empty cancelled") && f.includes("? help"), 3000);
+  });
+
+  test("the TREND column has a legend on every level", async () => {
+    const { ui } = start();
+    let f = await ui.until("topics", (fr) => rowOf(fr, "orders") !== "");
+    expect(f).toMatch(/^topics\s+TREND: messages in\/s, last 60 polls, ▁ none … █ the row's peak$/m);
+    ui.press("j");
+    ui.press("\r");
+    ui.press("\r");
+    f = await ui.until("clients", (fr) => fr.includes("topics › orders › work"));
+    expect(f).toContain("TREND: messages/s sent to the client");
+  });
+});
+
+describe("client view", () => {
+  async function openClients(ui: ReturnType<typeof start>["ui"]): Promise<string> {
+    await ui.until("topics", (f) => rowOf(f, "orders") !== "");
+    ui.press("j");
+    ui.press("\r");
+    await ui.until("channels", (f) => rowOf(f, "work") !== "");
+    ui.press("\r");
+    return ui.until("clients", (f) => rowOf(f, "closing:50003") !== "");
+  }
+
+  test("80 columns: state as a word, RDY, in-flight, TLS, compression and user agent per client", async () => {
+    const { ui } = start({ width: 80, height: 24 });
+    const f = await openClients(ui);
+    expect(headerOf(f)).toMatch(/^CLIENT▲\s+STATE\s+RDY\s+INFLT\s+TLS\s+COMPR\s+MSG\/s\s+USER AGENT$/);
+    for (const l of ui.lines()) expect([...l].length).toBeLessThanOrEqual(80);
+    expect(rowOf(f, "secure:50001").split(/\s+/)).toEqual(["secure:50001", "subscribed", "25", "7", "TLS1.3", "snappy", "-", "go-nsq/1.1.0"]);
+    expect(rowOf(f, "deflater:50002").split(/\s+/)).toEqual(["deflater:50002", "subscribed", "1", "1", "-", "deflate", "-", "nsqjs/0.13.0"]);
+    expect(cell(f, "closing:50003", "RDY")).toBe("0");
+    expect(rowOf(f, "closing:50003")).toMatch(/^closing:50003\s+closing\s/);
+    expect(f).not.toMatch(/\bST\b/);
+  });
+
+  test("the selected client's details: everything nsqd reports about it", async () => {
+    const { ui } = start({ width: 100, height: 24 });
+    let f = await openClients(ui);
+    expect(f).toContain("client closing:50003 (id closing, 127.0.0.1:50003)");
+    expect(f).toContain("state closing · protocol V2 · TLS no · compression none");
+    ui.press("j");
+    f = await ui.until("deflater details", (fr) => fr.includes("client deflater:50002 (id deflater, 127.0.0.1:50002)"));
+    expect(f).toContain("TLS no · compression deflate");
+    ui.press("j");
+    f = await ui.until("secure details", (fr) => fr.includes("client secure:50001 (id secure, 127.0.0.1:50001)"));
+    expect(f).toMatch(/state subscribed · protocol V2 · TLS TLS1\.3 · compression snappy · connected 1m\d+s/);
+    expect(f).toMatch(/RDY 25 · in flight 7 · messages 0 · finished 0 · requeued 0/);
+    expect(f).toContain("user agent go-nsq/1.1.0");
+  });
+
+  test("s on the clients level sorts by client columns (RDY, rate, in-flight, ...)", async () => {
+    const { ui } = start({ width: 120 });
+    await openClients(ui);
+    ui.press("s"); // ready
+    const f = await ui.until("by RDY", (fr) => /\sRDY▼\s/.test(headerOf(fr)));
+    expect(rowOrder(f, ["secure:50001", "deflater:50002", "closing:50003"])).toEqual([
+      "secure:50001", "deflater:50002", "closing:50003",
+    ]);
+    ui.press(ESC);
+    // a sort the channels table has no column for falls back to name there
+    await ui.until("channels by name", (fr) => headerOf(fr).startsWith("CHANNEL▲"));
+  });
+});
