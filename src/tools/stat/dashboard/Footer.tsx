@@ -46,7 +46,12 @@ export function Footer(props: { ui: UiState; model: ClusterModel | null; lookupd
   }
   if (ui.namePrompt) {
     const what = ui.namePrompt.topic === null ? "new topic" : `new channel in ${ui.namePrompt.topic}`;
-    return <Text wrap="truncate" color="yellow">{what}: {ui.namePrompt.text}<Text inverse> </Text>  (enter ok, esc cancel)  <Text dimColor>{ui.message}</Text></Text>;
+    // a refused name's reason replaces the hint, so it is not cut off on a narrow terminal
+    return (
+      <Text wrap="truncate" color="yellow">
+        {what}: {ui.namePrompt.text}<Text inverse> </Text>  {ui.message ? <Text color="red">{ui.message}</Text> : "(enter ok, esc cancel)"}
+      </Text>
+    );
   }
   if (ui.confirm) {
     return <Text color="yellow" bold wrap="truncate">{confirmText(ui.confirm, props.model, props.lookupds)}</Text>;

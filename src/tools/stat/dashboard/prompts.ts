@@ -40,15 +40,16 @@ export function filterKey(ui: UiState, input: string, key: KeyInfo): UiState {
 
 export function nameKey(ui: UiState, prompt: NamePrompt, input: string, key: KeyInfo): UiState {
   if (key.escape) return withMessage({ ...ui, namePrompt: null }, "create cancelled");
-  if (key.backspace || key.delete) return { ...ui, namePrompt: { ...prompt, text: prompt.text.slice(0, -1) } };
+  // the name is typed first, then confirmed: enter on a valid name opens the y/N question
+  if (key.backspace || key.delete) return { ...ui, namePrompt: { ...prompt, text: prompt.text.slice(0, -1) }, message: "" };
   if (key.return) {
     const name = prompt.text;
     const valid = prompt.topic === null ? isValidTopicName(name) : isValidChannelName(name);
-    if (!valid) return withMessage(ui, `invalid ${prompt.topic === null ? "topic" : "channel"} name "${name}": ${NAME_RULE}`);
+    if (!valid) return withMessage(ui, `invalid name: ${NAME_RULE}`);
     const target: ActionTarget = prompt.topic === null ? { topic: name } : { topic: prompt.topic, channel: name };
     return { ...ui, namePrompt: null, confirm: { action: "create", target } };
   }
-  if (printable(input, key)) return { ...ui, namePrompt: { ...prompt, text: prompt.text + input } };
+  if (printable(input, key)) return { ...ui, namePrompt: { ...prompt, text: prompt.text + input }, message: "" };
   return ui;
 }
 
