@@ -129,8 +129,9 @@ function nodeRow(key: string, node: NodeState): StatRow {
 
 function addRates(b: Builder, row: StatRow, node: NodeState, messages: number, depth: number): void {
   if (!node.up) return;
-  row.rateIn = b.tracker.counter(`${row.key}${SEP}in`, messages, node.sampledAt);
-  row.rateOut = b.tracker.counter(`${row.key}${SEP}out`, messages - depth, node.sampledAt);
+  const r = b.tracker.rates(row.key, messages, messages - depth, node.sampledAt);
+  row.rateIn = r.rate;
+  row.rateOut = r.rate2;
   row.history = b.tracker.record(row.key, row.rateIn);
 }
 

@@ -10,7 +10,15 @@
 
 interface CounterSample {
   value: number;
+  /** a second counter sampled with the first (a row's "out" beside its "in"); 0 when unused */
+  value2: number;
   atMs: number;
+}
+
+/** Rates of the two counters of rates(); null before two samples or after a reset. */
+export interface RatePair {
+  rate: number | null;
+  rate2: number | null;
 }
 
 interface Counter {
@@ -25,6 +33,7 @@ interface Series {
 }
 
 export const DEFAULT_HISTORY_LENGTH = 60;
+const NO_RATES: RatePair = Object.freeze({ rate: null, rate2: null });
 export const DEFAULT_RATE_WINDOW_MS = 5000;
 
 export class RateTracker {
@@ -49,27 +58,40 @@ export class RateTracker {
    * after a counter went backwards (node restarted / emptied: the window starts again).
    */
   counter(key: string, value: number, atMs: number): number | null {
+    return this.rates(key, value, 0, atMs).rate;
+  }
+
+  /**
+   * Two counters of one row under one key (one map entry for both: with 10,000 topics a poll
+   * records tens of thousands of them). `value` going back resets the window; `value2` may go
+   * back by itself (a channel's messages − depth does when messages are requeued), and then its
+   * rate is null for as long as the window spans the drop.
+   */
+  rates(key: string, value: number, value2: number, atMs: number): RatePair {
     const c = this.counters.get(key);
+    const sample = { value, value2, atMs };
     if (!c) {
-      this.counters.set(key, { samples: [{ value, atMs }], round: this.round });
-      return null;
+      this.counters.set(key, { samples: [sample], round: this.round });
+      return NO_RATES;
     }
     // a second sample of the same key in one round replaces the first (no rate from it)
     if (c.round === this.round) {
-      c.samples[c.samples.length - 1] = { value, atMs };
-      return null;
+      c.samples[c.samples.length - 1] = sample;
+      return NO_RATES;
     }
     c.round = this.round;
     const last = c.samples[c.samples.length - 1]!;
     if (value < last.value || atMs <= last.atMs) {
-      c.samples = [{ value, atMs }];
-      return null;
+      c.samples = [sample];
+      return NO_RATES;
     }
-    c.samples.push({ value, atMs });
+    c.samples.push(sample);
     const edge = atMs - this.rateWindowMs;
     while (c.samples.length > 2 && c.samples[1]!.atMs <= edge) c.samples.shift();
     const base = c.samples[0]!;
-    return (value - base.value) / ((atMs - base.atMs) / 1000);
+    const dtSec = (atMs - base.atMs) / 1000;
+    const rate2 = value2 >= base.value2 ? (value2 - base.value2) / dtSec : null;
+    return { rate: (value - base.value) / dtSec, rate2 };
   }
 
   /** Appends a rate (null counts as 0) to a key's history and returns the history. */
