@@ -5,7 +5,13 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { KEY_HELP } from "../src/tools/stat/dashboard/help.ts";
-import { simulatedNsqd, type TopicFixture } from "./stat-fixtures.ts";
+import { buildScreen } from "../src/tools/stat/dashboard/view.ts";
+import { currentLevel, handleKey, initialUi, selectedIndex, type KeyInfo, type UiState } from "../src/tools/stat/dashboard/keys.ts";
+import { buildModel, type ClusterModel } from "../src/tools/stat/model.ts";
+import { RateTracker } from "../src/tools/stat/rates.ts";
+import { parseStats } from "../src/tools/stat/parse.ts";
+import type { NodeState } from "../src/tools/stat/cluster.ts";
+import { simulatedNsqd, statsDocument, type TopicFixture } from "./stat-fixtures.ts";
 import { ESC, cell, headerOf, rowOf, rowOrder, startDashboard, type DashboardUiOptions } from "./helpers/dashboard-ui.ts";
 
 const cleanups: Array<() => unknown> = [];
@@ -151,13 +157,13 @@ describe("client view", () => {
     const { ui } = start({ width: 100, height: 24 });
     let f = await openClients(ui);
     expect(f).toContain("client closing:50003 (id closing, 127.0.0.1:50003)");
-    expect(f).toContain("state closing · protocol V2 · TLS no · compression none");
+    expect(f).toMatch(/state closing · connected 1m\d+s · TLS no · compression none · protocol V2/);
     ui.press("j");
     f = await ui.until("deflater details", (fr) => fr.includes("client deflater:50002 (id deflater, 127.0.0.1:50002)"));
     expect(f).toContain("TLS no · compression deflate");
     ui.press("j");
     f = await ui.until("secure details", (fr) => fr.includes("client secure:50001 (id secure, 127.0.0.1:50001)"));
-    expect(f).toMatch(/state subscribed · protocol V2 · TLS TLS1\.3 · compression snappy · connected 1m\d+s/);
+    expect(f).toMatch(/state subscribed · connected 1m\d+s · TLS TLS1\.3 · compression snappy · protocol V2/);
     expect(f).toMatch(/RDY 25 · in flight 7 · messages 0 · finished 0 · requeued 0/);
     expect(f).toContain("user agent go-nsq/1.1.0");
   });
@@ -174,4 +180,109 @@ describe("client view", () => {
     // a sort the channels table has no column for falls back to name there
     await ui.until("channels by name", (fr) => headerOf(fr).startsWith("CHANNEL▲"));
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// every key of the help, as a pure state transition on a fixture model
+
+function fixtureModel(): ClusterModel {
+  const topics: TopicFixture[] = Array.from({ length: 25 }, (_, i) => ({
+    topic_name: `t${String(i).padStart(2, "0")}`, depth: i, paused: i === 1,
+    channels: [{ channel_name: "c" }],
+  }));
+  const now = Date.now();
+  const node: NodeState = {
+    address: "127.0.0.1:4151", hostname: "n1", up: true, error: null, lastOkAt: now, downSince: null,
+    stats: parseStats(statsDocument(topics)), sampledAt: now, unlisted: false,
+  };
+  return buildModel({ at: now, nodes: [node], discoveryErrors: [] }, new RateTracker());
+}
+
+describe("every key in the help does what it says", () => {
+  const model = fixtureModel();
+  const rows = buildScreen(model, { kind: "topics" }, "", { key: "name", reverse: false }).rows;
+  const at = (ui: UiState) => rows[selectedIndex(ui, rows)]!.name;
+  const press = (ui: UiState, input: string, key: KeyInfo = {}) => handleKey(ui, model, input, key, 10);
+  const start = () => press(initialUi(), "", { downArrow: true }).ui; // on t01
+
+  const cases: Record<string, () => void> = {
+    "↑ ↓  j k": () => {
+      for (const [input, key] of [["", { downArrow: true }], ["j", {}]] as const) expect(at(press(start(), input, key).ui)).toBe("t02");
+      for (const [input, key] of [["", { upArrow: true }], ["k", {}]] as const) expect(at(press(start(), input, key).ui)).toBe("t00");
+    },
+    "PgUp PgDn": () => {
+      const down = press(start(), "", { pageDown: true }).ui;
+      expect(at(down)).toBe("t11");
+      expect(at(press(down, "", { pageUp: true }).ui)).toBe("t01");
+    },
+    "Home End  g G": () => {
+      for (const [input, key] of [["", { end: true }], ["G", {}]] as const) expect(at(press(start(), input, key).ui)).toBe("t24");
+      for (const [input, key] of [["", { home: true }], ["g", {}]] as const) expect(at(press(start(), input, key).ui)).toBe("t00");
+    },
+    "⏎ →  l": () => {
+      for (const [input, key] of [["", { return: true }], ["", { rightArrow: true }], ["l", {}]] as const) {
+        expect(currentLevel(press(start(), input, key).ui)).toEqual({ kind: "channels", topic: "t01" });
+      }
+    },
+    "esc ← ⌫  h": () => {
+      const inside = press(start(), "", { return: true }).ui;
+      for (const [input, key] of [["", { escape: true }], ["", { leftArrow: true }], ["", { backspace: true }], ["h", {}]] as const) {
+        expect(currentLevel(press(inside, input, key).ui)).toEqual({ kind: "topics" });
+      }
+    },
+    "/": () => {
+      let ui = press(start(), "/").ui;
+      expect(ui.editingFilter).toBe(true);
+      ui = press(press(ui, "2").ui, "4").ui;
+      ui = press(ui, "", { return: true }).ui;
+      expect(ui.filter).toBe("24");
+      expect(buildScreen(model, currentLevel(ui), ui.filter, ui.sort).rows.map((r) => r.name)).toEqual(["t24"]);
+      expect(press(press(ui, "/").ui, "", { escape: true }).ui.filter).toBe("");
+    },
+    s: () => expect(press(start(), "s").ui.sort).toEqual({ key: "depth", reverse: false }),
+    S: () => expect(press(start(), "S").ui.sort).toEqual({ key: "name", reverse: true }),
+    p: () => {
+      expect(press(start(), "p").effect).toEqual({ kind: "action", action: "unpause", target: { topic: "t01" } }); // t01 is paused
+      expect(press(press(start(), "j").ui, "p").effect).toEqual({ kind: "action", action: "pause", target: { topic: "t02" } });
+    },
+    e: () => {
+      const asked = press(start(), "e");
+      expect(asked.effect).toBeNull();
+      expect(asked.ui.confirm).toEqual({ action: "empty", target: { topic: "t01" } });
+      expect(press(asked.ui, "y").effect).toEqual({ kind: "action", action: "empty", target: { topic: "t01" } });
+      expect(press(asked.ui, "n").effect).toBeNull();
+    },
+    n: () => {
+      let ui = press(start(), "n").ui;
+      expect(ui.namePrompt).toEqual({ topic: null, text: "" });
+      for (const ch of "new") ui = press(ui, ch).ui;
+      ui = press(ui, "", { return: true }).ui;
+      expect(ui.confirm).toEqual({ action: "create", target: { topic: "new" } });
+      expect(press(ui, "y").effect).toEqual({ kind: "action", action: "create", target: { topic: "new" } });
+      const inTopic = press(press(start(), "", { return: true }).ui, "n").ui;
+      expect(inTopic.namePrompt).toEqual({ topic: "t01", text: "" });
+    },
+    d: () => {
+      const asked = press(start(), "d");
+      expect(asked.ui.confirm).toEqual({ action: "delete", target: { topic: "t01" } });
+      expect(press(asked.ui, "x").effect).toBeNull();
+      expect(press(asked.ui, "y").effect).toEqual({ kind: "action", action: "delete", target: { topic: "t01" } });
+    },
+    "?": () => {
+      const open = press(start(), "?").ui;
+      expect(open.help).toBe(true);
+      const closed = press(open, "d");
+      expect(closed.ui.help).toBe(false);
+      expect(closed.ui.confirm).toBeNull(); // the closing key does nothing else
+    },
+    "q  ctrl-c": () => {
+      expect(press(start(), "q").effect).toEqual({ kind: "exit" });
+      expect(press(start(), "c", { ctrl: true }).effect).toEqual({ kind: "exit" });
+    },
+  };
+
+  test("the help lists exactly the keys tested here", () => {
+    expect(KEY_HELP.map((k) => k.keys).sort()).toEqual(Object.keys(cases).sort());
+  });
+  for (const [keys, check] of Object.entries(cases)) test(keys, check);
 });

@@ -100,7 +100,7 @@ describe("create and delete from the dashboard (real nsqd ×2 + nsqlookupd)", ()
   test("d deletes the selected channel after y, and nothing on any other key", async () => {
     await ui.until("audit shown", (f) => rowOf(f, "audit") !== "");
     ui.press("d");
-    await ui.until("confirmation", (f) => f.includes("Delete channel fresh/audit on 2 nodes and 1 lookupd? its queued messages are lost"));
+    await ui.until("confirmation", (f) => f.includes("Delete channel fresh/audit on 2 nodes and 1 lookupd? (y/N) Its queued messages are lost"));
     ui.press(ESC);
     await ui.until("cancelled", (f) => f.includes("delete cancelled"));
     for (const b of brokers) expect((await topicsOn(b))["fresh"]).toEqual(["audit"]);
@@ -118,7 +118,7 @@ describe("create and delete from the dashboard (real nsqd ×2 + nsqlookupd)", ()
     await ui.until("topics", (f) => /^topics\s{2}/m.test(f));
     await select("fresh");
     ui.press("d");
-    await ui.until("confirmation", (f) => f.includes("Delete topic fresh on 2 nodes and 1 lookupd? its channels and queued messages are lost"));
+    await ui.until("confirmation", (f) => f.includes("Delete topic fresh on 2 nodes and 1 lookupd? (y/N) Its channels and queued messages are lost"));
     ui.press("y");
     await ui.until("deleted", (f) => f.includes("deleted topic fresh on 2 nodes and 1 lookupd") && rowOf(f, "fresh") === "");
     for (const b of brokers) expect(Object.keys(await topicsOn(b))).toEqual(["existing"]);

@@ -10,7 +10,7 @@ import { formatDuration } from "../../../util/duration.ts";
 export function clientDetailLines(c: ClientRow): string[] {
   return [
     `client ${c.name} (id ${c.clientId || "-"}, ${c.remoteAddress}) on ${c.node}`,
-    `state ${clientStateName(c.state)} · protocol ${c.version || "-"} · TLS ${c.tls ? tlsText(c) : "no"} · compression ${c.compression || "none"} · connected ${formatDuration(c.connectedSec * 1000)}`,
+    `state ${clientStateName(c.state)} · connected ${formatDuration(c.connectedSec * 1000)} · TLS ${c.tls ? tlsText(c) : "no"} · compression ${c.compression || "none"} · protocol ${c.version || "-"}`,
     `RDY ${c.ready} · in flight ${c.inFlight} · messages ${c.messages} · finished ${c.finished} · requeued ${c.requeued} · ${fmtRate(c.rate, 9)} msg/s`,
     `user agent ${c.userAgent || "-"}`,
   ];

@@ -17,18 +17,21 @@ function nodeCount(n: number): string {
   return `${n} node${n === 1 ? "" : "s"}`;
 }
 
-/** The question asked before an action runs; says what is lost and where. */
+/**
+ * The question asked before an action runs: what, where, then (y/N), then what is lost, so a
+ * narrow terminal cuts the explanation rather than the question.
+ */
 export function confirmText(c: Confirmation, model: ClusterModel | null, lookupds: number): string {
   const nodes = model?.nodes ?? [];
   const what = describeTarget(c.target);
   const withLookupd = lookupds > 0 ? ` and ${lookupds} lookupd${lookupds === 1 ? "" : "s"}` : "";
   switch (c.action) {
     case "empty":
-      return `Empty ${what} on every node? Its queued messages are deleted. (y/N)`;
+      return `Empty ${what} on every node? (y/N) Its queued messages are deleted.`;
     case "delete": {
       const n = nodesWithTopic(nodes, c.target.topic).length;
-      const lost = c.target.channel === undefined ? "its channels and queued messages" : "its queued messages";
-      return `Delete ${what} on ${nodeCount(n)}${withLookupd}? ${lost} are lost, its consumers disconnected. (y/N)`;
+      const lost = c.target.channel === undefined ? "Its channels and queued messages" : "Its queued messages";
+      return `Delete ${what} on ${nodeCount(n)}${withLookupd}? (y/N) ${lost} are lost, its consumers disconnected.`;
     }
     case "create": {
       const n = c.target.channel === undefined ? upNodes(nodes).length : nodesWithTopic(nodes, c.target.topic).length;

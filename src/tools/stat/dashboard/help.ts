@@ -25,7 +25,8 @@ export const KEY_HELP: readonly KeyHelp[] = [
   { keys: "q  ctrl-c", does: "quit" },
 ];
 
-export const FOOTER_HELP = "? help  ↑↓ move  ⏎ open  esc back  / filter  s/S sort  p pause  e empty  n new  d delete  q quit";
+/** Fits 80 columns; moving and opening are in the help (and what anyone tries first). */
+export const FOOTER_HELP = "? help  / filter  s/S sort  p pause  e empty  n new  d delete  q quit";
 
 /** What the TREND column draws, for the legend line. */
 export function trendLegend(level: "topics" | "channels" | "clients", historyLength: number): string {
