@@ -9,14 +9,14 @@ import { join } from "node:path";
 import { createElement } from "react";
 import { render } from "ink-testing-library";
 import { App } from "../src/tools/stat/dashboard/App.tsx";
-import { ClusterMonitor, type MonitorHandle } from "../src/tools/stat/monitor.ts";
-import { DEFAULT_TIMEOUTS, type HttpTimeouts } from "../src/tools/stat/http.ts";
+import type { ClusterMonitor, MonitorHandle } from "../src/tools/stat/monitor.ts";
+import { DEFAULT_TIMEOUTS } from "../src/tools/stat/http.ts";
 import type { Level } from "../src/tools/stat/dashboard/view.ts";
 import {
   fakeNode, json, silentListener, simulatedNsqd, statsDocument, waitFor, type FakeNode, type TopicFixture,
 } from "./stat-fixtures.ts";
+import { ESC, cell, rowOf, startDashboard, type DashboardUi, type DashboardUiOptions } from "./helpers/dashboard-ui.ts";
 
-const ESC = "\u001b";
 const ANSI = /\u001b\[[0-9;?]*[A-Za-z]/g;
 
 const cleanups: Array<() => unknown> = [];
@@ -24,58 +24,12 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-interface Ui {
-  frame(): string;
-  lines(): string[];
-  press(input: string): void;
-  until(what: string, check: (frame: string) => boolean, timeoutMs?: number): Promise<string>;
-}
+type Ui = DashboardUi;
 
-interface UiOptions {
-  width?: number;
-  height?: number;
-  intervalMs?: number;
-  timeouts?: HttpTimeouts;
-}
-
-function startUi(addresses: string[], opts: UiOptions = {}): Ui & { monitor: ClusterMonitor } {
-  const monitor = new ClusterMonitor(
-    { nsqdHttpAddresses: addresses, lookupdHttpAddresses: [] },
-    opts.intervalMs ?? 100,
-    opts.timeouts ?? { connectTimeoutMs: 1000, requestTimeoutMs: 1000 },
-  );
-  monitor.start();
-  const r = render(createElement(App, { monitor, width: opts.width ?? 100, height: opts.height ?? 24 }));
-  cleanups.push(() => {
-    r.unmount();
-    monitor.stop();
-  });
-  const frame = () => (r.lastFrame() ?? "").replace(ANSI, "");
-  return {
-    monitor,
-    frame,
-    lines: () => frame().split("\n"),
-    press: (input) => r.stdin.write(input),
-    async until(what, check, timeoutMs = 5000) {
-      await waitFor(`${what}; last frame:\n${frame()}`, () => check(frame()), timeoutMs);
-      return frame();
-    },
-  };
-}
-
-function rowOf(frame: string, name: string): string {
-  return frame.split("\n").find((l) => l.startsWith(`${name} `)) ?? "";
-}
-
-/** The value of a right-aligned column (by its header title) in the row named `name`. */
-function cell(frame: string, name: string, title: string): string {
-  const lines = frame.split("\n");
-  const row = rowOf(frame, name);
-  const header = lines.find((l) => /^(TOPIC|CHANNEL|CLIENT)[▲▼ ]/.test(l)) ?? "";
-  const m = new RegExp(`\\s${title.replace(/[/]/g, "\\/")}(\\s|$)`).exec(header);
-  if (!m || !row) return "";
-  const end = m.index + 1 + title.length;
-  return row.slice(0, end).trim().split(/\s+/).pop() ?? "";
+function startUi(addresses: string[], opts: DashboardUiOptions = {}): Ui & { monitor: ClusterMonitor } {
+  const ui = startDashboard({ nsqdHttpAddresses: addresses }, opts);
+  cleanups.push(() => ui.stop());
+  return ui;
 }
 
 /** Two topics on one node; every /stats moves orders' counters (steady traffic). */
