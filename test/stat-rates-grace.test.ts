@@ -105,11 +105,13 @@ describe("nodes that left the cluster", () => {
     clock += 1;
     snap = await poller.poll();
     expect(snap.nodes.map((n) => n.address)).not.toContain(gate.address);
+    expect(snap.left).toEqual([gate.address]);
     expect(buildModel(snap, new RateTracker()).topics.map((t) => t.row.name)).toEqual(["t"]); // its topics went with it
     answering = true;
     clock += 1000;
     snap = await poller.poll();
     expect(snap.nodes.find((n) => n.address === gate.address)).toMatchObject({ up: true });
+    expect(snap.left).toEqual([]);
   });
 
   test("lookupd: a down node lookupd still lists stays; once unlisted and past the grace period it is forgotten", async () => {
@@ -147,6 +149,7 @@ describe("nodes that left the cluster", () => {
     await b.stop();
     await ui.until("down shown first", (f) => f.includes(`${b.address} DOWN`));
     const f = await ui.until("dropped", (fr) => fr.includes("1 node: 1 up") && rowOf(fr, "orders").includes("1/1"), 3000);
-    expect(f).not.toContain(b.address);
+    expect(f).toContain(`nodes: ${a.address}  (left the cluster: ${b.address})`);
+    expect(f).not.toContain(`${b.address} DOWN`);
   });
 });

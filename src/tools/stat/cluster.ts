@@ -174,6 +174,8 @@ export interface ClusterSnapshot {
   nodes: NodeState[];
   /** lookupd failures (the node list may be stale) */
   discoveryErrors: string[];
+  /** nodes dropped as having left the cluster (down past the grace period), until they return */
+  left?: string[];
 }
 
 /** How a poller treats requests that take long. */
@@ -209,6 +211,8 @@ export class ClusterPoller {
   private readonly pending = new Map<string, number>();
   private discovering: Promise<void> | null = null;
   private discoveryErrors: string[] = [];
+  /** addresses dropped by hasLeft(), until they answer (fixed list) or lookupd lists them again */
+  private readonly left = new Set<string>();
   private readonly hungAfterMs: number;
   private readonly downGraceMs: number;
 
@@ -331,15 +335,18 @@ export class ClusterPoller {
     const nodes = [...this.nodes.values()]
       .filter((n) => !this.hasLeft(n, at))
       .sort((a, b) => a.address.localeCompare(b.address));
-    return { at, nodes: nodes.map((n) => ({ ...n })), discoveryErrors: [...this.discoveryErrors] };
+    for (const n of nodes) this.left.delete(n.address);
+    return { at, nodes: nodes.map((n) => ({ ...n })), discoveryErrors: [...this.discoveryErrors], left: [...this.left].sort() };
   }
 
   /** Down past the grace period (and, with lookupd, no longer listed): see PollerOptions.downGraceMs. */
   private hasLeft(n: NodeState, at: number): boolean {
     if (n.up || n.downSince === null || at - n.downSince <= this.downGraceMs) return false;
-    if (this.source.lookupdHttpAddresses.length === 0) return true;
-    if (!n.unlisted) return false;
-    this.forget(n.address);
+    if (this.source.lookupdHttpAddresses.length > 0) {
+      if (!n.unlisted) return false;
+      this.forget(n.address);
+    }
+    this.left.add(n.address);
     return true;
   }
 

@@ -79,6 +79,8 @@ export interface ClusterModel {
   nodes: NodeState[];
   topics: TopicModel[];
   discoveryErrors: string[];
+  /** nodes dropped after the grace period (named on the status line) */
+  left: string[];
 }
 
 const SEP = "\u0000";
@@ -242,5 +244,5 @@ export function buildModel(snapshot: ClusterSnapshot, tracker: RateTracker): Clu
   }
   topics.sort(byName);
   tracker.endRound();
-  return { at: snapshot.at, nodes: snapshot.nodes, topics, discoveryErrors: snapshot.discoveryErrors };
+  return { at: snapshot.at, nodes: snapshot.nodes, topics, discoveryErrors: snapshot.discoveryErrors, left: snapshot.left ?? [] };
 }

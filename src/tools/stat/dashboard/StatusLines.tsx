@@ -34,8 +34,10 @@ export function nodesText(model: ClusterModel | null): { text: string; alert: bo
     return { text: list.join("  "), alert: true };
   }
   if (model.discoveryErrors.length > 0) return { text: `lookupd: ${model.discoveryErrors.join("; ")}`, alert: true };
-  if (model.nodes.length === 0) return { text: "no nsqd nodes found", alert: true };
-  return { text: `nodes: ${model.nodes.map((n) => n.address).join(", ")}`, alert: false };
+  // nodes dropped after the grace period are named, so an empty list is never a mystery
+  const left = model.left.length > 0 ? `  (left the cluster: ${model.left.join(", ")})` : "";
+  if (model.nodes.length === 0) return { text: `no nsqd nodes found${left}`, alert: true };
+  return { text: `nodes: ${model.nodes.map((n) => n.address).join(", ")}${left}`, alert: false };
 }
 
 function shortError(error: string | null): string {
