@@ -26,7 +26,9 @@ beforeAll(async () => {
     const nodes = (await (await fetch(`http://127.0.0.1:${lookupd.httpPort}/nodes`)).json()) as { producers: unknown[] };
     return nodes.producers.length === 2;
   });
-  ui = startDashboard({ lookupdHttpAddresses: [`127.0.0.1:${lookupd.httpPort}`] }, { width: 120, height: 30 });
+  // 300 ms polls: short enough to be quick, long enough that a loaded machine does not mark a
+  // node "not answering" (one interval) just when a create goes to every node that answers
+  ui = startDashboard({ lookupdHttpAddresses: [`127.0.0.1:${lookupd.httpPort}`] }, { width: 120, height: 30, intervalMs: 300 });
   await ui.until("both nodes and the topic", (f) => f.includes("2 nodes: 2 up") && rowOf(f, "existing").includes("2/2"));
 });
 
