@@ -141,8 +141,8 @@ export const command: NsqCommand = {
   flags: [
     { name: "topic", kind: "string", describe: "nsqd topic (required in plain mode; dashboard: start on it)" },
     { name: "channel", kind: "string", describe: "nsqd channel (required in plain mode; dashboard: start on it)" },
-    { name: "nsqd-http-address", kind: "strings", describe: "nsqd HTTP address (may be given multiple times)" },
-    { name: "lookupd-http-address", kind: "strings", describe: "lookupd HTTP address (may be given multiple times)" },
+    { name: "nsqd-http-address", kind: "strings", address: "http", describe: "nsqd HTTP address (may be given multiple times)" },
+    { name: "lookupd-http-address", kind: "strings", address: "http", describe: "lookupd HTTP address (may be given multiple times)" },
     { name: "interval", kind: "duration", default: PLAIN_INTERVAL_MS, describe: "duration of time between polling/printing output (dashboard: 1s unless given)" },
     { name: "count", kind: "int", describe: "number of reports (plain mode)" },
     { name: "plain", kind: "bool", default: false, describe: "print nsq_stat rows even on a terminal" },
