@@ -52,6 +52,12 @@ export interface ClientRow {
   requeued: number;
   connectedSec: number;
   tls: boolean;
+  /** e.g. "TLS1.3"; "" when not TLS or not reported */
+  tlsVersion: string;
+  compression: "snappy" | "deflate" | "";
+  /** the protocol the client speaks ("V2") */
+  version: string;
+  remoteAddress: string;
   /** messages per second delivered to this client */
   rate: number | null;
   history: readonly number[];
@@ -74,6 +80,8 @@ export interface ClusterModel {
   nodes: NodeState[];
   topics: TopicModel[];
   discoveryErrors: string[];
+  /** nodes dropped after the grace period (named on the status line) */
+  left: string[];
 }
 
 const SEP = "\u0000";
@@ -122,14 +130,23 @@ function nodeRow(key: string, node: NodeState): StatRow {
   return row;
 }
 
+/** The node's rate window (1s, 10s, 1m) nearest to the tracker's window (0: since the last poll). */
+function offeredWindow(windowMs: number): "1s" | "10s" | "1m" {
+  if (windowMs <= 3000) return "1s";
+  return windowMs <= 30_000 ? "10s" : "1m";
+}
+
 function addRates(b: Builder, row: StatRow, node: NodeState, messages: number, depth: number, offered?: RateStats): void {
   if (!node.up) return;
-  row.rateIn = b.tracker.counter(`${row.key}${SEP}in`, messages, node.sampledAt);
-  row.rateOut = b.tracker.counter(`${row.key}${SEP}out`, messages - depth, node.sampledAt);
-  // a node that measures its own rates (nsq serve) is trusted over differencing two polls
+  const r = b.tracker.rates(row.key, messages, messages - depth, node.sampledAt);
+  row.rateIn = r.rate;
+  row.rateOut = r.rate2;
+  // a node that measures its own rates (nsq serve) is trusted over differencing polls: its window
+  // closest to the dashboard's --rate-window
   if (offered !== undefined) {
-    row.rateIn = offered.message_1s;
-    row.rateOut = offered.out_1s;
+    const w = offeredWindow(b.tracker.rateWindowMs);
+    row.rateIn = offered[`message_${w}`];
+    row.rateOut = offered[`out_${w}`];
   }
   row.history = b.tracker.record(row.key, row.rateIn);
 }
@@ -187,6 +204,10 @@ function clientRow(b: Builder, node: NodeState, topic: string, channel: string, 
     requeued: c.requeue_count,
     connectedSec: c.connect_ts > 0 ? Math.max(0, Math.floor(node.sampledAt / 1000 - c.connect_ts)) : 0,
     tls: c.tls,
+    tlsVersion: c.tls_version,
+    compression: c.snappy ? "snappy" : c.deflate ? "deflate" : "",
+    version: c.version,
+    remoteAddress: c.remote_address,
     rate,
     history: b.tracker.record(key, rate),
   };
@@ -237,5 +258,5 @@ export function buildModel(snapshot: ClusterSnapshot, tracker: RateTracker): Clu
   }
   topics.sort(byName);
   tracker.endRound();
-  return { at: snapshot.at, nodes: snapshot.nodes, topics, discoveryErrors: snapshot.discoveryErrors };
+  return { at: snapshot.at, nodes: snapshot.nodes, topics, discoveryErrors: snapshot.discoveryErrors, left: snapshot.left ?? [] };
 }
