@@ -155,10 +155,11 @@ export function topicPage(ctx: ViewContext, topic: string): string {
 }
 
 function clientRow(c: AdminClientStats): string {
-  const compression = c.snappy ? "snappy" : c.deflate ? "deflate" : "–";
+  const compression = c.snappy ? "snappy" : c.deflate ? "deflate" : "";
+  const transport = [c.tls ? badge(c.tls_version || "TLS", "ok") : "", compression].filter((x) => x !== "").join(" ") || "–";
   const name = c.client_id && c.client_id !== c.hostname ? `${esc(c.client_id)} <span class="muted">@ ${esc(c.hostname)}</span>` : esc(c.hostname || c.client_id);
   return `<tr><td>${name}<div class="muted small">${esc(c.user_agent)}</div></td><td>${esc(c.remote_address)}</td><td>${esc(c.node)}</td><td>${esc(c.version)}</td>`
-    + `<td>${c.tls ? badge(c.tls_version || "TLS", "ok") : "–"}</td><td>${compression}</td>`
+    + `<td>${transport}</td>`
     + `<td class="n">${num(c.ready_count)}</td><td class="n">${num(c.in_flight_count)}</td><td class="n">${num(c.message_count)}</td><td class="n">${num(c.finish_count)}</td><td class="n">${num(c.requeue_count)}</td>`
     + `<td class="n">${duration(c.connected)}</td></tr>`;
 }
@@ -196,7 +197,7 @@ export function channelPage(ctx: ViewContext, topic: string, channel: string): s
   const clients = c.nodes.flatMap((n) => n.stats.clients ?? []);
   const clientTable = clients.length === 0
     ? `<p class="empty">No clients connected.</p>`
-    : `<div class="table-wrap"><table class="grid"><thead><tr><th>Client</th><th>Address</th><th>Node</th><th>Protocol</th><th>TLS</th><th>Compression</th><th class="n">RDY</th><th class="n">In flight</th><th class="n">Messages</th><th class="n">Finished</th><th class="n">Requeued</th><th class="n">Connected</th></tr></thead><tbody>${clients.map(clientRow).join("")}</tbody></table></div>`;
+    : `<div class="table-wrap"><table class="grid compact"><thead><tr><th>Client</th><th>Address</th><th>Node</th><th>Protocol</th><th>TLS / compression</th><th class="n">RDY</th><th class="n">In flight</th><th class="n">Messages</th><th class="n">Finished</th><th class="n">Requeued</th><th class="n">Connected</th></tr></thead><tbody>${clients.map(clientRow).join("")}</tbody></table></div>`;
   return `${crumbs}<div class="title"><h1>Channel <code>${esc(topic)}/${esc(channel)}</code></h1>${actions}</div>${cards}
 <h2>Clients <span class="muted">(${clients.length})</span></h2>${clientTable}
 <h2>Nodes</h2>${table(["Node", "Depth", "Memory + Disk", "In flight", "Deferred", "Messages", "msgs/s", "Clients", ""], nodeRows, "No node has this channel.")}`;
