@@ -224,12 +224,12 @@ describe("actions", () => {
 
   test("pause / unpause a channel on every broker, notified", async () => {
     notifications.length = 0;
-    const r = await api("POST", "/api/topics/orders/audit", { action: "pause" }, { "User-Agent": "admin-test" });
+    const r = await api("POST", "/api/topics/orders/audit", { action: "pause" }, { "User-Agent": "admin-test", Authorization: `Basic ${btoa("ops:pw")}` });
     expect(r).toMatchObject({ status: 200, json: { message: "" } });
     for (const n of nodes) expect((await audit(n)).paused).toBe(true);
     expect((await api("GET", "/api/topics/orders/audit")).json.paused).toBe(true);
     const note = await until("pause notification", () => notifications.find((x) => x.action === "pause_channel"));
-    expect(note).toMatchObject({ topic: "orders", channel: "audit", user_agent: "admin-test", url: `http://127.0.0.1:${admin.http}/api/topics/orders/audit` });
+    expect(note).toMatchObject({ topic: "orders", channel: "audit", user: "ops", user_agent: "admin-test", url: `http://127.0.0.1:${admin.http}/api/topics/orders/audit` });
     expect(note.remote_ip).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(typeof note.timestamp).toBe("number");
     expect(typeof note.via).toBe("string");
