@@ -170,7 +170,10 @@ async function runAction(btn: HTMLElement): Promise<void> {
     else reply = await call("POST", path, { action });
     if (reply.message) toast(`${VERBS[action]} ${what}: ${reply.message}`, "bad");
     else toast(`${DONE[action]} ${what}${action === "tombstone" ? ` on ${node}` : ""}`);
-    if (action === "delete") navigate(href(channel ? `/topics/${encodeURIComponent(topic)}` : "/topics"));
+    // leave the page of what was deleted (the lookup page, say, stays)
+    const r = route();
+    const onDeleted = (r.page === "topic" && !channel && r.topic === topic) || (r.page === "channel" && r.topic === topic && (!channel || r.channel === channel));
+    if (action === "delete" && onDeleted) navigate(href(channel ? `/topics/${encodeURIComponent(topic)}` : "/topics"));
   } catch (err) {
     toast(`${VERBS[action]} ${what} failed: ${(err as Error).message}`, "bad");
   }
