@@ -29,6 +29,8 @@ import { readMetadata, writeMetadata, readDeferredSidecar, writeDeferredSidecar,
 import { lockDataPath, type DataPathLock } from "./data-lock.ts";
 import { DeferredRestore } from "./deferred-restore.ts";
 import { LookupPeers } from "./lookup-peers.ts";
+import { DataDirIndex } from "./data-dir-index.ts";
+import { CoalescedWrite } from "./coalesced-write.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 
 /** The scan loop's period, as nsqd's queue scan interval. */
@@ -65,7 +67,10 @@ export class Nsqd implements TopicHost {
   private dataLock: DataPathLock | null = null;
   private lookupPeers: LookupPeers | null = null;
   private statsd: StatsdReporter | null = null;
-  private metadataDirty = false;
+  /** nsqd.dat rewrites, coalesced when changes come close together (coalesced-write.ts) */
+  private readonly metadataWrite = new CoalescedWrite(() => this.writeMetadataNow());
+  /** the data directory as listed once at start (data-dir-index.ts): no listing per queue opened */
+  private dirIndex = DataDirIndex.empty();
   /** false while metadata is being loaded at startup (no rewrite per loaded topic) */
   private loaded = false;
 
@@ -102,6 +107,7 @@ export class Nsqd implements TopicHost {
     loadTlsConfig(this.options); // a bad --tls-* file fails the start, not the first TLS client
     this.dataLock = lockDataPath(this.dataPath);
     try {
+      this.dirIndex = DataDirIndex.read(this.dataPath);
       this.loadMetadata();
       this.loaded = true;
       this.writeMetadataNow();
@@ -181,6 +187,7 @@ export class Nsqd implements TopicHost {
   }
 
   private restoreDeferred(queueName: string): DeferredRestore | null {
+    if (!this.dirIndex.hasDeferredSidecar(queueName)) return null;
     const sidecar = readDeferredSidecar(this.dataPath, queueName);
     if (sidecar.error !== undefined) this.logger.warn(sidecar.error);
     return sidecar.deadlines.size > 0 ? new DeferredRestore(sidecar.deadlines) : null;
@@ -188,7 +195,8 @@ export class Nsqd implements TopicHost {
 
   private metadataSnapshot(): NsqdMetadata {
     const topics = [];
-    for (const t of [...this.topics.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    // plain code-unit order: localeCompare costs seconds per write with tens of thousands of topics
+    for (const t of [...this.topics.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       if (t.ephemeral) continue;
       const channels = [];
       for (const c of t.channels.values()) if (!c.ephemeral) channels.push({ name: c.name, paused: c.paused });
@@ -198,7 +206,6 @@ export class Nsqd implements TopicHost {
   }
 
   private writeMetadataNow(): void {
-    this.metadataDirty = false;
     try {
       writeMetadata(this.dataPath, this.metadataSnapshot());
     } catch (err) {
@@ -347,6 +354,8 @@ export class Nsqd implements TopicHost {
       logger: this.logger,
       // a disk error makes the broker unhealthy until the next successful disk write (as nsqd)
       onWriteSucceeded: this.clearHealthError,
+      // while loading, a queue the start-up listing did not see has no files at all
+      startupFiles: this.dirIndex.claim(queueName) ?? (this.loaded ? null : { dataFiles: [], meta: false, metaTmps: [] }),
     });
   }
 
@@ -456,13 +465,14 @@ export class Nsqd implements TopicHost {
   }
 
   // ---- hooks filled in by persistence, lookupd, auth and transports ----
-  /** Rewrites nsqd.dat once at the end of the current turn, however many changes it had. */
+  /**
+   * Rewrites nsqd.dat at the end of the current turn, however many changes it had; changes that
+   * keep coming are gathered into one write per 100 ms or so (coalesced-write.ts says what a
+   * crash in between loses).
+   */
   private persistMetadata(): void {
-    if (!this.loaded || this.metadataDirty) return;
-    this.metadataDirty = true;
-    setImmediate(() => {
-      if (this.metadataDirty && !this.closing) this.writeMetadataNow();
-    });
+    if (!this.loaded || this.closing) return;
+    this.metadataWrite.request();
   }
 
   /** Permission check for SUB/PUB/MPUB/DPUB; may return a Promise (re-query after expiry). */
@@ -498,6 +508,7 @@ export class Nsqd implements TopicHost {
     this.https?.stop();
     this.lookupPeers?.close();
     await tcpClosed;
+    this.metadataWrite.stop();
     if (this.loaded) {
       this.writeMetadataNow();
       for (const topic of this.topics.values()) this.flushTopicForShutdown(topic);
@@ -537,7 +548,8 @@ export class Nsqd implements TopicHost {
         .filter((i) => i.dueAt > 0)
         .map((i) => ({ id: i.buf.subarray(MSG_ID_OFFSET, MSG_ID_OFFSET + 16), due: i.dueAt }));
       if (onDisk !== null) deferred.push(...onDisk.entries());
-      writeDeferredSidecar(this.dataPath, queueName, deferred);
+      // with nothing deferred, only a sidecar that was there at start needs removing (no unlink per queue)
+      if (deferred.length > 0 || this.dirIndex.hasDeferredSidecar(queueName)) writeDeferredSidecar(this.dataPath, queueName, deferred);
     } catch (err) {
       this.logger.error(`failed to write ${items.length} messages of ${queueName} to disk at shutdown - ${String(err)}`);
     }
