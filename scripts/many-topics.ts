@@ -6,7 +6,12 @@
  *
  *   start → /ping, resident memory once idle, idle CPU, GET /stats?format=json, SIGTERM → exit,
  *   restart → /ping (from the directory the graceful stop left), and the time per topic+channel
- *   created over HTTP on top of the N (so a slowdown with N shows).
+ *   created over HTTP on top of the N (so a slowdown with N shows);
+ *
+ * then, on a broker started empty, creates the N topics + channels over HTTP (one client,
+ * sequential /topic/create + /channel/create) and reports the time per create for the first and
+ * the last tenth, and the resident memory per topic+channel created that way (--no-http-create
+ * skips this part).
  *
  *   bun scripts/many-topics.ts [--topics=1000,10000,50000] [--program=src/cli.ts|dist/nsq]
  *                              [--idle-seconds=5] [--creates=200] [--keep]
@@ -30,6 +35,7 @@ interface Options {
   idleSeconds: number;
   creates: number;
   keep: boolean;
+  httpCreate: boolean;
 }
 
 interface Row {
@@ -40,10 +46,16 @@ interface Row {
   idleCpuPct: number;
   statsMs: number;
   createMs: number;
-  rssAfterCreatesMb: number;
   stopMs: number;
   restartMs: number;
   restartStopMs: number;
+  http: HttpCreated | null;
+}
+
+interface HttpCreated {
+  firstTenthMs: number;
+  lastTenthMs: number;
+  rssAboveEmptyMb: number;
 }
 
 function freePort(): number {
@@ -120,11 +132,11 @@ class Broker {
     return median(times);
   }
 
-  /** Mean ms per topic + channel created over HTTP, `count` of them, one client, sequential. */
-  async createMs(count: number): Promise<number> {
+  /** Mean ms per topic + channel created over HTTP, `count` of them from `first` on, one client, sequential. */
+  async createMs(count: number, first = 0, prefix = "created"): Promise<number> {
     const t0 = performance.now();
-    for (let i = 0; i < count; i++) {
-      const topic = `created${String(i).padStart(6, "0")}`;
+    for (let i = first; i < first + count; i++) {
+      const topic = `${prefix}${String(i).padStart(6, "0")}`;
       for (const path of [`/topic/create?topic=${topic}`, `/channel/create?topic=${topic}&channel=c`]) {
         const res = await fetch(this.url(path), { method: "POST" });
         await res.arrayBuffer();
@@ -178,15 +190,34 @@ async function measure(n: number, opts: Options, emptyRssMb: number): Promise<Ro
     const idleCpuPct = await broker.idleCpuPercent(opts.idleSeconds);
     const statsMs = await broker.statsMs();
     const createMs = opts.creates > 0 ? await broker.createMs(opts.creates) : NaN;
-    const rssAfterCreatesMb = broker.rssMb();
     const stopMs = await broker.stop();
 
     broker = new Broker(opts.program, dir);
     const restartMs = await broker.waitForPing(performance.now());
     const restartStopMs = await broker.stop();
-    return { topics: n, startMs, rssMb, emptyRssMb, idleCpuPct, statsMs, createMs, rssAfterCreatesMb, stopMs, restartMs, restartStopMs };
+    const http = opts.httpCreate ? await measureHttpCreated(n, opts, emptyRssMb) : null;
+    return { topics: n, startMs, rssMb, emptyRssMb, idleCpuPct, statsMs, createMs, stopMs, restartMs, restartStopMs, http };
   } finally {
     if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** N topics + channels created over HTTP on an empty broker. */
+async function measureHttpCreated(n: number, opts: Options, emptyRssMb: number): Promise<HttpCreated> {
+  const dir = mkdtempSync(join(tmpdir(), `nsq-many-topics-http-${n}-`));
+  const broker = new Broker(opts.program, dir);
+  try {
+    await broker.waitForPing(performance.now());
+    const tenth = Math.max(1, Math.floor(n / 10));
+    const firstTenthMs = await broker.createMs(tenth, 0, "t");
+    await broker.createMs(n - 2 * tenth, tenth, "t");
+    const lastTenthMs = await broker.createMs(tenth, n - tenth, "t");
+    await Bun.sleep(1000);
+    const rssAboveEmptyMb = broker.rssMb() - emptyRssMb;
+    return { firstTenthMs, lastTenthMs, rssAboveEmptyMb };
+  } finally {
+    await broker.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -199,7 +230,7 @@ function printTable(rows: Row[], opts: Options): void {
     "idle CPU",
     "/stats json",
     `HTTP create (${opts.creates} more)`,
-    "SIGTERM → exit",
+    "SIGTERM → exit (2nd run)",
     "restart → /ping",
   ];
   const lines = [`| ${header.join(" | ")} |`, `|${header.map(() => "---:").join("|")}|`];
@@ -208,14 +239,25 @@ function printTable(rows: Row[], opts: Options): void {
     lines.push(
       `| ${r.topics.toLocaleString("en-US")} | ${(r.startMs / 1000).toFixed(2)} s | ${r.rssMb.toFixed(0)} MB (+${above.toFixed(0)} MB) | ` +
         `${((above * 1024) / r.topics).toFixed(1)} KB | ${r.idleCpuPct.toFixed(1)} % | ${r.statsMs.toFixed(0)} ms | ` +
-        `${Number.isNaN(r.createMs) ? "—" : `${r.createMs.toFixed(2)} ms each`} | ${(r.stopMs / 1000).toFixed(2)} s | ${(r.restartMs / 1000).toFixed(2)} s |`,
+        `${Number.isNaN(r.createMs) ? "—" : `${r.createMs.toFixed(2)} ms each`} | ${(r.stopMs / 1000).toFixed(2)} s (${(r.restartStopMs / 1000).toFixed(2)} s) | ${(r.restartMs / 1000).toFixed(2)} s |`,
     );
+  }
+  const http = rows.filter((r) => r.http !== null);
+  if (http.length > 0) {
+    lines.push("", "| topics created over HTTP on an empty broker | ms per topic+channel, first tenth | last tenth | RSS above empty broker | per topic+channel |", "|---:|---:|---:|---:|---:|");
+    for (const r of http) {
+      const h = r.http!;
+      lines.push(
+        `| ${r.topics.toLocaleString("en-US")} | ${h.firstTenthMs.toFixed(2)} ms | ${h.lastTenthMs.toFixed(2)} ms | ${h.rssAboveEmptyMb.toFixed(0)} MB | ` +
+          `${((h.rssAboveEmptyMb * 1024) / r.topics).toFixed(1)} KB |`,
+      );
+    }
   }
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const opts: Options = { topics: [1000, 10000, 50000], program: join(REPO_ROOT, "src", "cli.ts"), idleSeconds: 5, creates: 200, keep: false };
+  const opts: Options = { topics: [1000, 10000, 50000], program: join(REPO_ROOT, "src", "cli.ts"), idleSeconds: 5, creates: 200, keep: false, httpCreate: true };
   for (const arg of argv) {
     const [key, value = ""] = arg.split("=", 2) as [string, string | undefined];
     const int = (what: string): number => {
@@ -230,6 +272,7 @@ function parseArgs(argv: readonly string[]): Options {
     else if (key === "--idle-seconds") opts.idleSeconds = int("--idle-seconds");
     else if (key === "--creates") opts.creates = int("--creates");
     else if (key === "--keep") opts.keep = true;
+    else if (key === "--no-http-create") opts.httpCreate = false;
     else throw new Error(`unknown argument ${arg} (see the comment at the top of scripts/many-topics.ts)`);
   }
   if (!existsSync(opts.program)) throw new Error(`${opts.program} does not exist`);

@@ -256,6 +256,11 @@ export class DiskQueue {
     return this.depthCount;
   }
 
+  /** Bytes of read/write buffers this queue holds (0 until it carries messages; nsq issue 21). */
+  bufferBytes(): number {
+    return this.scratch.length + this.window.allocatedBytes;
+  }
+
   put(record: Uint8Array): void {
     this.single[0] = record;
     try {
@@ -1398,6 +1403,10 @@ class ReadWindow {
   get buf(): Buffer {
     if (this.storage.length === 0) this.storage = Buffer.allocUnsafe(this.size);
     return this.storage;
+  }
+
+  get allocatedBytes(): number {
+    return this.storage.length;
   }
 
   attach(fd: number): void {
