@@ -67,14 +67,25 @@ function freePort(): number {
 
 class Broker {
   readonly httpPort = freePort();
-  readonly child: Subprocess<"ignore", "ignore", "pipe">;
+  readonly child: Subprocess<"ignore", "ignore", ReturnType<typeof Bun.file>>;
+  /** the broker's log (default level, as an operator runs it), beside the data directory */
+  private readonly logFile: string;
 
   constructor(program: string, dataDir: string) {
     const cmd = program.endsWith(".ts") ? [process.execPath, program] : [program];
+    this.logFile = `${dataDir}.log`;
     this.child = Bun.spawn(
-      [...cmd, "serve", `--tcp-address=127.0.0.1:${freePort()}`, `--http-address=127.0.0.1:${this.httpPort}`, `--data-path=${dataDir}`, "--log-level=warn"],
-      { stdout: "ignore", stderr: "pipe" },
+      [...cmd, "serve", `--tcp-address=127.0.0.1:${freePort()}`, `--http-address=127.0.0.1:${this.httpPort}`, `--data-path=${dataDir}`],
+      { stdout: "ignore", stderr: Bun.file(this.logFile) },
     );
+  }
+
+  private logTail(): string {
+    try {
+      return readFileSync(this.logFile, "utf8").trim().split("\n").slice(-5).join("\n");
+    } catch {
+      return "(no log)";
+    }
   }
 
   url(path: string): string {
@@ -92,7 +103,7 @@ class Broker {
         // not listening yet
       }
       if (this.child.exitCode !== null) {
-        throw new Error(`broker exited with ${this.child.exitCode}: ${(await new Response(this.child.stderr).text()).trim()}`);
+        throw new Error(`broker exited with ${this.child.exitCode}: ${this.logTail()}`);
       }
       if (performance.now() - since > PING_DEADLINE_MS) throw new Error(`/ping did not answer within ${PING_DEADLINE_MS} ms`);
       await Bun.sleep(5);
@@ -152,7 +163,8 @@ class Broker {
     this.child.kill("SIGTERM");
     const code = await this.child.exited;
     const ms = performance.now() - t0;
-    if (code !== 0) throw new Error(`broker exited with ${code} on SIGTERM: ${(await new Response(this.child.stderr).text()).trim()}`);
+    if (code !== 0) throw new Error(`broker exited with ${code} on SIGTERM: ${this.logTail()}`);
+    rmSync(this.logFile, { force: true });
     return ms;
   }
 }
