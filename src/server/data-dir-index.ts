@@ -50,25 +50,26 @@ export class DataDirIndex {
   private readonly queues = new Map<string, QueueFiles>();
   private readonly deferredSidecars = new Set<string>();
 
-  private constructor() {}
+  /** false when the directory could not be listed: queues then look for their files themselves */
+  private constructor(private readonly complete: boolean) {}
 
   /** Lists `dir` once. An unreadable directory yields an empty index (queues then start empty, as before). */
   static read(dir: string): DataDirIndex {
-    const index = new DataDirIndex();
     let entries: string[];
     try {
       entries = listDataDirectory(dir);
     } catch {
-      return index;
+      return new DataDirIndex(false);
     }
+    const index = new DataDirIndex(true);
     for (const entry of entries) index.add(entry);
     for (const files of index.queues.values()) if (files.dataFiles.length > 1) files.dataFiles.sort((a, b) => a - b);
     return index;
   }
 
-  /** An index of a directory known to hold nothing (a fresh start). */
-  static empty(): DataDirIndex {
-    return new DataDirIndex();
+  /** Before the directory is listed: knows nothing. */
+  static unread(): DataDirIndex {
+    return new DataDirIndex(false);
   }
 
   private add(entry: string): void {
@@ -100,18 +101,21 @@ export class DataDirIndex {
   }
 
   /**
-   * The start-up files of queue `name`, removed from the index; null when it had none (or they
-   * were claimed already).
+   * What DiskQueue's `startupFiles` should be for queue `name` opening now: its start-up files
+   * (removed from the index); for a name the listing did not show, "no files" while the broker is
+   * still starting and null afterwards (files may have been written since: the queue checks for
+   * a metadata file); undefined when the listing failed (the queue lists the directory itself).
    */
-  claim(name: string): QueueFiles | null {
+  claim(name: string, starting: boolean): QueueFiles | null | undefined {
+    if (!this.complete) return undefined;
     const files = this.queues.get(name);
-    if (files === undefined) return null;
+    if (files === undefined) return starting ? { dataFiles: [], meta: false, metaTmps: [] } : null;
     this.queues.delete(name);
     return files;
   }
 
-  /** A deferred sidecar of queue `name` was in the directory at start-up. */
+  /** A deferred sidecar of queue `name` was in the directory at start-up (or may have been: listing failed). */
   hasDeferredSidecar(name: string): boolean {
-    return this.deferredSidecars.has(name);
+    return !this.complete || this.deferredSidecars.has(name);
   }
 }

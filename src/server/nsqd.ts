@@ -70,7 +70,7 @@ export class Nsqd implements TopicHost {
   /** nsqd.dat rewrites, coalesced when changes come close together (coalesced-write.ts) */
   private readonly metadataWrite = new CoalescedWrite(() => this.writeMetadataNow());
   /** the data directory as listed once at start (data-dir-index.ts): no listing per queue opened */
-  private dirIndex = DataDirIndex.empty();
+  private dirIndex = DataDirIndex.unread();
   /** false while metadata is being loaded at startup (no rewrite per loaded topic) */
   private loaded = false;
 
@@ -354,8 +354,7 @@ export class Nsqd implements TopicHost {
       logger: this.logger,
       // a disk error makes the broker unhealthy until the next successful disk write (as nsqd)
       onWriteSucceeded: this.clearHealthError,
-      // while loading, a queue the start-up listing did not see has no files at all
-      startupFiles: this.dirIndex.claim(queueName) ?? (this.loaded ? null : { dataFiles: [], meta: false, metaTmps: [] }),
+      startupFiles: this.dirIndex.claim(queueName, !this.loaded),
     });
   }
 
