@@ -167,7 +167,7 @@ describe("nsqd.dat rewrites", () => {
     expect(writes).toBeLessThanOrEqual(300 / 50 + 2);
     while (written !== state) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(written).toBe(state);
-    w.stop();
+    await w.stop();
   });
 
   test("topics created close together all reach nsqd.dat, and a graceful stop writes it", async () => {

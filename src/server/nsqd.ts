@@ -25,7 +25,7 @@ import { upgradeTransport, type TransportUpgrade } from "./transport-upgrade.ts"
 import { AuthManager } from "./auth.ts";
 import { DiskQueue } from "./disk-queue.ts";
 import { MSG_HEADER_SIZE, MSG_ID_OFFSET, reanchorClock } from "./message.ts";
-import { readMetadata, writeMetadata, readDeferredSidecar, writeDeferredSidecar, type NsqdMetadata } from "./metadata.ts";
+import { readMetadata, writeMetadata, writeMetadataAsync, readDeferredSidecar, writeDeferredSidecar, type NsqdMetadata } from "./metadata.ts";
 import { lockDataPath, type DataPathLock } from "./data-lock.ts";
 import { DeferredRestore } from "./deferred-restore.ts";
 import { LookupPeers } from "./lookup-peers.ts";
@@ -68,7 +68,7 @@ export class Nsqd implements TopicHost {
   private lookupPeers: LookupPeers | null = null;
   private statsd: StatsdReporter | null = null;
   /** nsqd.dat rewrites, coalesced when changes come close together (coalesced-write.ts) */
-  private readonly metadataWrite = new CoalescedWrite(() => this.writeMetadataNow());
+  private readonly metadataWrite = new CoalescedWrite(() => this.writeMetadataInBackground());
   /** the data directory as listed once at start (data-dir-index.ts): no listing per queue opened */
   private dirIndex = DataDirIndex.unread();
   /** false while metadata is being loaded at startup (no rewrite per loaded topic) */
@@ -208,6 +208,15 @@ export class Nsqd implements TopicHost {
   private writeMetadataNow(): void {
     try {
       writeMetadata(this.dataPath, this.metadataSnapshot());
+    } catch (err) {
+      this.logger.error(`failed to persist metadata - ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** A run-time rewrite: the fsyncs of a file with every topic in it must not stall the connections. */
+  private async writeMetadataInBackground(): Promise<void> {
+    try {
+      await writeMetadataAsync(this.dataPath, this.metadataSnapshot());
     } catch (err) {
       this.logger.error(`failed to persist metadata - ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -507,7 +516,7 @@ export class Nsqd implements TopicHost {
     this.https?.stop();
     this.lookupPeers?.close();
     await tcpClosed;
-    this.metadataWrite.stop();
+    await this.metadataWrite.stop(); // a background rewrite still running must not land after the final one
     if (this.loaded) {
       this.writeMetadataNow();
       for (const topic of this.topics.values()) this.flushTopicForShutdown(topic);
