@@ -1,7 +1,8 @@
 /**
  * The life of a daemon command (`nsq serve`, `nsq lookupd`): start it, run until SIGINT/SIGTERM,
- * then close it gracefully and exit 0. A failed start closes what was opened and becomes one
- * error line, `failed to start <name> - <reason>`.
+ * then close it gracefully and exit 0. A failed start closes what was opened, logs one FATAL line
+ * in the real daemon's words (`failed to instantiate nsqd - listen (…) failed - …`, `failed to
+ * persist metadata - …`) and exits 1, as nsqd and nsqlookupd do.
  */
 import type { Logger } from "../util/logger.ts";
 import { untilShutdownSignal } from "../util/shutdown-signal.ts";
@@ -19,10 +20,17 @@ export async function runUntilShutdownSignal(name: string, daemon: Daemon, logge
   } catch (err) {
     signalled.cancel();
     await daemon.close().catch(() => {});
-    throw new Error(`failed to start ${name} - ${err instanceof Error ? err.message : String(err)}`);
+    logger.fatal(startFailure(name, err));
+    return 1;
   }
   const signal = await signalled.promise;
   logger.info(`received ${signal}, shutting down`);
   await daemon.close();
   return 0;
+}
+
+/** nsqd's own top-level wording where it has one (its Start step), else its New step's. */
+function startFailure(name: string, err: unknown): string {
+  const reason = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, " ");
+  return /^failed to (load|persist) metadata - /.test(reason) ? reason : `failed to instantiate ${name} - ${reason}`;
 }

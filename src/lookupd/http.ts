@@ -59,19 +59,16 @@ export class LookupHttpServer {
 
   async listen(address: string): Promise<void> {
     const { host, port } = splitHostPort(address);
-    try {
-      this.listener = startHttpListener({
-        address,
-        target: { kind: "tcp", host: listenHost(host), port },
-        handle: (req, peer) => this.handle(req, peer?.address ?? ""),
-        onError: (err) => {
-          this.ctx.logger.error(`panic in HTTP handler - ${err.message}`);
-          return this.respond({ kind: "json", status: 500, body: errorBody("INTERNAL_ERROR") });
-        },
-      });
-    } catch (err) {
-      throw new Error(`HTTP: ${err instanceof Error ? err.message : String(err)}`);
-    }
+    // a failed bind throws nsqlookupd's `listen (<address>) failed - …`
+    this.listener = startHttpListener({
+      address,
+      target: { kind: "tcp", host: listenHost(host), port },
+      handle: (req, peer) => this.handle(req, peer?.address ?? ""),
+      onError: (err) => {
+        this.ctx.logger.error(`panic in HTTP handler - ${err.message}`);
+        return this.respond({ kind: "json", status: 500, body: errorBody("INTERNAL_ERROR") });
+      },
+    });
     this.ctx.logger.info(`HTTP: listening on ${address.replace(/:\d+$/, `:${this.port}`)}`);
   }
 

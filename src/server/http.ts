@@ -311,6 +311,7 @@ export class NsqdHttpServer {
     }
     if (body.length === 0) throw new HttpError(400, "MSG_EMPTY");
     const { params, topic } = this.topicFromQuery(ctx);
+    await this.nsqd.channelsReady(topic); // a topic created here first gets lookupd's channels (nsqd's GetTopic)
     let deferMs = 0;
     const deferText = firstValue(params, "defer");
     if (deferText !== undefined) deferMs = parseDefer(deferText, this.nsqd.options.maxReqTimeout);
@@ -326,6 +327,7 @@ export class NsqdHttpServer {
     const opts = this.nsqd.options;
     if (contentLength(ctx.req) > opts.maxBodySize) throw new HttpError(413, "BODY_TOO_BIG");
     const { params, topic } = this.topicFromQuery(ctx);
+    await this.nsqd.channelsReady(topic); // a topic created here first gets lookupd's channels (nsqd's GetTopic)
     const binaryParam = firstValue(params, "binary");
     // absent → text; true/1 → binary; false/0 → text; anything else → binary (nsqd logs a warning)
     let binary = false;
@@ -417,8 +419,8 @@ export class NsqdHttpServer {
     return { kind: "text", status: 200, body: text };
   }
 
-  private createTopic(ctx: RequestContext): Reply {
-    this.topicFromQuery(ctx);
+  private async createTopic(ctx: RequestContext): Promise<Reply> {
+    await this.nsqd.channelsReady(this.topicFromQuery(ctx).topic);
     return EMPTY;
   }
 

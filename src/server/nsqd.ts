@@ -16,7 +16,7 @@ import { LatencyStats } from "./latency-stats.ts";
 import { FRAME_HEARTBEAT } from "../protocol/frames.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { isEphemeral } from "../protocol/names.ts";
-import { parseListenAddress, joinHostPort } from "../protocol/address.ts";
+import { parseListenAddress, joinHostPort, goListenError } from "../protocol/address.ts";
 import { startHttpServer, type HttpServerHandle } from "./http.ts";
 import { startHttpsServer } from "./https.ts";
 import { loadTlsConfig } from "./tls-options.ts";
@@ -66,6 +66,8 @@ export class Nsqd implements TopicHost {
   readonly dataPath: string;
   private dataLock: DataPathLock | null = null;
   private lookupPeers: LookupPeers | null = null;
+  /** topics created at runtime still waiting for lookupd's channel list (see channelsReady) */
+  private readonly channelQueries = new Map<Topic, Promise<void>>();
   private statsd: StatsdReporter | null = null;
   /** nsqd.dat rewrites, coalesced when changes come close together (coalesced-write.ts) */
   private readonly metadataWrite = new CoalescedWrite(() => this.writeMetadataInBackground());
@@ -110,7 +112,7 @@ export class Nsqd implements TopicHost {
       this.dirIndex = DataDirIndex.read(this.dataPath);
       this.loadMetadata();
       this.loaded = true;
-      this.writeMetadataNow();
+      this.persistMetadataAtStart();
       await this.listenTcp();
       if (this.options.httpAddress !== "") {
         this.http = startHttpServer(this, this.options.httpAddress);
@@ -125,6 +127,8 @@ export class Nsqd implements TopicHost {
     } catch (err) {
       this.tcpServer?.close();
       this.http?.stop();
+      this.https?.stop();
+      this.loaded = false; // close() must not rewrite metadata or flush queues of a broker that never ran
       this.dataLock.release();
       this.dataLock = null;
       throw err;
@@ -222,12 +226,22 @@ export class Nsqd implements TopicHost {
     }
   }
 
+  /** As nsqd: a data path that cannot be written at start-up is fatal, not a logged error. */
+  private persistMetadataAtStart(): void {
+    try {
+      writeMetadata(this.dataPath, this.metadataSnapshot());
+    } catch (err) {
+      // the message names the file and the cause ("failed to write <data-path>/nsqd.dat - EROFS: …")
+      throw new Error(`failed to persist metadata - ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
   private listenTcp(): Promise<void> {
     const addr = parseListenAddress(this.options.tcpAddress);
     const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.tcpServer = server;
     return new Promise((resolve, reject) => {
-      server.once("error", (err) => reject(new Error(`listen (${this.options.tcpAddress}) failed - ${err.message}`)));
+      server.once("error", (err) => reject(new Error(`listen (${this.options.tcpAddress}) failed - ${goListenError(addr, err)}`)));
       const onListening = () => {
         const a = server.address();
         if (a !== null && typeof a === "object") {
@@ -415,16 +429,37 @@ export class Nsqd implements TopicHost {
       topic.start();
       return topic;
     }
-    const created = topic;
-    peers.channelsForTopic(name).then(
-      (channels) => {
-        if (created.deleted) return;
-        for (const ch of channels) if (!isEphemeral(ch) && isValidChannelName(ch)) created.getOrCreateChannel(ch);
-        created.start();
-      },
-      () => created.start(),
-    );
+    this.channelQueries.set(topic, this.preCreateChannels(topic, peers));
     return topic;
+  }
+
+  /**
+   * Creates the non-ephemeral channels lookupd knows for a new topic, then starts it. Never
+   * rejects; bounded by the HTTP client timeout, so a silent lookupd cannot hold publishes longer.
+   */
+  private async preCreateChannels(topic: Topic, peers: LookupPeers): Promise<void> {
+    const limit = Math.max(this.options.httpClientConnectTimeout, this.options.httpClientRequestTimeout);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<string[]>((resolve) => (timer = setTimeout(() => resolve([]), limit)));
+    try {
+      const channels = await Promise.race([peers.channelsForTopic(topic.name).catch(() => []), timedOut]);
+      if (topic.deleted) return;
+      for (const ch of channels) if (!isEphemeral(ch) && isValidChannelName(ch)) topic.getOrCreateChannel(ch);
+    } finally {
+      clearTimeout(timer);
+      this.channelQueries.delete(topic);
+      if (!topic.deleted) topic.start();
+    }
+  }
+
+  /**
+   * While a topic created at runtime waits for lookupd's channel list: resolves when its channels
+   * exist. nsqd answers the PUB / MPUB / DPUB / SUB / `/pub` / `/mpub` / `/topic/create` that
+   * created a topic only then (its GetTopic queries lookupd synchronously). undefined when there
+   * is nothing to wait for.
+   */
+  channelsReady(topic: Topic): Promise<void> | undefined {
+    return topic.started ? undefined : this.channelQueries.get(topic);
   }
 
   deleteTopic(name: string): boolean {

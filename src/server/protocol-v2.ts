@@ -245,6 +245,19 @@ export class ProtocolV2Connection {
     return true;
   }
 
+  /**
+   * A topic this PUB / MPUB / DPUB / SUB just created waits for the channels lookupd knows
+   * (nsqd's GetTopic): the connection is suspended and the same command runs again once they
+   * exist (returns true).
+   */
+  private awaitChannels(topic: Topic): boolean {
+    if (topic.started) return false;
+    const ready = this.nsqd.channelsReady(topic);
+    if (ready === undefined) return false;
+    this.suspend(ready, () => {}, () => new ProtocolError("E_INVALID", "internal error"));
+    return true;
+  }
+
   private fail(err: ProtocolError): void {
     this.client.sendError(err.wireText());
     if (err.fatal) this.client.closeAfterFlush();
@@ -428,6 +441,7 @@ export class ProtocolV2Connection {
     const topicName = this.isLastTopic(buf, p[0], p[1]) ? this.lastTopic!.name : utf8(buf, p[0], p[1]);
     if (this.awaitAuth("PUB", topicName, "")) return lineStart;
     const topic = this.topicFor(buf, p[0], p[1], "PUB");
+    if (this.awaitChannels(topic)) return lineStart;
     const msg = Buffer.allocUnsafe(MSG_HEADER_SIZE + size);
     buf.copy(msg, MSG_HEADER_SIZE, next + 4, end);
     const now = preciseNowMs();
@@ -451,6 +465,7 @@ export class ProtocolV2Connection {
     const topicName = this.isLastTopic(buf, p[0], p[1]) ? this.lastTopic!.name : this.validTopicName(buf, p[0], p[1], "MPUB", "E_BAD_TOPIC ");
     if (this.awaitAuth("MPUB", topicName, "")) return lineStart;
     const topic = this.topicFor(buf, p[0], p[1], "MPUB", "E_BAD_TOPIC ");
+    if (this.awaitChannels(topic)) return lineStart;
     if (buf.length < next + 4) return this.needMore(next + 4 - lineStart);
     const bodyLen = readInt32(buf, next);
     if (bodyLen <= 0) throw new ProtocolError("E_BAD_BODY", `MPUB invalid body size ${bodyLen}`);
@@ -525,6 +540,7 @@ export class ProtocolV2Connection {
     if (buf.length < end) return this.needMore(end - start);
     if (this.awaitAuth("DPUB", topicName, "")) return start;
     const topic = this.nsqd.getOrCreateTopic(topicName);
+    if (this.awaitChannels(topic)) return start;
     const msg = Buffer.allocUnsafe(MSG_HEADER_SIZE + size);
     buf.copy(msg, MSG_HEADER_SIZE, next + 4, end);
     const now = preciseNowMs();
@@ -562,6 +578,7 @@ export class ProtocolV2Connection {
     }
     if (this.awaitAuth("SUB", topicName, channelName)) return start;
     const topic = this.nsqd.getOrCreateTopic(topicName);
+    if (this.awaitChannels(topic)) return start;
     const channel = topic.getOrCreateChannel(channelName);
     const maxConsumers = this.nsqd.options.maxChannelConsumers;
     if (maxConsumers > 0 && channel.clients.length >= maxConsumers) {

@@ -51,6 +51,12 @@ export interface ClientRow {
   requeued: number;
   connectedSec: number;
   tls: boolean;
+  /** e.g. "TLS1.3"; "" when not TLS or not reported */
+  tlsVersion: string;
+  compression: "snappy" | "deflate" | "";
+  /** the protocol the client speaks ("V2") */
+  version: string;
+  remoteAddress: string;
   /** messages per second delivered to this client */
   rate: number | null;
   history: readonly number[];
@@ -73,6 +79,8 @@ export interface ClusterModel {
   nodes: NodeState[];
   topics: TopicModel[];
   discoveryErrors: string[];
+  /** nodes dropped after the grace period (named on the status line) */
+  left: string[];
 }
 
 const SEP = "\u0000";
@@ -123,8 +131,9 @@ function nodeRow(key: string, node: NodeState): StatRow {
 
 function addRates(b: Builder, row: StatRow, node: NodeState, messages: number, depth: number): void {
   if (!node.up) return;
-  row.rateIn = b.tracker.counter(`${row.key}${SEP}in`, messages, node.sampledAt);
-  row.rateOut = b.tracker.counter(`${row.key}${SEP}out`, messages - depth, node.sampledAt);
+  const r = b.tracker.rates(row.key, messages, messages - depth, node.sampledAt);
+  row.rateIn = r.rate;
+  row.rateOut = r.rate2;
   row.history = b.tracker.record(row.key, row.rateIn);
 }
 
@@ -181,6 +190,10 @@ function clientRow(b: Builder, node: NodeState, topic: string, channel: string, 
     requeued: c.requeue_count,
     connectedSec: c.connect_ts > 0 ? Math.max(0, Math.floor(node.sampledAt / 1000 - c.connect_ts)) : 0,
     tls: c.tls,
+    tlsVersion: c.tls_version,
+    compression: c.snappy ? "snappy" : c.deflate ? "deflate" : "",
+    version: c.version,
+    remoteAddress: c.remote_address,
     rate,
     history: b.tracker.record(key, rate),
   };
@@ -231,5 +244,5 @@ export function buildModel(snapshot: ClusterSnapshot, tracker: RateTracker): Clu
   }
   topics.sort(byName);
   tracker.endRound();
-  return { at: snapshot.at, nodes: snapshot.nodes, topics, discoveryErrors: snapshot.discoveryErrors };
+  return { at: snapshot.at, nodes: snapshot.nodes, topics, discoveryErrors: snapshot.discoveryErrors, left: snapshot.left ?? [] };
 }

@@ -47,6 +47,7 @@ export function parseClient(v: unknown): ClientStats {
     tls: bool(o.tls),
     deflate: bool(o.deflate),
     snappy: bool(o.snappy),
+    tls_version: str(o.tls_version),
   };
 }
 

@@ -24,6 +24,7 @@ export type ClientStats = Pick<
   | "tls"
   | "deflate"
   | "snappy"
+  | "tls_version"
 >;
 
 export type ChannelStats = Pick<
