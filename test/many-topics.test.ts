@@ -5,7 +5,7 @@
  * (The timings themselves are measured by `npm run many-topics`, never asserted here.)
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
@@ -125,6 +125,34 @@ describe("start-up with many topics", () => {
     c.close();
   });
 });
+
+describe("queue files found through the start-up listing", () => {
+  test("leftover metadata tmp files go, files of topics missing from nsqd.dat and files written after start are still found", async () => {
+    const dir = tempDir();
+    writeManyTopicsDataDir(dir, { topics: 20, ...LAYOUT });
+    const queue = `${topicName(0)}:${CHANNEL_NAME}`;
+    writeFileSync(join(dir, `${queue}.diskqueue.meta.dat.4242.tmp`), "garbage");
+    // a topic with messages on disk that nsqd.dat does not list (created later over HTTP)
+    copyQueueFiles(dir, queue, "orphan");
+    const b = await start(dir);
+    expect(existsSync(join(dir, `${queue}.diskqueue.meta.dat.4242.tmp`))).toBe(false);
+    expect(b.nsqd.getTopic("orphan")).toBeUndefined();
+    expect((await b.http("/topic/create?topic=orphan", { method: "POST" })).status).toBe(200);
+    expect(b.nsqd.getTopic("orphan")!.depth()).toBe(LAYOUT.messagesPerQueue);
+
+    // files that appear after start (e.g. a delete that could not remove them) are not overlooked either
+    copyQueueFiles(dir, queue, "late");
+    expect((await b.http("/topic/create?topic=late", { method: "POST" })).status).toBe(200);
+    expect(b.nsqd.getTopic("late")!.depth()).toBe(LAYOUT.messagesPerQueue);
+  });
+});
+
+/** Copies queue `from`'s data and metadata files to queue name `to`. */
+function copyQueueFiles(dir: string, from: string, to: string): void {
+  for (const suffix of ["diskqueue.meta.dat", "diskqueue.000000.dat"]) {
+    writeFileSync(join(dir, `${to}.${suffix}`), readFileSync(join(dir, `${from}.${suffix}`)));
+  }
+}
 
 describe("memory per queue", () => {
   test("a topic and channel created over HTTP hold no disk-queue buffers until messages reach the disk", async () => {
