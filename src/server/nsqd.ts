@@ -32,6 +32,9 @@ import { LookupPeers } from "./lookup-peers.ts";
 import { DataDirIndex } from "./data-dir-index.ts";
 import { CoalescedWrite } from "./coalesced-write.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
+import { RateSampler } from "./rates.ts";
+import { DeadLetters } from "./dead-letter.ts";
+import { Drain } from "./drain.ts";
 
 /** The scan loop's period, as nsqd's queue scan interval. */
 const SCAN_INTERVAL_MS = 100;
@@ -75,6 +78,11 @@ export class Nsqd implements TopicHost {
   private dirIndex = DataDirIndex.unread();
   /** false while metadata is being loaded at startup (no rewrite per loaded topic) */
   private loaded = false;
+  // ---- beyond nsqd (README "Beyond nsqd") ----
+  /** per-topic/channel message rates, sampled by the scan loop once a second */
+  readonly rates = new RateSampler();
+  readonly deadLetters = new DeadLetters(this);
+  readonly drain = new Drain(this);
 
   constructor(opts: Partial<NsqdOptions> = {}, logger?: Logger) {
     this.options = { ...defaultNsqdOptions(), ...opts };
@@ -183,6 +191,7 @@ export class Nsqd implements TopicHost {
         }
         const ch = topic.getOrCreateChannel(c.name);
         if (c.paused) ch.pause();
+        if (c.maxAttempts !== undefined) this.deadLetters.setOverride(ch, c.maxAttempts);
         ch.restoredDeferred = this.restoreDeferred(channelQueueName(t.name, c.name));
       }
       topic.restoredDeferred = this.restoreDeferred(t.name);
@@ -203,7 +212,11 @@ export class Nsqd implements TopicHost {
     for (const t of [...this.topics.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       if (t.ephemeral) continue;
       const channels = [];
-      for (const c of t.channels.values()) if (!c.ephemeral) channels.push({ name: c.name, paused: c.paused });
+      for (const c of t.channels.values()) {
+        if (c.ephemeral) continue;
+        const maxAttempts = this.deadLetters.override(c);
+        channels.push(maxAttempts === null ? { name: c.name, paused: c.paused } : { name: c.name, paused: c.paused, maxAttempts });
+      }
       topics.push({ name: t.name, paused: t.paused, channels });
     }
     return { topics };
@@ -277,6 +290,7 @@ export class Nsqd implements TopicHost {
     );
     const conn = new ProtocolV2Connection(client, this);
     this.clients.add(client);
+    this.drain.admit(client);
     socket.on("data", (chunk: Buffer) => conn.onData(chunk));
     socket.on("drain", () => client.onDrain());
     socket.on("close", () => {
@@ -301,6 +315,7 @@ export class Nsqd implements TopicHost {
       this.collectIfGrown();
       reanchorClock();
     }
+    this.rates.maybeSample(this.topics.values(), now);
     for (const ch of this.activeChannels) {
       if (ch.deleted || !ch.processQueues(now)) {
         this.activeChannels.delete(ch);
@@ -363,6 +378,10 @@ export class Nsqd implements TopicHost {
 
   storageFailed(err: unknown): void {
     this.publishFailed(err);
+  }
+
+  deadLetter(channel: Channel, buf: Uint8Array): boolean {
+    return this.deadLetters.divert(channel, buf);
   }
 
   createBackend(queueName: string): BackendQueue | null {
@@ -493,6 +512,12 @@ export class Nsqd implements TopicHost {
     this.persistMetadata();
   }
 
+  /** POST /channel/config: the channel's dead-letter limit (null: back to --max-attempts), kept in nsqd.dat. */
+  setChannelMaxAttempts(channel: Channel, maxAttempts: number | null): void {
+    this.deadLetters.setOverride(channel, maxAttempts);
+    this.persistMetadata();
+  }
+
   // ---- health ----
   get health(): string {
     return this.healthError === null ? "OK" : `NOK - ${this.healthError}`;
@@ -537,8 +562,19 @@ export class Nsqd implements TopicHost {
     );
   }
 
+  /** true while a --drain-timeout drain runs before the shutdown (/ping answers 503) */
+  get draining(): boolean {
+    return this.drain.active;
+  }
+
+  /** The daemon's second signal: cut a drain short (the shutdown still persists everything). */
+  interruptClose(): void {
+    this.drain.interrupt();
+  }
+
   async close(): Promise<void> {
-    if (this.closing) return;
+    if (this.closing || this.drain.active) return;
+    if (this.options.drainTimeout > 0 && this.scanTimer !== null) await this.drain.run(this.options.drainTimeout);
     this.closing = true;
     if (this.scanTimer !== null) clearInterval(this.scanTimer);
     this.statsd?.stop();
