@@ -26,7 +26,7 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { isEphemeral } from "../protocol/names.ts";
 import { NSQ_VERSION } from "../protocol/version.ts";
-import { fsyncDirectory, replaceFileDurably } from "./durable-file.ts";
+import { fsyncDirectory, replaceFileDurably, replaceFileDurablyAsync } from "./durable-file.ts";
 
 export interface ChannelMetadata {
   name: string;
@@ -79,6 +79,19 @@ export function readMetadata(dataPath: string): NsqdMetadata | null {
 /** Writes `nsqd.dat` atomically; ephemeral topics and channels are left out. */
 export function writeMetadata(dataPath: string, meta: NsqdMetadata): void {
   writeFileAtomically(dataPath, METADATA_FILE_NAME, Buffer.from(encodeMetadata(meta), "utf8"));
+}
+
+/**
+ * writeMetadata without blocking the event loop on the fsyncs (run-time rewrites; the broker
+ * runs at most one at a time). Rejects with the file name on failure.
+ */
+export async function writeMetadataAsync(dataPath: string, meta: NsqdMetadata): Promise<void> {
+  const target = metadataPath(dataPath);
+  try {
+    await replaceFileDurablyAsync(target, Buffer.from(encodeMetadata(meta), "utf8"), dataPath);
+  } catch (err) {
+    throw new Error(`failed to write ${target} - ${errorText(err)}`, { cause: err });
+  }
 }
 
 /** A channel entry as written: nsqd's two keys, then ours when set. */

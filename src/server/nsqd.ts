@@ -25,10 +25,12 @@ import { upgradeTransport, type TransportUpgrade } from "./transport-upgrade.ts"
 import { AuthManager } from "./auth.ts";
 import { DiskQueue } from "./disk-queue.ts";
 import { MSG_HEADER_SIZE, MSG_ID_OFFSET, reanchorClock } from "./message.ts";
-import { readMetadata, writeMetadata, readDeferredSidecar, writeDeferredSidecar, type NsqdMetadata } from "./metadata.ts";
+import { readMetadata, writeMetadata, writeMetadataAsync, readDeferredSidecar, writeDeferredSidecar, type NsqdMetadata } from "./metadata.ts";
 import { lockDataPath, type DataPathLock } from "./data-lock.ts";
 import { DeferredRestore } from "./deferred-restore.ts";
 import { LookupPeers } from "./lookup-peers.ts";
+import { DataDirIndex } from "./data-dir-index.ts";
+import { CoalescedWrite } from "./coalesced-write.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 import { RateSampler } from "./rates.ts";
 import { DeadLetters } from "./dead-letter.ts";
@@ -70,7 +72,10 @@ export class Nsqd implements TopicHost {
   /** topics created at runtime still waiting for lookupd's channel list (see channelsReady) */
   private readonly channelQueries = new Map<Topic, Promise<void>>();
   private statsd: StatsdReporter | null = null;
-  private metadataDirty = false;
+  /** nsqd.dat rewrites, coalesced when changes come close together (coalesced-write.ts) */
+  private readonly metadataWrite = new CoalescedWrite(() => this.writeMetadataInBackground());
+  /** the data directory as listed once at start (data-dir-index.ts): no listing per queue opened */
+  private dirIndex = DataDirIndex.unread();
   /** false while metadata is being loaded at startup (no rewrite per loaded topic) */
   private loaded = false;
   // ---- beyond nsqd (README "Beyond nsqd") ----
@@ -112,6 +117,7 @@ export class Nsqd implements TopicHost {
     loadTlsConfig(this.options); // a bad --tls-* file fails the start, not the first TLS client
     this.dataLock = lockDataPath(this.dataPath);
     try {
+      this.dirIndex = DataDirIndex.read(this.dataPath);
       this.loadMetadata();
       this.loaded = true;
       this.persistMetadataAtStart();
@@ -194,6 +200,7 @@ export class Nsqd implements TopicHost {
   }
 
   private restoreDeferred(queueName: string): DeferredRestore | null {
+    if (!this.dirIndex.hasDeferredSidecar(queueName)) return null;
     const sidecar = readDeferredSidecar(this.dataPath, queueName);
     if (sidecar.error !== undefined) this.logger.warn(sidecar.error);
     return sidecar.deadlines.size > 0 ? new DeferredRestore(sidecar.deadlines) : null;
@@ -201,7 +208,8 @@ export class Nsqd implements TopicHost {
 
   private metadataSnapshot(): NsqdMetadata {
     const topics = [];
-    for (const t of [...this.topics.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    // plain code-unit order: localeCompare costs seconds per write with tens of thousands of topics
+    for (const t of [...this.topics.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       if (t.ephemeral) continue;
       const channels = [];
       for (const c of t.channels.values()) {
@@ -215,7 +223,6 @@ export class Nsqd implements TopicHost {
   }
 
   private writeMetadataNow(): void {
-    this.metadataDirty = false;
     try {
       writeMetadata(this.dataPath, this.metadataSnapshot());
     } catch (err) {
@@ -223,9 +230,17 @@ export class Nsqd implements TopicHost {
     }
   }
 
+  /** A run-time rewrite: the fsyncs of a file with every topic in it must not stall the connections. */
+  private async writeMetadataInBackground(): Promise<void> {
+    try {
+      await writeMetadataAsync(this.dataPath, this.metadataSnapshot());
+    } catch (err) {
+      this.logger.error(`failed to persist metadata - ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
   /** As nsqd: a data path that cannot be written at start-up is fatal, not a logged error. */
   private persistMetadataAtStart(): void {
-    this.metadataDirty = false;
     try {
       writeMetadata(this.dataPath, this.metadataSnapshot());
     } catch (err) {
@@ -381,6 +396,7 @@ export class Nsqd implements TopicHost {
       logger: this.logger,
       // a disk error makes the broker unhealthy until the next successful disk write (as nsqd)
       onWriteSucceeded: this.clearHealthError,
+      startupFiles: this.dirIndex.claim(queueName, !this.loaded),
     });
   }
 
@@ -517,13 +533,14 @@ export class Nsqd implements TopicHost {
   }
 
   // ---- hooks filled in by persistence, lookupd, auth and transports ----
-  /** Rewrites nsqd.dat once at the end of the current turn, however many changes it had. */
+  /**
+   * Rewrites nsqd.dat at the end of the current turn, however many changes it had; changes that
+   * keep coming are gathered into one write per 100 ms or so (coalesced-write.ts says what a
+   * crash in between loses).
+   */
   private persistMetadata(): void {
-    if (!this.loaded || this.metadataDirty) return;
-    this.metadataDirty = true;
-    setImmediate(() => {
-      if (this.metadataDirty && !this.closing) this.writeMetadataNow();
-    });
+    if (!this.loaded || this.closing) return;
+    this.metadataWrite.request();
   }
 
   /** Permission check for SUB/PUB/MPUB/DPUB; may return a Promise (re-query after expiry). */
@@ -570,6 +587,7 @@ export class Nsqd implements TopicHost {
     this.https?.stop();
     this.lookupPeers?.close();
     await tcpClosed;
+    await this.metadataWrite.stop(); // a background rewrite still running must not land after the final one
     if (this.loaded) {
       this.writeMetadataNow();
       for (const topic of this.topics.values()) this.flushTopicForShutdown(topic);
@@ -609,7 +627,8 @@ export class Nsqd implements TopicHost {
         .filter((i) => i.dueAt > 0)
         .map((i) => ({ id: i.buf.subarray(MSG_ID_OFFSET, MSG_ID_OFFSET + 16), due: i.dueAt }));
       if (onDisk !== null) deferred.push(...onDisk.entries());
-      writeDeferredSidecar(this.dataPath, queueName, deferred);
+      // with nothing deferred, only a sidecar that was there at start needs removing (no unlink per queue)
+      if (deferred.length > 0 || this.dirIndex.hasDeferredSidecar(queueName)) writeDeferredSidecar(this.dataPath, queueName, deferred);
     } catch (err) {
       this.logger.error(`failed to write ${items.length} messages of ${queueName} to disk at shutdown - ${String(err)}`);
     }
