@@ -124,7 +124,7 @@ function measuredRates(r: TopicRow | ChannelRow, outLabel: string): string {
   const line = (label: string, w: "1s" | "10s" | "1m"): string =>
     `<tr><td>${label}</td><td class="n" data-rate="message_${w}">${rate(m[`message_${w}`])}</td><td class="n" data-rate="out_${w}">${rate(m[`out_${w}`])}</td></tr>`;
   return `<h2>Rates <span class="muted small">measured by the nodes${esc(partial)}</span></h2>`
-    + `<div class="table-wrap"><table class="grid compact" data-testid="measured-rates"><thead><tr><th>Over the last</th><th class="n">In msgs/s</th><th class="n">${esc(outLabel)}</th></tr></thead>`
+    + `<div class="table-wrap narrow"><table class="grid compact narrow" data-testid="measured-rates"><thead><tr><th>Over the last</th><th class="n">In msgs/s</th><th class="n">${esc(outLabel)}</th></tr></thead>`
     + `<tbody>${line("1 s", "1s")}${line("10 s", "10s")}${line("1 min", "1m")}</tbody></table></div>`;
 }
 
