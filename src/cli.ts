@@ -6,7 +6,7 @@
  *   nsqd [flags]                 multi-call: invoked under a program name (symlink), runs that command
  *   nsq --version | nsq <command> --version
  *   nsq help [command] | nsq <command> --help
- *   nsq completion               shell completion script (yargs)
+ *   nsq completion [shell]       shell completion script (bash, zsh, fish)
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error. Errors are one line on stderr.
  * Flags of a command use Go's syntax (src/util/goflags.ts); yargs provides the command listing and
@@ -121,7 +121,6 @@ function buildYargs(argv: string[], commands: readonly NsqCommand[]): Argv {
   }
   return parser
     .command("help [command]", "show help for a command")
-    .completion("completion", "print a shell completion script (bash/zsh)")
     .epilog("Run 'nsq help <command>' for a command's flags. Flags accept Go syntax (-flag=value) too.");
 }
 
@@ -196,11 +195,6 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
         return 0;
       }
       io.out(commandUsage(findCommand(rest[0]!, commands)));
-      return 0;
-    }
-    if (first === "completion" || argv.includes("--get-yargs-completions")) {
-      // yargs prints the script / the completions itself
-      await buildYargs(argv, commands).parseAsync();
       return 0;
     }
     if (first.startsWith("-")) throw new UsageError(`flag provided but not defined: ${first}`);

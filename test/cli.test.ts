@@ -171,13 +171,7 @@ describe("versions and help", () => {
     expect(bare.stderr).toContain("nsq lookupd");
   });
 
-  test("nsq completion prints a yargs completion script and completes flags", async () => {
-    const script = await nsq("completion");
-    expect(script.code).toBe(0);
-    expect(script.stdout).toContain("--get-yargs-completions");
-    const flags = await nsq("--get-yargs-completions", "nsq", "lookupd", "--tomb");
-    expect(flags.stdout.split("\n")).toContain("--tombstone-lifetime");
-  });
+  // nsq completion: test/completion.test.ts
 });
 
 describe("errors", () => {

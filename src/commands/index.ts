@@ -13,5 +13,6 @@ import { command as pause } from "./pause.ts";
 import { command as stat } from "./stat.ts";
 import { command as bench } from "./bench.ts";
 import { command as installLinks } from "./install-links.ts";
+import { command as completion } from "./completion.ts";
 
-export const COMMANDS: NsqCommand[] = [serve, lookupd, pub, tail, toFile, pause, stat, bench, installLinks];
+export const COMMANDS: NsqCommand[] = [serve, lookupd, pub, tail, toFile, pause, stat, bench, installLinks, completion];
