@@ -20,7 +20,7 @@ import type { FlagSpec, NsqCommand } from "./commands/types.ts";
 import { UsageError } from "./commands/types.ts";
 import { formatFlagUsage } from "./util/goflags.ts";
 import { resolveCommandLine } from "./util/config-file.ts";
-import { NSQ_VERSION } from "./protocol/version.ts";
+import { NSQ_VERSION, PACKAGE_VERSION } from "./protocol/version.ts";
 
 export interface CliIo {
   out(text: string): void;
@@ -69,7 +69,8 @@ function displayName(command: NsqCommand): string {
 
 /** `--version` text: daemons name the runtime the way Go's daemons name the Go version. */
 export function versionLine(command?: NsqCommand): string {
-  if (!command) return `nsq v${NSQ_VERSION}`;
+  // the implementation's own version beside the NSQ version it implements (both from version.ts)
+  if (!command) return `nsq ${PACKAGE_VERSION} (implements NSQ v${NSQ_VERSION}; bun ${Bun.version})`;
   const name = command.programNames?.[0] ?? "nsq";
   return command.daemon ? `${name} v${NSQ_VERSION} (built w/bun ${Bun.version})` : `${name} v${NSQ_VERSION}`;
 }

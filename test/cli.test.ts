@@ -134,7 +134,9 @@ function expectOneErrorLine(result: RunResult, text: string): void {
 describe("versions and help", () => {
   test("nsq --version", async () => {
     const r = await nsq("--version");
-    expect(r).toEqual({ code: 0, stdout: `nsq v${NSQ_VERSION}\n`, stderr: "" });
+    // both versions, from src/protocol/version.ts (the package's own from package.json)
+    const pkg = (await Bun.file(join(REPO, "package.json")).json()) as { version: string };
+    expect(r).toEqual({ code: 0, stdout: `nsq ${pkg.version} (implements NSQ v${NSQ_VERSION}; bun ${Bun.version})\n`, stderr: "" });
   });
 
   test("nsq lookupd --version and -version", async () => {
@@ -178,7 +180,7 @@ describe("errors", () => {
   test("unknown flag → exit 2, one line", async () => {
     const r = await nsq("lookupd", "--no-such-flag=1");
     expect(r.code).toBe(2);
-    expectOneErrorLine(r, "flag provided but not defined: -no-such-flag");
+    expectOneErrorLine(r, "flag provided but not defined: --no-such-flag");
   });
 
   test("bad flag value → exit 2, one line naming the flag", async () => {
@@ -287,6 +289,7 @@ describe("multi-call", () => {
 
   test("install-links creates symlinks to the compiled executable", async () => {
     const links = join(tmp, "links");
+    await mkdir(links, { recursive: true });
     const r = await run([bin, "install-links", links]);
     expect(r.code).toBe(0);
     expect(lstatSync(join(links, "nsqlookupd")).isSymbolicLink()).toBe(true);
@@ -326,6 +329,7 @@ describe("multi-call", () => {
 
   test("install-links from a script writes wrappers that run the command", async () => {
     const links = join(tmp, "wrappers");
+    await mkdir(links, { recursive: true });
     const r = await nsq("install-links", links);
     expect(r.code).toBe(0);
     const version = await run([join(links, "nsqlookupd"), "--version"]);
