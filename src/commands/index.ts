@@ -9,10 +9,13 @@ import { command as lookupd } from "./lookupd.ts";
 import { command as pub } from "./pub.ts";
 import { command as tail } from "./tail.ts";
 import { command as toFile } from "./to-file.ts";
+import { command as toHttp } from "./to-http.ts";
+import { command as toNsq } from "./to-nsq.ts";
 import { command as pause } from "./pause.ts";
 import { command as stat } from "./stat.ts";
 import { command as bench } from "./bench.ts";
 import { command as installLinks } from "./install-links.ts";
+import { command as peek } from "./peek.ts";
 import { command as completion } from "./completion.ts";
 
-export const COMMANDS: NsqCommand[] = [serve, lookupd, pub, tail, toFile, pause, stat, bench, installLinks, completion];
+export const COMMANDS: NsqCommand[] = [serve, lookupd, pub, tail, toFile, toHttp, toNsq, pause, stat, bench, installLinks, peek, completion];
