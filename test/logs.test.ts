@@ -182,6 +182,14 @@ test("--log-level=debug adds each command and the decoded IDENTIFY; info does no
     expect(lines.some((l) => l.endsWith(` DEBUG: PROTOCOL(V2): [${addr}] [PUB dbg_topic]`))).toBe(true);
     expect(lines.some((l) => l.includes(` DEBUG: PROTOCOL(V2): [${addr}] {ClientID:dbg Hostname: `))).toBe(true);
 
+    // a transport upgrade is announced at INFO before it happens
+    const z = await RawClient.connect(broker.tcpPort);
+    const zAddr = `127.0.0.1:${z.socket.localPort}`;
+    z.identify({ feature_negotiation: true, snappy: true });
+    expect(JSON.parse(await z.readResponse()).snappy).toBe(true);
+    expect(lines.some((l) => l.endsWith(` INFO: PROTOCOL(V2): [${zAddr}] upgrading connection to snappy`))).toBe(true);
+    z.close();
+
     logger.level = "info";
     const before = lines.length;
     c.pub("dbg_topic", "y");
