@@ -6,8 +6,8 @@
  * How a block is run, so that it needs nothing from the machine and leaves nothing behind:
  * - its own network namespace (`unshare -rn`, loopback up), so the ports are exactly the README's
  *   (4150, 4161, 4110, …) and never collide with another test, another block or a running nsqd.
- *   Without unshare/ip the blocks run on the host's loopback, one at a time, and the test fails
- *   with a clear message when one of the README's ports is already taken;
+ *   Without unshare/ip (or with NSQ_README_NO_NETNS set) the blocks run on the host's loopback,
+ *   one at a time, and the test fails with a clear message when one of the README's ports is taken;
  * - in a temporary directory holding the package (package.json, with src/ and node_modules/ as
  *   links to the checkout), HOME in a temporary directory too (`~/bin`, `~/.bashrc`);
  * - `nsq` on PATH is a shim running `bun src/cli.ts`, and `dist/nsq` is the same shim (as after
@@ -92,7 +92,8 @@ until_stopped() {
 
 const sandboxRoot = mkdtempSync(join(tmpdir(), "nsq-readme-"));
 /** own network namespace per block when the machine allows it */
-const NETNS = spawnSync("unshare", ["-rn", "sh", "-c", "ip link set lo up"], { stdio: "ignore" }).status === 0;
+const NETNS =
+  process.env["NSQ_README_NO_NETNS"] === undefined && spawnSync("unshare", ["-rn", "sh", "-c", "ip link set lo up"], { stdio: "ignore" }).status === 0;
 
 function prepareSandbox(index: number): { work: string; env: Record<string, string> } {
   const root = join(sandboxRoot, `block-${index}`);
