@@ -62,6 +62,8 @@ const ADAPTATIONS: Adaptation[] = [
   { match: /^npm run typecheck\b/, replace: ": typecheck skipped", why: "tsc over the whole tree is slow; not a README behaviour" },
   { match: /^npm start\b/, replace: "until_stopped $LINE", why: "the broker runs until stopped" },
   { match: /^nsq stat\b(?!.*--(count|plain))/, replace: "until_stopped $LINE", why: "the dashboard runs until q" },
+  { match: /^nsq admin\b/, replace: "until_stopped $LINE", why: "the web admin runs until stopped" },
+  { match: /^NSQ_ADMIN_SCREENSHOTS=/, replace: ": admin screenshots skipped", why: "needs a browser; test/admin-browser.test.ts is part of this suite" },
 ];
 
 function shellQuote(text: string): string {
@@ -70,11 +72,18 @@ function shellQuote(text: string): string {
 
 /** The block as bash runs it: adaptations applied, /usr/local/bin moved into the sandbox. */
 function adapt(block: string): string {
-  return block
-    .split("\n")
-    .map((line) => {
-      const a = ADAPTATIONS.find((x) => x.match.test(line));
-      const adapted = a ? a.replace.replace("$LINE", shellQuote(line.replace(/\s+#.*$/, ""))) : line;
+  // a command continued with a trailing backslash is one line for matching and adapting
+  const commands: string[] = [];
+  for (const line of block.split("\n")) {
+    const last = commands.length - 1;
+    if (last >= 0 && commands[last]!.endsWith("\\")) commands[last] += "\n" + line;
+    else commands.push(line);
+  }
+  return commands
+    .map((command) => {
+      const a = ADAPTATIONS.find((x) => x.match.test(command));
+      const oneLine = command.replace(/\\\n\s*/g, "").replace(/\s+#.*$/, "");
+      const adapted = a ? a.replace.replace("$LINE", shellQuote(oneLine)) : command;
       return adapted.replace(/\/usr\/local\/bin\b/g, '"$SANDBOX/usr/local/bin"');
     })
     .join("\n");
