@@ -277,8 +277,9 @@ export class ProtocolV2Connection {
     if (err.fatal) {
       this.client.closeReason = err.message;
       this.client.closeAfterFlush();
+    } else {
+      this.client.flush();
     }
-    else this.client.flush();
   }
 
   /**
