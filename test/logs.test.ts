@@ -190,6 +190,25 @@ test("--log-level=debug adds each command and the decoded IDENTIFY; info does no
     expect(lines.some((l) => l.endsWith(` INFO: PROTOCOL(V2): [${zAddr}] upgrading connection to snappy`))).toBe(true);
     z.close();
 
+    // REQ beyond --max-req-timeout is clamped and logged; RDY after CLS is ignored and logged
+    const sub = await RawClient.connect(broker.tcpPort);
+    const subAddr = `127.0.0.1:${sub.socket.localPort}`;
+    sub.write("SUB dbg_topic ch\n");
+    expect(await sub.readResponse()).toBe("OK");
+    sub.write("RDY 1\n");
+    const msg = await sub.readMessage();
+    sub.write(`REQ ${msg.id} 7200000\n`);
+    sub.write("CLS\n");
+    expect(await sub.readResponse()).toBe("CLOSE_WAIT");
+    sub.write("RDY 5\n");
+    sub.write("NOP\n");
+    const reqLine = ` INFO: PROTOCOL(V2): [${subAddr}] REQ timeout 7200000000000 out of range 0-3600000000000. Setting to 3600000000000`;
+    const rdyLine = ` INFO: PROTOCOL(V2): [${subAddr}] ignoring RDY after CLS in state ClientStateV2Closing`;
+    for (let i = 0; i < 100 && !lines.some((l) => l.endsWith(rdyLine)); i++) await Bun.sleep(10);
+    expect(lines.some((l) => l.endsWith(reqLine))).toBe(true);
+    expect(lines.some((l) => l.endsWith(rdyLine))).toBe(true);
+    sub.close();
+
     logger.level = "info";
     const before = lines.length;
     c.pub("dbg_topic", "y");

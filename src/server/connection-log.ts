@@ -78,3 +78,14 @@ export function readTimeoutReason(socket: { localAddress?: string; localPort?: n
   const local = host.includes(":") ? `[${host}]:${socket.localPort ?? 0}` : `${host}:${socket.localPort ?? 0}`;
   return `failed to read command - read tcp ${local}->${remote}: i/o timeout`;
 }
+
+/** RDY after CLS is ignored; nsqd says so at INFO (per event, not per message). */
+export function logRdyAfterCls(logger: Logger, remote: string): void {
+  logger.info(`PROTOCOL(V2): [${remote}] ignoring RDY after CLS in state ClientStateV2Closing`);
+}
+
+/** A REQ timeout outside 0..max is clamped; nsqd logs the durations as Go's %d (nanoseconds). */
+export function logReqClamped(logger: Logger, remote: string, requestedMs: number, maxMs: number, clampedMs: number): void {
+  const ns = (ms: number) => (BigInt(Math.trunc(ms)) * 1_000_000n).toString();
+  logger.info(`PROTOCOL(V2): [${remote}] REQ timeout ${ns(requestedMs)} out of range 0-${ns(maxMs)}. Setting to ${ns(clampedMs)}`);
+}

@@ -16,7 +16,16 @@ import { decodeIdentify, negotiate } from "./identify.ts";
 import { MSG_HEADER_SIZE, preciseNowMs } from "./message.ts";
 import type { Topic } from "./topic.ts";
 import type { Nsqd } from "./nsqd.ts";
-import { debugEnabled, logCommand, logCommandError, logIdentify, logProtocolMagic, logUpgrades } from "./connection-log.ts";
+import {
+  debugEnabled,
+  logCommand,
+  logCommandError,
+  logIdentify,
+  logProtocolMagic,
+  logRdyAfterCls,
+  logReqClamped,
+  logUpgrades,
+} from "./connection-log.ts";
 import { maxDeferTimeout } from "./options.ts";
 
 /** nsqd reads command lines through a 16 KiB buffer: 16383 bytes and the newline at most. */
@@ -361,8 +370,12 @@ export class ProtocolV2Connection {
     if (!/^[0-9]*$/.test(t)) throw new ProtocolError("E_INVALID", `REQ could not parse timeout ${t}`);
     let delay = goDurationMs(t);
     const max = this.nsqd.options.maxReqTimeout;
-    if (delay < 0) delay = 0; // an overflowing duration is negative in Go, then clamped to 0
-    else if (delay > max) delay = max; // clamped, not an error (spec §9 item 7)
+    if (delay < 0 || delay > max) {
+      // an overflowing duration is negative in Go, then clamped to 0; too long is clamped, not an error (spec §9 item 7)
+      const clamped = delay < 0 ? 0 : max;
+      logReqClamped(this.nsqd.logger, this.client.remoteAddress, delay, max, clamped);
+      delay = clamped;
+    }
     this.client.channel!.requeue(this.client, buf, idAt, delay, Date.now());
     this.pumpNeeded = true;
     return next;
@@ -377,7 +390,10 @@ export class ProtocolV2Connection {
 
   private rdy(buf: Buffer, nameEnd: number, lineEnd: number, next: number): number {
     const client = this.client;
-    if (client.state === ClientState.Closing) return next; // ignored after CLS
+    if (client.state === ClientState.Closing) {
+      logRdyAfterCls(this.nsqd.logger, client.remoteAddress); // ignored after CLS
+      return next;
+    }
     if (client.state !== ClientState.Subscribed) throw new ProtocolError("E_INVALID", "cannot RDY in current state");
     let count = 1;
     const p = this.firstParam(buf, nameEnd, lineEnd);
