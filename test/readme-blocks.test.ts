@@ -30,7 +30,7 @@ const REPO = join(import.meta.dir, "..");
 const README = readFileSync(join(REPO, "README.md"), "utf8");
 const BLOCK_TIMEOUT_MS = 90_000;
 /** how long a line that runs until stopped is left running */
-const UNTIL_STOPPED_S = 4;
+const UNTIL_STOPPED_S = 3;
 
 interface Block {
   line: number;
