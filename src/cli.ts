@@ -21,7 +21,7 @@ import { UsageError } from "./commands/types.ts";
 import { formatFlagUsage } from "./util/goflags.ts";
 import { resolveCommandLine } from "./util/config-file.ts";
 import { checkAddressFlags } from "./commands/address-flags.ts";
-import { NSQ_VERSION, PACKAGE_VERSION } from "./protocol/version.ts";
+import { daemonVersionLine, NSQ_VERSION, PACKAGE_VERSION, RUNTIME } from "./protocol/version.ts";
 
 export interface CliIo {
   out(text: string): void;
@@ -71,9 +71,9 @@ function displayName(command: NsqCommand): string {
 /** `--version` text: daemons name the runtime the way Go's daemons name the Go version. */
 export function versionLine(command?: NsqCommand): string {
   // the implementation's own version beside the NSQ version it implements (both from version.ts)
-  if (!command) return `nsq ${PACKAGE_VERSION} (implements NSQ v${NSQ_VERSION}; bun ${Bun.version})`;
+  if (!command) return `nsq ${PACKAGE_VERSION} (implements NSQ v${NSQ_VERSION}; ${RUNTIME})`;
   const name = command.programNames?.[0] ?? "nsq";
-  return command.daemon ? `${name} v${NSQ_VERSION} (built w/bun ${Bun.version})` : `${name} v${NSQ_VERSION}`;
+  return command.daemon ? daemonVersionLine(name) : `${name} v${NSQ_VERSION}`;
 }
 
 /** The flags a command parses: its own plus --version, --help and (when accepted) --config. */

@@ -16,7 +16,7 @@ const BUN = process.execPath;
 const HAS_BROKER = existsSync(join(REPO, "src", "server", "nsqd.ts"));
 /** Broker tests wait for src/server/nsqd.ts (written by the lead) to exist. */
 const serveTest = HAS_BROKER ? test : test.todo;
-const DAEMON_VERSION = (name: string) => `${name} v${NSQ_VERSION} (built w/bun ${Bun.version})`;
+const DAEMON_VERSION = (name: string) => `${name} v${NSQ_VERSION} (built w/go1.19.8)`;
 
 /** The environment for children: no colour forcing, so output is plain. */
 function childEnv(): Record<string, string> {
