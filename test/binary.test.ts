@@ -6,7 +6,7 @@
  * multi-call through links named like the real programs, and a copy with no node_modules near it.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -136,10 +136,11 @@ describe("compiled nsq executable", () => {
   test("--version, help and usage exit codes", async () => {
     if (!runnable()) return;
     const version = await run([NSQ, "--version"]);
-    expect(version).toMatchObject({ code: 0, stdout: "nsq v1.3.0\n" });
+    expect(version.code).toBe(0);
+    expect(version.stdout).toMatch(/^nsq \d+\.\d+\.\d+\S* \(implements NSQ v1\.3\.0; bun \S+\)\n$/);
     const serveVersion = await run([NSQ, "serve", "--version"]);
     expect(serveVersion.code).toBe(0);
-    expect(serveVersion.stdout).toMatch(/^nsqd v1\.3\.0 \(built w\/bun \d+\.\d+\.\d+\)\n$/);
+    expect(serveVersion.stdout).toMatch(/^nsqd v1\.3\.0 \(built w\/go1\.19\.8\)\n$/);
     const help = await run([NSQ, "help"]);
     expect(help.code).toBe(0);
     for (const name of ["serve", "lookupd", "pub", "tail", "to-file", "pause", "stat"]) expect(help.stdout).toContain(name);
@@ -178,9 +179,10 @@ describe("compiled nsq executable", () => {
     symlinkSync(NSQ, join(bin, "nsqd"));
     const nsqd = await run([join(bin, "nsqd"), "--version"]);
     expect(nsqd.code).toBe(0);
-    expect(nsqd.stdout).toMatch(/^nsqd v1\.3\.0 \(built w\/bun /);
+    expect(nsqd.stdout).toMatch(/^nsqd v1\.3\.0 \(built w\/go1\.19\.8\)\n$/);
 
     const links = join(tmp, "links");
+    mkdirSync(links, { recursive: true });
     const installed = await run([NSQ, "install-links", links]);
     expect(installed.code).toBe(0);
     const lookupd = await run([join(links, "nsqlookupd"), "--version"]);
@@ -200,6 +202,27 @@ describe("compiled nsq executable", () => {
       const r = await run([copy, "help", "stat"], { cwd: alone });
       expect(r.code).toBe(0);
       expect(r.stdout).toContain("-nsqd-http-address");
+    } finally {
+      rmSync(alone, { recursive: true, force: true });
+    }
+  });
+
+  test("the compiled nsq admin serves its embedded UI (script, styles) with no source beside it", async () => {
+    if (!runnable()) return;
+    const alone = mkdtempSync(join(tmpdir(), "nsq-alone-"));
+    try {
+      const copy = join(alone, "nsqadmin");
+      copyFileSync(NSQ, copy);
+      Bun.spawnSync(["chmod", "755", copy]);
+      const child = Bun.spawn([copy, "--http-address=127.0.0.1:0", "--nsqd-http-address=127.0.0.1:1"], { cwd: alone, stderr: "pipe", env: ENV });
+      children.push(child);
+      const log = await readUntil(child.stderr, (t) => /HTTP: listening on [^\n]*:\d+/.test(t), "nsqadmin listening");
+      const port = /HTTP: listening on [^\n]*:(\d+)/.exec(log)![1];
+      const js = await fetch(`http://127.0.0.1:${port}/static/app.js`);
+      expect(js.status).toBe(200);
+      expect((await js.text()).length).toBeGreaterThan(5000);
+      expect(await (await fetch(`http://127.0.0.1:${port}/static/app.css`)).text()).toContain("prefers-color-scheme");
+      expect(await (await fetch(`http://127.0.0.1:${port}/topics`)).text()).toContain("/static/app.js");
     } finally {
       rmSync(alone, { recursive: true, force: true });
     }

@@ -1,6 +1,6 @@
 /**
- * `bun src/cli.ts <args>` as a child process whose stderr (the NSQ log) can be awaited, for the
- * bridge tools' tests (to-http, to-nsq) and the lookupd channel pre-creation test.
+ * `bun src/cli.ts <args>` as a child process: run to completion (exit code + output), or keep a
+ * program running and await lines of its log (stderr).
  */
 import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,6 +25,24 @@ export function multiCallBun(name: string): { path: string; cleanup(): void } {
   const path = join(dir, name);
   symlinkSync(process.execPath, path);
   return { path, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `nsq <args>` to completion; stdin is empty. A process still running after `timeoutMs` (a
+ * daemon that started when it should have refused) is killed: its code is then the signal's.
+ */
+export async function runNsq(args: string[], cwd = REPO, timeoutMs = 15_000): Promise<RunResult> {
+  const proc = Bun.spawn([process.execPath, CLI, ...args], { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: childEnv() });
+  const killer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(killer);
+  return { code, stdout, stderr };
 }
 
 export class NsqProcess {
