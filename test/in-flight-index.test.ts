@@ -51,9 +51,19 @@ test("IDs sharing their last 13 digits, and non-hex IDs, are kept apart", () => 
   const b = msg("100123456789abcd"); // same 13-digit key as a
   const c = msg("zz0123456789abcd"); // same key again, not hex in the first digits
   const d = msg("not-a-hex-id-!!!"); // no key at all
+  // an ID differing only in case is another ID (nsqd compares bytes)
+  expect(index.find(idBytes("000123456789ABCD"), 0)).toBeUndefined();
+  expect(index.find(idBytes("000123456789abcD"), 0)).toBeUndefined();
   for (const m of [a, b, c, d]) index.add(m);
   expect(index.size).toBe(4);
   for (const m of [a, b, c, d]) expect(index.find(m.buf, MSG_ID_OFFSET)).toBe(m);
+  expect(index.find(idBytes("000123456789ABCD"), 0)).toBeUndefined();
+  expect(index.find(idBytes("200123456789abcd"), 0)).toBeUndefined();
+  const upper = msg("000123456789ABCD"); // no key (not lowercase): kept by its bytes
+  index.add(upper);
+  expect(index.find(idBytes("000123456789ABCD"), 0)).toBe(upper);
+  expect(index.find(idBytes("000123456789abcd"), 0)).toBe(a);
+  index.remove(upper);
   index.remove(a); // b or c is promoted into the table
   expect(index.find(a.buf, MSG_ID_OFFSET)).toBeUndefined();
   expect(index.find(b.buf, MSG_ID_OFFSET)).toBe(b);

@@ -9,7 +9,7 @@
  *   deadline and is appended in O(1); FIN/REQ unlink in O(1); the timeout scan only looks at heads.
  *   This replaces nsqd's per-channel heap without any timer per message.
  */
-import { bytesEqual, idKey } from "../protocol/hex.ts";
+import { idKey } from "../protocol/hex.ts";
 import { Message, MSG_ID_OFFSET } from "./message.ts";
 
 export class InFlightIndex {
@@ -53,8 +53,10 @@ export class InFlightIndex {
     if (!Number.isNaN(key)) {
       const slot = this.slotOf(key);
       if (slot >= 0) {
+        // equal keys mean equal last 13 bytes (lowercase digits only, see idKey): compare the rest
         const msg = this.msgs[slot]!;
-        if (bytesEqual(msg.buf, MSG_ID_OFFSET, id, offset, 16)) return msg;
+        const b = msg.buf;
+        if (b[MSG_ID_OFFSET] === id[offset] && b[MSG_ID_OFFSET + 1] === id[offset + 1] && b[MSG_ID_OFFSET + 2] === id[offset + 2]) return msg;
       }
     }
     if (this.collisions === null) return undefined;
@@ -139,8 +141,9 @@ const DELETED = -2;
 
 /** Mixes both halves of a 52-bit key into a slot index. */
 function hashSlot(key: number, mask: number): number {
-  const lo = key % 4294967296 | 0;
+  // no `%` on doubles (an fmod call): the high part by division, the low part by subtraction
   const hi = (key / 4294967296) | 0;
+  const lo = (key - hi * 4294967296) | 0;
   let h = Math.imul(lo ^ Math.imul(hi, 0x27d4eb2d), 0x9e3779b1);
   h ^= h >>> 15;
   return h & mask;
