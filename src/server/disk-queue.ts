@@ -56,6 +56,7 @@ import { join } from "node:path";
 import type { Logger } from "../util/logger.ts";
 import { fsyncDirectory, replaceFileDurably } from "./durable-file.ts";
 import { deferredSidecarPath } from "./metadata.ts";
+import { AckWindow, ackSidePath, type AckQueue } from "./ack-window.ts";
 
 export interface DiskQueueOptions {
   name: string;
@@ -161,7 +162,7 @@ function syncDueQueues(): void {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-export class DiskQueue {
+export class DiskQueue implements AckQueue {
   readonly corruption: CorruptionReport = { events: 0, skippedBytes: 0, lastError: "" };
 
   private readonly name: string;
@@ -216,6 +217,21 @@ export class DiskQueue {
   private idleWaiters: (() => void)[] = [];
 
   private readonly onWriteSucceeded: (() => void) | null;
+
+  // Crash-safe delivery (ack-window.ts), once trackAcks() was called: the read position written to the
+  // metadata is the acknowledged one, and data files are deleted only when it has passed them.
+  private ackWindow: AckWindow | null = null;
+  private ackFileNum = 0;
+  private ackPos = 0;
+  /** records read but not yet acknowledged (still in the window) */
+  private unackedRecords = 0;
+  /** files read to their end but not yet acknowledged, ascending */
+  private retainedFiles: { num: number; end: number }[] = [];
+  /** the read position found in the metadata on open, or null */
+  private metaPosition: { file: number; pos: number } | null = null;
+  /** where the record last returned by readNext() ends */
+  lastReadFile = 0;
+  lastReadEnd = 0;
 
   constructor(opts: DiskQueueOptions) {
     this.name = opts.name;
@@ -359,6 +375,9 @@ export class DiskQueue {
       const record = this.readRecordAt(file, end);
       if (record === null) continue; // the file was abandoned as corrupt; try the next one
 
+      this.lastReadFile = file.num;
+      this.lastReadEnd = this.readPos;
+      if (this.ackWindow !== null) this.unackedRecords++;
       file.remaining--;
       this.depthCount--;
       this.opsSinceSync++;
@@ -426,6 +445,53 @@ export class DiskQueue {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * Switches on crash-safe delivery (a channel's queue): from now on a record counts as consumed only when
+   * the returned window acknowledges it. Loads the window's side record left by the last run.
+   */
+  trackAcks(): AckWindow {
+    if (this.ackWindow !== null) return this.ackWindow;
+    this.ackFileNum = this.readFileNum;
+    this.ackPos = this.readPos;
+    const window = new AckWindow(this, ackSidePath(this.dataPath, this.name), this.log, this.name);
+    window.load(this.metaPosition, this.corruption.events === 0);
+    this.ackWindow = window;
+    return window;
+  }
+
+  /** AckQueue: every record up to (fileNum, pos) is done. */
+  ackTo(fileNum: number, pos: number, records: number): void {
+    this.unackedRecords -= records;
+    let file = fileNum;
+    let at = pos;
+    // acknowledged to the end of a file the reader has left: move to the next one, as the reader did
+    for (let i = 0; i < this.retainedFiles.length; i++) {
+      const r = this.retainedFiles[i]!;
+      if (r.num !== file || r.end !== at) continue;
+      file = i + 1 < this.retainedFiles.length ? this.retainedFiles[i + 1]!.num : this.readFileNum;
+      at = 0;
+    }
+    this.ackFileNum = file;
+    this.ackPos = at;
+    while (this.retainedFiles.length > 0 && this.retainedFiles[0]!.num < file) {
+      const path = this.fileName(this.retainedFiles.shift()!.num);
+      try {
+        unlinkSync(path);
+      } catch (err) {
+        if (errnoCode(err) !== "ENOENT") this.log.error(`DISKQUEUE(${this.name}) failed to Remove(${path}) - ${errorText(err)}`);
+      }
+      this.needSync = true;
+    }
+    this.opsSinceSync++;
+    this.afterRead();
+  }
+
+  /** AckQueue: the window changed without a read or write (an out-of-order FIN, a deferral). */
+  sideRecordChanged(): void {
+    this.opsSinceSync++;
+    this.afterRead();
+  }
+
   // -------------------------------------------------------------------------------------------------------------
   // Recovery on open
 
@@ -439,6 +505,7 @@ export class DiskQueue {
     let writePos: number;
     if (meta !== null) {
       ({ readNum, readPos, writeNum, writePos } = meta);
+      this.metaPosition = { file: readNum, pos: readPos };
     } else if (present.length > 0) {
       // No usable metadata but data files exist (crash right after Empty, or a lost meta file): deliver them all.
       readNum = present[0];
@@ -765,10 +832,14 @@ export class DiskQueue {
     if (this.readFdNum === file.num) this.closeReadFile();
     this.files.delete(file.num);
     const path = this.fileName(file.num);
-    try {
-      unlinkSync(path);
-    } catch (err) {
-      if (errnoCode(err) !== "ENOENT") this.log.error(`DISKQUEUE(${this.name}) failed to Remove(${path}) - ${errorText(err)}`);
+    if (this.ackWindow !== null && file.num >= this.ackFileNum) {
+      this.retainedFiles.push({ num: file.num, end: file.end }); // deleted once acknowledged (ackTo)
+    } else {
+      try {
+        unlinkSync(path);
+      } catch (err) {
+        if (errnoCode(err) !== "ENOENT") this.log.error(`DISKQUEUE(${this.name}) failed to Remove(${path}) - ${errorText(err)}`);
+      }
     }
     if (file.remaining !== 0) {
       // Cannot happen unless the accounting is wrong; keep depth honest anyway.
@@ -978,6 +1049,7 @@ export class DiskQueue {
       failure: null,
       cancelled: false,
       tmp: "",
+      side: this.ackWindow === null ? null : this.ackWindow.capture(this.ackFileNum, this.ackPos),
     };
     this.syncJob = job;
     this.opsSinceSync = 0;
@@ -1025,12 +1097,57 @@ export class DiskQueue {
       return;
     }
     if (job.dirSeq <= this.dirSyncedSeq) {
-      this.writeMetadataTmp(job);
+      this.writeSideRecord(job);
       return;
     }
     fsyncDirectoryAsync(this.dataPath, () => {
       if (job.dirSeq > this.dirSyncedSeq) this.dirSyncedSeq = job.dirSeq;
+      this.writeSideRecord(job);
+    });
+  }
+
+  /**
+   * The ack window's side record goes in place before the metadata stamped with the same position (tmp +
+   * fsync off the event loop, rename on it, like the metadata). A failure is logged and the metadata still
+   * written: a side record that does not match the metadata is ignored on open (redelivery, never loss).
+   */
+  private writeSideRecord(job: SyncJob): void {
+    const side = job.side;
+    const window = this.ackWindow;
+    if (side === null || window === null || job.cancelled) {
       this.writeMetadataTmp(job);
+      return;
+    }
+    job.side = null;
+    if (side === "delete") {
+      removeQuietly(window.path);
+      this.writeMetadataTmp(job);
+      return;
+    }
+    const tmp = metadataTmpName(window.path);
+    const done = (err: unknown) => {
+      if (err === null && !job.cancelled && !this.closed && job.seq > this.metaSeqOnDisk) {
+        try {
+          renameSync(tmp, window.path);
+        } catch (renameErr) {
+          err = renameErr;
+        }
+      } else if (err === null) {
+        window.captureFailed(); // overtaken: the next sync writes the current state
+      }
+      if (err !== null) {
+        removeQuietly(tmp);
+        window.captureFailed();
+        this.log.error(`DISKQUEUE(${this.name}) failed to write ${window.path} - ${errorText(err)}`);
+      } else removeQuietly(tmp);
+      this.writeMetadataTmp(job);
+    };
+    openAsync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC, 0o600, (openErr, fd) => {
+      if (openErr !== null) return done(openErr);
+      writeAllAsync(fd, Buffer.from(side.buffer, side.byteOffset, side.length), 0, (writeErr) => {
+        if (writeErr !== null) return closeAsync(fd, () => done(writeErr));
+        fsyncAsync(fd, (syncErr) => closeAsync(fd, (closeErr) => done(syncErr ?? closeErr ?? null)));
+      });
     });
   }
 
@@ -1113,7 +1230,10 @@ export class DiskQueue {
   /** Fully synchronous sync (close, sync(), open): everything written so far is on disk when it returns. */
   private syncNow(): void {
     // Whatever an async sync in flight captured is older than what we are about to write: skip its metadata.
-    if (this.syncJob !== null) this.syncJob.cancelled = true;
+    if (this.syncJob !== null) {
+      this.syncJob.cancelled = true;
+      if (this.syncJob.side !== null) this.ackWindow?.captureFailed(); // its side record may never be written
+    }
     let failure: DiskQueueError | null = null;
     for (const handle of Array.from(this.unsyncedHandles)) {
       try {
@@ -1137,11 +1257,27 @@ export class DiskQueue {
       fsyncDirectory(this.dataPath);
       this.dirSyncedSeq = this.dirChangeSeq;
     }
+    this.persistSideRecordNow();
     this.persistQueueMetadata();
     this.opsSinceSync = 0;
     this.needSync = false;
     this.dirtySince = 0;
     dirtyQueues.delete(this);
+  }
+
+  /** The ack window's side record, written before the metadata it is stamped for (failure: logged, retried). */
+  private persistSideRecordNow(): void {
+    const window = this.ackWindow;
+    if (window === null) return;
+    const side = window.capture(this.ackFileNum, this.ackPos);
+    if (side === null) return;
+    try {
+      if (side === "delete") removeIfPresentOrThrow(window.path);
+      else replaceFileDurably(window.path, side);
+    } catch (err) {
+      window.captureFailed();
+      this.log.error(`DISKQUEUE(${this.name}) failed to write ${window.path} - ${errorText(err)}`);
+    }
   }
 
   private persistQueueMetadata(): void {
@@ -1155,6 +1291,9 @@ export class DiskQueue {
   }
 
   private metadataText(): string {
+    if (this.ackWindow !== null) {
+      return `${this.depthCount + this.unackedRecords}\n${this.ackFileNum},${this.ackPos}\n${this.writeFileNum},${this.writePos}\n`;
+    }
     return `${this.depthCount}\n${this.readFileNum},${this.readPos}\n${this.writeFileNum},${this.writePos}\n`;
   }
 
@@ -1186,7 +1325,9 @@ export class DiskQueue {
     const failures: string[] = [];
     const numbers = new Set<number>(this.files.keys());
     for (let n = this.readFileNum; n <= this.writeFileNum; n++) numbers.add(n);
+    for (const r of this.retainedFiles) numbers.add(r.num);
     for (const num of numbers) removeIfPresent(this.fileName(num), failures);
+    if (this.ackWindow !== null) removeIfPresent(this.ackWindow.path, failures); // before the metadata: see recover
     removeIfPresent(this.metaFileName(), failures);
     removeIfPresent(deferredSidecarPath(this.dataPath, this.name), failures);
     this.writeFileNum++;
@@ -1195,6 +1336,11 @@ export class DiskQueue {
     this.readPos = 0;
     this.depthCount = 0;
     this.files = new Map([[this.writeFileNum, newDataFile(this.writeFileNum, 0)]]);
+    this.ackFileNum = this.readFileNum;
+    this.ackPos = 0;
+    this.unackedRecords = 0;
+    this.retainedFiles = [];
+    this.ackWindow?.reset();
     this.opsSinceSync = 0;
     this.needSync = false;
     this.syncAgain = false;
@@ -1301,6 +1447,8 @@ interface SyncJob {
   cancelled: boolean;
   /** The tmp metadata file once its name is chosen, else "". */
   tmp: string;
+  /** The ack window's side record captured with the metadata (written just before it), or null. */
+  side: Uint8Array | "delete" | null;
 }
 
 function releaseHandle(handle: WriteHandle): void {
@@ -1414,6 +1562,14 @@ function fileSize(path: string): number {
     return statSync(path).size;
   } catch {
     return -1;
+  }
+}
+
+function removeIfPresentOrThrow(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if (errnoCode(err) !== "ENOENT") throw err;
   }
 }
 

@@ -134,7 +134,7 @@ export class Topic {
    */
   publishDeferred(buf: Uint8Array, bodyBytes: number, dueAt: number): void {
     if (this.started && !this.paused && this.channelList.length > 0) {
-      this.fanOutDeferred(buf, dueAt);
+      this.fanOutDeferred(buf, dueAt, false);
     } else if (this.memQueue.length + this.pendingDeferred.length < this.host.memQueueSize) {
       this.pendingDeferred.push({ buf, dueAt });
     } else if (this.backend !== null) {
@@ -204,11 +204,18 @@ export class Topic {
     if (failure !== null) throw failure;
   }
 
-  private fanOutDeferred(buf: Uint8Array, dueAt: number): void {
+  /** `acked`: from the topic's backlog; otherwise (a new DPUB) a channel's disk failure fails the publish. */
+  private fanOutDeferred(buf: Uint8Array, dueAt: number, acked = true): void {
     const channels = this.channelList;
+    let failure: unknown = null;
     for (let c = 0; c < channels.length; c++) {
-      channels[c]!.putDeferred(c === channels.length - 1 ? buf : copy(buf), dueAt);
+      try {
+        channels[c]!.putDeferred(c === channels.length - 1 ? buf : copy(buf), dueAt, acked);
+      } catch (err) {
+        failure = err;
+      }
     }
+    if (failure !== null) throw failure;
   }
 
   /** Moves waiting messages into the channels, a batch per event-loop turn. */
