@@ -408,6 +408,11 @@ export class AckWindow {
     return out.subarray(0, at + 4);
   }
 
+  /** The window changed since the last capture. */
+  get hasChanges(): boolean {
+    return this.changed;
+  }
+
   /** The side file was written or removed by the queue (after a failure, try again next sync). */
   captureFailed(): void {
     this.changed = true;

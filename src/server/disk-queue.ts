@@ -206,6 +206,8 @@ export class DiskQueue implements AckQueue {
   private dirSyncedSeq = 0;
   private dirtySince = 0;
   private closed = false;
+  /** close() is syncing: the side record is written whatever its interval */
+  private closing = false;
 
   /** The asynchronous sync in flight (at most one per queue), or null. */
   private syncJob: SyncJob | null = null;
@@ -227,6 +229,17 @@ export class DiskQueue implements AckQueue {
   private unackedRecords = 0;
   /** files read to their end but not yet acknowledged, ascending */
   private retainedFiles: { num: number; end: number }[] = [];
+  /**
+   * The acknowledged position of the side record on disk; the metadata carries this one (never a newer one, so
+   * the two always match after a crash) and files are deleted only once it has passed them.
+   */
+  private persistedAckFile = 0;
+  private persistedAckPos = 0;
+  /** records acknowledged since the position on disk (for the metadata's depth) */
+  private ackedSinceStamp = 0;
+  private lastSideWriteAt = 0;
+  /** a sync left the changed side record for later (interval): the timer must come back */
+  private sidePending = false;
   /** the read position found in the metadata on open, or null */
   private metaPosition: { file: number; pos: number } | null = null;
   /** where the record last returned by readNext() ends */
@@ -377,9 +390,14 @@ export class DiskQueue implements AckQueue {
 
       this.lastReadFile = file.num;
       this.lastReadEnd = this.readPos;
-      if (this.ackWindow !== null) this.unackedRecords++;
       file.remaining--;
       this.depthCount--;
+      if (this.ackWindow !== null) {
+        this.unackedRecords++;
+        if (!isWriteFile && file.remaining === 0) this.finishReadFile(file);
+        this.afterAckChange();
+        return record;
+      }
       this.opsSinceSync++;
       if (!isWriteFile && file.remaining === 0) this.finishReadFile(file);
       this.afterRead();
@@ -413,6 +431,7 @@ export class DiskQueue implements AckQueue {
     if (this.closed) return;
     this.log.info(`DISKQUEUE(${this.name}): closing`);
     let failure: unknown = null;
+    this.closing = true;
     try {
       this.syncNow();
     } catch (err) {
@@ -451,10 +470,13 @@ export class DiskQueue implements AckQueue {
    */
   trackAcks(): AckWindow {
     if (this.ackWindow !== null) return this.ackWindow;
-    this.ackFileNum = this.readFileNum;
-    this.ackPos = this.readPos;
+    this.ackFileNum = this.persistedAckFile = this.readFileNum;
+    this.ackPos = this.persistedAckPos = this.readPos;
     const window = new AckWindow(this, ackSidePath(this.dataPath, this.name), this.log, this.name);
-    window.load(this.metaPosition, this.corruption.events === 0);
+    // the side record replays by position: only when reading starts exactly where the metadata said, undamaged
+    const meta = this.metaPosition;
+    const trusted = meta !== null && meta.file === this.readFileNum && meta.pos === this.readPos && this.corruption.events === 0;
+    window.load(meta, trusted);
     this.ackWindow = window;
     return window;
   }
@@ -462,6 +484,7 @@ export class DiskQueue implements AckQueue {
   /** AckQueue: every record up to (fileNum, pos) is done. */
   ackTo(fileNum: number, pos: number, records: number): void {
     this.unackedRecords -= records;
+    this.ackedSinceStamp += records;
     let file = fileNum;
     let at = pos;
     // acknowledged to the end of a file the reader has left: move to the next one, as the reader did
@@ -473,23 +496,74 @@ export class DiskQueue implements AckQueue {
     }
     this.ackFileNum = file;
     this.ackPos = at;
-    while (this.retainedFiles.length > 0 && this.retainedFiles[0]!.num < file) {
+    this.afterAckChange();
+  }
+
+  /** Deletes the files read to their end that lie before the acknowledged position now in the metadata. */
+  private dropAckedFiles(beforeFile: number): void {
+    while (this.retainedFiles.length > 0 && this.retainedFiles[0]!.num < beforeFile) {
       const path = this.fileName(this.retainedFiles.shift()!.num);
       try {
         unlinkSync(path);
       } catch (err) {
         if (errnoCode(err) !== "ENOENT") this.log.error(`DISKQUEUE(${this.name}) failed to Remove(${path}) - ${errorText(err)}`);
       }
-      this.needSync = true;
     }
-    this.opsSinceSync++;
-    this.afterRead();
   }
 
   /** AckQueue: the window changed without a read or write (an out-of-order FIN, a deferral). */
   sideRecordChanged(): void {
-    this.opsSinceSync++;
-    this.afterRead();
+    this.afterAckChange();
+  }
+
+  /**
+   * Reads and acknowledgements (ack mode) change only the side record and the acknowledged position: losing
+   * them in a crash means redelivery, never loss, so they don't count toward --sync-every; the next sync (a
+   * write's, or the --sync-timeout timer's) takes them along.
+   */
+  private afterAckChange(): void {
+    if (this.needSync) {
+      this.requestSync();
+      return;
+    }
+    this.markDirtyNow();
+  }
+
+  private markDirtyNow(): void {
+    if (this.dirtySince === 0) {
+      this.dirtySince = Date.now();
+      dirtyQueues.add(this);
+    }
+  }
+
+  /**
+   * The side record for a sync starting now, or null: unchanged, or written less than sideInterval ago (one
+   * fsync more per sync would halve the grouped sync rate; a later sync or the timer writes it).
+   */
+  private captureSide(force: boolean): SideCapture | null {
+    const window = this.ackWindow;
+    if (window === null || !window.hasChanges) return null;
+    const now = Date.now();
+    if (!force && now - this.lastSideWriteAt < Math.min(SIDE_INTERVAL_MS, this.syncTimeout)) {
+      this.sidePending = true;
+      return null;
+    }
+    const bytes = window.capture(this.ackFileNum, this.ackPos);
+    if (bytes === null) return null;
+    this.lastSideWriteAt = now;
+    return { bytes, file: this.ackFileNum, pos: this.ackPos, acked: this.ackedSinceStamp };
+  }
+
+  /** The side record `side` is on disk: the metadata may carry its position from now on. */
+  private sideWritten(side: SideCapture): void {
+    this.persistedAckFile = side.file;
+    this.persistedAckPos = side.pos;
+    this.ackedSinceStamp -= side.acked;
+  }
+
+  private sideFailed(): void {
+    this.ackWindow?.captureFailed();
+    this.sidePending = true;
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -1049,8 +1123,18 @@ export class DiskQueue implements AckQueue {
       failure: null,
       cancelled: false,
       tmp: "",
-      side: this.ackWindow === null ? null : this.ackWindow.capture(this.ackFileNum, this.ackPos),
+      side: null,
+      metaWithSide: "",
+      metaAckFile: this.persistedAckFile,
     };
+    const side = this.captureSide(false);
+    if (side !== null) {
+      job.side = side;
+      const persisted = [this.persistedAckFile, this.persistedAckPos, this.ackedSinceStamp];
+      this.sideWritten(side); // only to render the text; restored right below
+      job.metaWithSide = this.metadataText();
+      [this.persistedAckFile, this.persistedAckPos, this.ackedSinceStamp] = persisted as [number, number, number];
+    }
     this.syncJob = job;
     this.opsSinceSync = 0;
     this.needSync = false;
@@ -1119,32 +1203,40 @@ export class DiskQueue implements AckQueue {
       return;
     }
     job.side = null;
-    if (side === "delete") {
+    const written = () => {
+      this.sideWritten(side);
+      job.meta = job.metaWithSide;
+      job.metaAckFile = side.file;
+    };
+    if (side.bytes === "delete") {
       removeQuietly(window.path);
+      written();
       this.writeMetadataTmp(job);
       return;
     }
+    const bytes = side.bytes;
     const tmp = metadataTmpName(window.path);
     const done = (err: unknown) => {
       if (err === null && !job.cancelled && !this.closed && job.seq > this.metaSeqOnDisk) {
         try {
           renameSync(tmp, window.path);
+          written();
         } catch (renameErr) {
           err = renameErr;
         }
       } else if (err === null) {
-        window.captureFailed(); // overtaken: the next sync writes the current state
+        this.sideFailed(); // overtaken: the next sync writes the current state
       }
       if (err !== null) {
         removeQuietly(tmp);
-        window.captureFailed();
+        this.sideFailed();
         this.log.error(`DISKQUEUE(${this.name}) failed to write ${window.path} - ${errorText(err)}`);
       } else removeQuietly(tmp);
       this.writeMetadataTmp(job);
     };
     openAsync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC, 0o600, (openErr, fd) => {
       if (openErr !== null) return done(openErr);
-      writeAllAsync(fd, Buffer.from(side.buffer, side.byteOffset, side.length), 0, (writeErr) => {
+      writeAllAsync(fd, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), 0, (writeErr) => {
         if (writeErr !== null) return closeAsync(fd, () => done(writeErr));
         fsyncAsync(fd, (syncErr) => closeAsync(fd, (closeErr) => done(syncErr ?? closeErr ?? null)));
       });
@@ -1185,6 +1277,7 @@ export class DiskQueue implements AckQueue {
           renameSync(job.tmp, this.metaFileName());
           this.metaSeqOnDisk = job.seq;
           renamed = true;
+          if (this.ackWindow !== null) this.dropAckedFiles(job.metaAckFile);
         } catch (renameErr) {
           err = this.metadataError(renameErr);
         }
@@ -1202,6 +1295,10 @@ export class DiskQueue implements AckQueue {
       dirtyQueues.add(this);
     } else if (this.syncAgain && !this.closed) {
       this.startSync();
+    }
+    if (this.sidePending && !this.closed && this.syncJob === null) {
+      this.sidePending = false;
+      this.markDirtyNow(); // the timer writes the side record left for later
     }
     if (this.syncJob === null && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
@@ -1232,7 +1329,7 @@ export class DiskQueue implements AckQueue {
     // Whatever an async sync in flight captured is older than what we are about to write: skip its metadata.
     if (this.syncJob !== null) {
       this.syncJob.cancelled = true;
-      if (this.syncJob.side !== null) this.ackWindow?.captureFailed(); // its side record may never be written
+      if (this.syncJob.side !== null) this.sideFailed(); // its side record may never be written
     }
     let failure: DiskQueueError | null = null;
     for (const handle of Array.from(this.unsyncedHandles)) {
@@ -1257,25 +1354,30 @@ export class DiskQueue implements AckQueue {
       fsyncDirectory(this.dataPath);
       this.dirSyncedSeq = this.dirChangeSeq;
     }
-    this.persistSideRecordNow();
+    this.persistSideRecordNow(this.closing);
     this.persistQueueMetadata();
+    if (this.ackWindow !== null) this.dropAckedFiles(this.persistedAckFile);
     this.opsSinceSync = 0;
     this.needSync = false;
     this.dirtySince = 0;
     dirtyQueues.delete(this);
+    if (this.sidePending && !this.closing) {
+      this.sidePending = false;
+      this.markDirtyNow(); // the timer writes the side record left for later
+    }
   }
 
   /** The ack window's side record, written before the metadata it is stamped for (failure: logged, retried). */
-  private persistSideRecordNow(): void {
+  private persistSideRecordNow(force: boolean): void {
     const window = this.ackWindow;
-    if (window === null) return;
-    const side = window.capture(this.ackFileNum, this.ackPos);
-    if (side === null) return;
+    const side = this.captureSide(force);
+    if (window === null || side === null) return;
     try {
-      if (side === "delete") removeIfPresentOrThrow(window.path);
-      else replaceFileDurably(window.path, side);
+      if (side.bytes === "delete") removeIfPresentOrThrow(window.path);
+      else replaceFileDurably(window.path, side.bytes);
+      this.sideWritten(side);
     } catch (err) {
-      window.captureFailed();
+      this.sideFailed();
       this.log.error(`DISKQUEUE(${this.name}) failed to write ${window.path} - ${errorText(err)}`);
     }
   }
@@ -1292,7 +1394,8 @@ export class DiskQueue implements AckQueue {
 
   private metadataText(): string {
     if (this.ackWindow !== null) {
-      return `${this.depthCount + this.unackedRecords}\n${this.ackFileNum},${this.ackPos}\n${this.writeFileNum},${this.writePos}\n`;
+      const depth = this.depthCount + this.unackedRecords + this.ackedSinceStamp;
+      return `${depth}\n${this.persistedAckFile},${this.persistedAckPos}\n${this.writeFileNum},${this.writePos}\n`;
     }
     return `${this.depthCount}\n${this.readFileNum},${this.readPos}\n${this.writeFileNum},${this.writePos}\n`;
   }
@@ -1336,9 +1439,10 @@ export class DiskQueue implements AckQueue {
     this.readPos = 0;
     this.depthCount = 0;
     this.files = new Map([[this.writeFileNum, newDataFile(this.writeFileNum, 0)]]);
-    this.ackFileNum = this.readFileNum;
-    this.ackPos = 0;
+    this.ackFileNum = this.persistedAckFile = this.readFileNum;
+    this.ackPos = this.persistedAckPos = 0;
     this.unackedRecords = 0;
+    this.ackedSinceStamp = 0;
     this.retainedFiles = [];
     this.ackWindow?.reset();
     this.opsSinceSync = 0;
@@ -1448,8 +1552,24 @@ interface SyncJob {
   /** The tmp metadata file once its name is chosen, else "". */
   tmp: string;
   /** The ack window's side record captured with the metadata (written just before it), or null. */
-  side: Uint8Array | "delete" | null;
+  side: SideCapture | null;
+  /** The metadata text to write instead of `meta` once `side` is on disk (it carries the side's position). */
+  metaWithSide: string;
+  /** The acknowledged file number in the metadata written (files before it may go once it is in place). */
+  metaAckFile: number;
 }
+
+/** A side record captured for a sync, with the acknowledged position it is stamped with. */
+interface SideCapture {
+  bytes: Uint8Array | "delete";
+  file: number;
+  pos: number;
+  /** ackedSinceStamp at capture */
+  acked: number;
+}
+
+/** At most one side-record write per this interval (or --sync-timeout if smaller), except at close. */
+const SIDE_INTERVAL_MS = 250;
 
 function releaseHandle(handle: WriteHandle): void {
   handle.closeWanted = true;
