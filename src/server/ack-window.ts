@@ -344,16 +344,18 @@ export class AckWindow {
 
   /**
    * The side record for the sync being captured now, stamped with the acknowledged position the
-   * same sync writes into the metadata: bytes, "delete" (nothing to remember) or null (unchanged).
+   * same sync writes into the metadata: bytes, "delete" (nothing to remember: remove the file), "none"
+   * (nothing to remember, no file) or null (unchanged).
    */
-  capture(ackFile: number, ackPos: number): Uint8Array | "delete" | null {
+  capture(ackFile: number, ackPos: number): Uint8Array | "delete" | "none" | null {
     if (!this.changed) return null;
     this.changed = false;
     const remaining = this.restored.length - this.restoredNext;
     let deferredCopies = 0;
     for (const m of this.copies.values()) if (m.state === MessageState.Deferred) deferredCopies++;
     if (this.len === 0 && remaining === 0 && deferredCopies === 0 && this.unreadDeferred.size === 0) {
-      if (!this.fileOnDisk) return null;
+      // nothing outstanding: the stamp still has to reach the metadata, with no file (none, or removed)
+      if (!this.fileOnDisk) return "none";
       this.fileOnDisk = false;
       return "delete";
     }

@@ -446,7 +446,7 @@ export class DiskQueue implements AckQueue {
   /** fsync the write file and persist metadata. Throws DiskQueueError on failure. */
   sync(): void {
     if (this.closed) return;
-    this.syncNow();
+    this.syncNow(true);
   }
 
   /** Called by the shared sync timer. */
@@ -1208,8 +1208,8 @@ export class DiskQueue implements AckQueue {
       job.meta = job.metaWithSide;
       job.metaAckFile = side.file;
     };
-    if (side.bytes === "delete") {
-      removeQuietly(window.path);
+    if (side.bytes === "delete" || side.bytes === "none") {
+      if (side.bytes === "delete") removeQuietly(window.path);
       written();
       this.writeMetadataTmp(job);
       return;
@@ -1325,7 +1325,7 @@ export class DiskQueue implements AckQueue {
   }
 
   /** Fully synchronous sync (close, sync(), open): everything written so far is on disk when it returns. */
-  private syncNow(): void {
+  private syncNow(forceSide = false): void {
     // Whatever an async sync in flight captured is older than what we are about to write: skip its metadata.
     if (this.syncJob !== null) {
       this.syncJob.cancelled = true;
@@ -1354,7 +1354,7 @@ export class DiskQueue implements AckQueue {
       fsyncDirectory(this.dataPath);
       this.dirSyncedSeq = this.dirChangeSeq;
     }
-    this.persistSideRecordNow(this.closing);
+    this.persistSideRecordNow(forceSide || this.closing);
     this.persistQueueMetadata();
     if (this.ackWindow !== null) this.dropAckedFiles(this.persistedAckFile);
     this.opsSinceSync = 0;
@@ -1374,7 +1374,7 @@ export class DiskQueue implements AckQueue {
     if (window === null || side === null) return;
     try {
       if (side.bytes === "delete") removeIfPresentOrThrow(window.path);
-      else replaceFileDurably(window.path, side.bytes);
+      else if (side.bytes !== "none") replaceFileDurably(window.path, side.bytes);
       this.sideWritten(side);
     } catch (err) {
       this.sideFailed();
@@ -1561,7 +1561,7 @@ interface SyncJob {
 
 /** A side record captured for a sync, with the acknowledged position it is stamped with. */
 interface SideCapture {
-  bytes: Uint8Array | "delete";
+  bytes: Uint8Array | "delete" | "none";
   file: number;
   pos: number;
   /** ackedSinceStamp at capture */
