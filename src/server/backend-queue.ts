@@ -15,6 +15,8 @@ export interface BackendQueue {
   empty(): void;
   /** empties and removes the queue's files */
   delete(): void;
+  /** fsyncs what was written so far and persists the metadata (throws with context when it cannot) */
+  sync?(): void;
   /** syncs and closes, keeping the data */
   close(): void;
   /** crash-safe delivery (a channel's queue): records stay until the returned window acknowledges them */
