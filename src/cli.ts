@@ -20,6 +20,7 @@ import type { FlagSpec, NsqCommand } from "./commands/types.ts";
 import { UsageError } from "./commands/types.ts";
 import { formatFlagUsage } from "./util/goflags.ts";
 import { resolveCommandLine } from "./util/config-file.ts";
+import { checkAddressFlags } from "./commands/address-flags.ts";
 import { NSQ_VERSION } from "./protocol/version.ts";
 
 export interface CliIo {
@@ -141,6 +142,7 @@ async function runCommand(command: NsqCommand, argv: string[], io: CliIo, invoke
     io.out(versionLine(command) + "\n");
     return 0;
   }
+  checkAddressFlags(args, command.flags);
   const code = await command.run(args, { invokedAs });
   return typeof code === "number" ? code : 0;
 }

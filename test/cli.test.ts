@@ -209,7 +209,7 @@ describe("errors", () => {
   test("listen failure → exit 1, one line", async () => {
     const r = await nsq("lookupd", "-tcp-address=256.0.0.1:0", "-http-address=127.0.0.1:0", "-log-level=fatal");
     expect(r.code).toBe(1);
-    expectOneErrorLine(r, "failed to start nsqlookupd");
+    expectOneErrorLine(r, "FATAL: failed to instantiate nsqlookupd - listen (256.0.0.1:0) failed - ");
   });
 
   test.skipIf(!HAS_BROKER)("nsqd startup validation → exit 1, one line", async () => {
@@ -259,7 +259,7 @@ describe("daemons", () => {
     await first.ports();
     const second = await nsq("serve", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", `--data-path=${data}`, "--log-level=error");
     expect(second.code).toBe(1);
-    expectOneErrorLine(second, "failed to start nsqd");
+    expectOneErrorLine(second, "FATAL: failed to instantiate nsqd - cannot flock directory");
     expect(await first.stop()).toBe(0);
   });
 

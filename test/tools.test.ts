@@ -217,7 +217,7 @@ describe("nsq pub / nsq tail", () => {
     const cases: Array<[string[], number, string]> = [
       [["pub", "t", "--nsqd-tcp-address", "127.0.0.1:1"], 1, "127.0.0.1:1"],
       [["pub", "--nsqd-tcp-address", "127.0.0.1:1"], 2, "--topic required"],
-      [["pub", "t", "--nsqd-tcp-address", "nonsense"], 1, "invalid address"],
+      [["pub", "t", "--nsqd-tcp-address", "nonsense"], 2, "invalid value \"nonsense\" for flag -nsqd-tcp-address: missing port"],
       [["pub", "t", "--delimiter", "ab", "--nsqd-tcp-address", "127.0.0.1:1"], 2, "single byte"],
       [["tail", "--nsqd-tcp-address", "127.0.0.1:1"], 2, "--topic is required"],
       [["tail", "t"], 2, "--nsqd-tcp-address or --lookupd-http-address required"],

@@ -23,7 +23,7 @@ export const command: NsqCommand = {
   describe: "benchmark nsqd: writer (MPUB), reader (SUB), run (both, as nsq's bench.sh), latency, sink",
   positional: "<writer|reader|run|latency|sink>",
   flags: [
-    { name: "nsqd-tcp-address", kind: "string", default: "127.0.0.1:4150", describe: "<addr>:<port> of nsqd to benchmark" },
+    { name: "nsqd-tcp-address", kind: "string", address: "client", default: "127.0.0.1:4150", describe: "<addr>:<port> of nsqd to benchmark" },
     { name: "topic", kind: "string", default: "sub_bench", describe: "topic to publish to / read from" },
     { name: "channel", kind: "string", default: "ch", describe: "channel to read from" },
     { name: "size", kind: "int", default: 200, describe: "message body size in bytes" },
@@ -40,7 +40,7 @@ export const command: NsqCommand = {
     { name: "server-bin", kind: "string", default: "", describe: "executable to start as the server (default dist/nsq if built, else this source tree)" },
     { name: "rate", kind: "int", default: 50_000, describe: "latency: messages per second" },
     { name: "idle-timeout", kind: "duration", default: 5_000, describe: "reader: stop after this long without a message (0 = never)" },
-    { name: "tcp-address", kind: "string", default: "127.0.0.1:4150", describe: "sink: <addr>:<port> to listen on" },
+    { name: "tcp-address", kind: "string", address: "listen", default: "127.0.0.1:4150", describe: "sink: <addr>:<port> to listen on" },
     { name: "json", kind: "bool", default: false, describe: "print the report as JSON" },
   ],
   async run(args: ParsedArgs): Promise<number> {

@@ -9,9 +9,12 @@ import { command as lookupd } from "./lookupd.ts";
 import { command as pub } from "./pub.ts";
 import { command as tail } from "./tail.ts";
 import { command as toFile } from "./to-file.ts";
+import { command as toHttp } from "./to-http.ts";
+import { command as toNsq } from "./to-nsq.ts";
 import { command as pause } from "./pause.ts";
 import { command as stat } from "./stat.ts";
 import { command as bench } from "./bench.ts";
 import { command as installLinks } from "./install-links.ts";
+import { command as peek } from "./peek.ts";
 
-export const COMMANDS: NsqCommand[] = [serve, lookupd, pub, tail, toFile, pause, stat, bench, installLinks];
+export const COMMANDS: NsqCommand[] = [serve, lookupd, pub, tail, toFile, toHttp, toNsq, pause, stat, bench, installLinks, peek];

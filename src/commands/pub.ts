@@ -14,7 +14,7 @@ export const command: NsqCommand = {
   positional: "[topic] [message...]",
   flags: [
     { name: "topic", kind: "string", default: "", describe: "NSQ topic to publish to" },
-    { name: "nsqd-tcp-address", kind: "strings", default: [], describe: "destination nsqd TCP address (may be given multiple times)" },
+    { name: "nsqd-tcp-address", kind: "strings", address: "client", default: [], describe: "destination nsqd TCP address (may be given multiple times)" },
     { name: "delimiter", kind: "string", default: "\n", describe: "character to split input from stdin" },
     { name: "rate", kind: "int", default: 0, describe: "throttle messages per second (0 = unthrottled)" },
     { name: "producer-opt", kind: "strings", default: [], describe: "option to passthrough to nsq.Producer (may be given multiple times)" },

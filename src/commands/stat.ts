@@ -19,6 +19,8 @@ const PLAIN_INTERVAL_MS = 2000;
 /** The multi-call name under which the program is nsq_stat itself: rows only, never the dashboard. */
 const NSQ_STAT_PROGRAM = "nsq_stat";
 const DASHBOARD_INTERVAL_MS = 1000;
+const DEFAULT_NODE_GRACE_MS = 60_000;
+const DEFAULT_RATE_WINDOW_MS = 5000;
 
 export interface StatSettings {
   mode: "plain" | "dashboard";
@@ -28,6 +30,10 @@ export interface StatSettings {
   intervalMs: number;
   count: number | null;
   timeouts: HttpTimeouts;
+  /** dashboard: a node down this long (and unlisted by lookupd) drops out; 0 = never */
+  nodeGraceMs: number;
+  /** dashboard: rates are averaged over this window; 0 = since the last poll */
+  rateWindowMs: number;
 }
 
 function strings(v: unknown): string[] {
@@ -88,6 +94,10 @@ export function statSettings(args: ParsedArgs, stdoutIsTTY: boolean, programName
   if (!(requestTimeoutMs > 0)) throw new UsageError("--http-client-request-timeout must be positive");
   const count = countGiven ? Number(args["count"]) : null;
   if (count !== null && !(count > 0)) throw new UsageError("--count must be positive");
+  const nodeGraceMs = Number(args["node-grace"] ?? DEFAULT_NODE_GRACE_MS);
+  const rateWindowMs = Number(args["rate-window"] ?? DEFAULT_RATE_WINDOW_MS);
+  if (!(nodeGraceMs >= 0)) throw new UsageError("--node-grace must not be negative");
+  if (!(rateWindowMs >= 0)) throw new UsageError("--rate-window must not be negative");
   return {
     mode,
     source: { nsqdHttpAddresses: nsqd, lookupdHttpAddresses: lookupd },
@@ -96,6 +106,8 @@ export function statSettings(args: ParsedArgs, stdoutIsTTY: boolean, programName
     intervalMs,
     count,
     timeouts: { connectTimeoutMs, requestTimeoutMs, tls: httpTlsOptions(args) },
+    nodeGraceMs,
+    rateWindowMs,
   };
 }
 
@@ -129,8 +141,8 @@ export const command: NsqCommand = {
   flags: [
     { name: "topic", kind: "string", describe: "nsqd topic (required in plain mode; dashboard: start on it)" },
     { name: "channel", kind: "string", describe: "nsqd channel (required in plain mode; dashboard: start on it)" },
-    { name: "nsqd-http-address", kind: "strings", describe: "nsqd HTTP address (may be given multiple times)" },
-    { name: "lookupd-http-address", kind: "strings", describe: "lookupd HTTP address (may be given multiple times)" },
+    { name: "nsqd-http-address", kind: "strings", address: "http", describe: "nsqd HTTP address (may be given multiple times)" },
+    { name: "lookupd-http-address", kind: "strings", address: "http", describe: "lookupd HTTP address (may be given multiple times)" },
     { name: "interval", kind: "duration", default: PLAIN_INTERVAL_MS, describe: "duration of time between polling/printing output (dashboard: 1s unless given)" },
     { name: "count", kind: "int", describe: "number of reports (plain mode)" },
     { name: "plain", kind: "bool", default: false, describe: "print nsq_stat rows even on a terminal" },
@@ -138,6 +150,8 @@ export const command: NsqCommand = {
     { name: "http-client-request-timeout", kind: "duration", default: 5000, describe: "timeout for HTTP request" },
     { name: "tls-insecure-skip-verify", kind: "bool", default: false, describe: "https:// nodes: accept any certificate" },
     { name: "tls-root-ca-file", kind: "string", default: "", describe: "https:// nodes: PEM file of CAs that sign their certificates" },
+    { name: "node-grace", kind: "duration", default: DEFAULT_NODE_GRACE_MS, describe: "dashboard: drop a node down this long (with lookupd: and no longer listed); 0 = never" },
+    { name: "rate-window", kind: "duration", default: DEFAULT_RATE_WINDOW_MS, describe: "dashboard: average rates over this window (0 = since the last poll)" },
   ],
   async run(args: ParsedArgs, context?: CommandContext): Promise<number> {
     const asNsqStat = context?.invokedAs === NSQ_STAT_PROGRAM || invokedAsNsqStat();
@@ -154,6 +168,9 @@ export const command: NsqCommand = {
         intervalMs: settings.intervalMs,
         timeouts: settings.timeouts,
         initialLevels: initialLevels(settings),
+        // 0 means never: the poller takes Infinity for that
+        downGraceMs: settings.nodeGraceMs > 0 ? settings.nodeGraceMs : Infinity,
+        rateWindowMs: settings.rateWindowMs,
       });
     }
     const stop = new AbortController();

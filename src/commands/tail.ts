@@ -16,8 +16,8 @@ export const command: NsqCommand = {
   flags: [
     { name: "topic", kind: "strings", default: [], describe: "NSQ topic (may be given multiple times)" },
     { name: "channel", kind: "string", default: "", describe: "NSQ channel (default: tail<random>#ephemeral)" },
-    { name: "nsqd-tcp-address", kind: "strings", default: [], describe: "nsqd TCP address (may be given multiple times)" },
-    { name: "lookupd-http-address", kind: "strings", default: [], describe: "lookupd HTTP address (may be given multiple times)" },
+    { name: "nsqd-tcp-address", kind: "strings", address: "client", default: [], describe: "nsqd TCP address (may be given multiple times)" },
+    { name: "lookupd-http-address", kind: "strings", address: "http", default: [], describe: "lookupd HTTP address (may be given multiple times)" },
     { name: "max-in-flight", kind: "int", default: 200, describe: "max number of messages to allow in flight" },
     { name: "n", kind: "int", default: 0, describe: "total messages to show (will wait if starved)" },
     { name: "print-topic", kind: "bool", default: false, describe: "print topic name where message was received" },

@@ -1,9 +1,10 @@
 /**
  * A Bun.serve listener for an NSQ daemon's HTTP API: binds a parsed address (TCP or, for nsqd, a
- * unix socket path), hands every request to the daemon with the peer's socket address, and turns a
- * failed bind into one error naming the address.
+ * unix socket path) exclusively, hands every request to the daemon with the peer's socket address,
+ * and turns a failed bind into nsqd's one-line error naming the address.
  */
 import type { Server, SocketAddress, TLSOptions } from "bun";
+import { goListenError } from "../protocol/address.ts";
 
 export type ListenTarget = { kind: "tcp"; host: string; port: number } | { kind: "unix"; path: string };
 
@@ -40,10 +41,12 @@ export function startHttpListener(opts: HttpListenerOptions): HttpListener {
   try {
     server =
       target.kind === "tcp"
-        ? Bun.serve({ ...common, hostname: target.host, port: target.port })
+        ? // reusePort: Bun.serve otherwise sets SO_REUSEPORT (with development: false), and a second
+          // daemon on the same address would bind too and take a share of the requests
+          Bun.serve({ ...common, hostname: target.host, port: target.port, reusePort: false })
         : Bun.serve({ ...common, unix: target.path });
   } catch (err) {
-    throw new Error(`listen (${opts.address}) failed - ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`listen (${opts.address}) failed - ${goListenError(target, err)}`);
   }
   return {
     port: target.kind === "tcp" ? (server.port ?? -1) : -1,

@@ -2,7 +2,7 @@
  * nsqlookupd's TCP listener: one LookupV1Session per connection over node:net sockets.
  */
 import { createServer, type Server, type Socket } from "node:net";
-import { listenHost, peerAddress, splitHostPort } from "../protocol/address.ts";
+import { goListenError, listenHost, peerAddress, splitHostPort } from "../protocol/address.ts";
 import { LookupV1Session, type LookupContext } from "./tcp-protocol.ts";
 
 export class LookupTcpServer {
@@ -20,7 +20,8 @@ export class LookupTcpServer {
     const { host, port } = splitHostPort(address);
     const server = createServer((socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(new Error(`TCP: listen (${address}) failed - ${err.message}`));
+      const target = { kind: "tcp" as const, host: listenHost(host), port };
+      const onError = (err: Error) => reject(new Error(`listen (${address}) failed - ${goListenError(target, err)}`));
       server.once("error", onError);
       server.listen({ host: listenHost(host), port }, () => {
         server.off("error", onError);

@@ -40,7 +40,7 @@
  *       4   CRC-32 (IEEE) of everything before
  * Written only when the window changed since the last write; removed when the window is empty.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Logger } from "../util/logger.ts";
@@ -99,12 +99,13 @@ export interface AckLoadReport {
 }
 
 export class AckWindow {
-  // The window as a ring of parallel arrays (no object per entry).
-  private cap = 1024;
-  private files = new Float64Array(this.cap);
-  private ends = new Float64Array(this.cap);
-  private done = new Uint8Array(this.cap);
-  private msgs: (Message | null)[] = new Array<Message | null>(this.cap).fill(null);
+  // The window as a ring of parallel arrays (no object per entry), allocated on first use: an idle
+  // channel costs nothing (issue 21: thousands of queues).
+  private cap = 0;
+  private files = new Float64Array(0);
+  private ends = new Float64Array(0);
+  private done = new Uint8Array(0);
+  private msgs: (Message | null)[] = [];
   private head = 0;
   private len = 0;
   /** sequence number of the entry at the head; entry seq s lives at (head + s - headSeq) % cap */
@@ -154,17 +155,20 @@ export class AckWindow {
     this.changed = true; // rewritten (or removed) at the next sync
     const parsed = parseSideRecord(bytes);
     if (typeof parsed === "string") {
-      report.error = `${this.path} is unusable (${parsed}); every record from the read position is delivered again`;
+      report.error = `${this.path} is unusable (${parsed}); every record from the read position is delivered again (kept as ${this.path}.bad)`;
+      this.setAside();
       return this.loaded(report);
     }
     if (metaPosition === null || parsed.ackFile !== metaPosition.file || parsed.ackPos !== metaPosition.pos) {
       const where = metaPosition === null ? "no metadata" : `metadata read position ${metaPosition.file},${metaPosition.pos}`;
-      report.error = `${this.path} is stale (written for ${parsed.ackFile},${parsed.ackPos}, ${where}); every record from the read position is delivered again`;
+      report.error = `${this.path} is stale (written for ${parsed.ackFile},${parsed.ackPos}, ${where}); every record from the read position is delivered again (kept as ${this.path}.bad)`;
+      this.setAside();
       return this.loaded(report);
     }
     if (!trustPositions) {
-      report.error = `${this.path} ignored because the queue's files were damaged; every record from the read position is delivered again`;
-      parsed.entries = [];
+      report.error = `${this.path} ignored because the queue's files were damaged; every record from the read position is delivered again (kept as ${this.path}.bad)`;
+      this.setAside();
+      return this.loaded(report);
     }
     this.restored = parsed.entries;
     for (const e of parsed.entries) {
@@ -426,6 +430,16 @@ export class AckWindow {
     return (this.head + (seq - this.headSeq)) % this.cap;
   }
 
+  /** Sets an unusable side record aside as `<file>.bad` (for the operator), so it can never be mistaken for a current one. */
+  private setAside(): void {
+    this.fileOnDisk = false;
+    try {
+      renameSync(this.path, `${this.path}.bad`);
+    } catch {
+      // already gone: nothing to keep
+    }
+  }
+
   private push(file: number, end: number, msg: Message | null): number {
     if (this.len === this.cap) this.grow();
     const i = (this.head + this.len) % this.cap;
@@ -490,7 +504,7 @@ export class AckWindow {
   }
 
   private grow(): void {
-    const cap = this.cap * 2;
+    const cap = Math.max(256, this.cap * 2);
     const files = new Float64Array(cap);
     const ends = new Float64Array(cap);
     const done = new Uint8Array(cap);

@@ -17,14 +17,14 @@ export const NSQD_FLAGS: NsqdFlagSpec[] = [
   { name: "log-level", kind: "string", option: "logLevel", default: D.logLevel, describe: "set log verbosity: debug, info, warn, error, or fatal" },
   { name: "log-prefix", kind: "string", option: "logPrefix", default: D.logPrefix, describe: "log message prefix" },
   { name: "node-id", kind: "int", option: "nodeId", cfgKey: "id", default: D.nodeId, describe: "unique part for message IDs, (int) in range [0,1024) (default is hash of hostname)" },
-  { name: "tcp-address", kind: "string", option: "tcpAddress", default: D.tcpAddress, describe: "<addr>:<port> to listen on for TCP clients" },
-  { name: "http-address", kind: "string", option: "httpAddress", default: D.httpAddress, describe: "<addr>:<port> to listen on for HTTP clients" },
-  { name: "https-address", kind: "string", option: "httpsAddress", default: D.httpsAddress, describe: "<addr>:<port> to listen on for HTTPS clients" },
+  { name: "tcp-address", kind: "string", address: "listen-or-unix", option: "tcpAddress", default: D.tcpAddress, describe: "<addr>:<port> to listen on for TCP clients" },
+  { name: "http-address", kind: "string", address: "listen-or-unix", emptyOk: true, option: "httpAddress", default: D.httpAddress, describe: "<addr>:<port> to listen on for HTTP clients" },
+  { name: "https-address", kind: "string", address: "listen", emptyOk: true, option: "httpsAddress", default: D.httpsAddress, describe: "<addr>:<port> to listen on for HTTPS clients" },
   { name: "broadcast-address", kind: "string", option: "broadcastAddress", default: D.broadcastAddress, describe: "address that will be registered with lookupd (defaults to the OS hostname)" },
   { name: "broadcast-tcp-port", kind: "int", option: "broadcastTcpPort", default: D.broadcastTcpPort, describe: "TCP port that will be registered with lookupd (defaults to the TCP port that this nsqd is listening on)" },
   { name: "broadcast-http-port", kind: "int", option: "broadcastHttpPort", default: D.broadcastHttpPort, describe: "HTTP port that will be registered with lookupd (defaults to the HTTP port that this nsqd is listening on)" },
-  { name: "lookupd-tcp-address", kind: "strings", option: "lookupdTcpAddresses", cfgKey: "nsqlookupd_tcp_addresses", default: D.lookupdTcpAddresses, describe: "lookupd TCP address" },
-  { name: "auth-http-address", kind: "strings", option: "authHttpAddresses", cfgKey: "auth_http_addresses", default: D.authHttpAddresses, describe: "<addr>:<port> or a full url to query auth server" },
+  { name: "lookupd-tcp-address", kind: "strings", address: "connect", option: "lookupdTcpAddresses", cfgKey: "nsqlookupd_tcp_addresses", default: D.lookupdTcpAddresses, describe: "lookupd TCP address" },
+  { name: "auth-http-address", kind: "strings", address: "http", option: "authHttpAddresses", cfgKey: "auth_http_addresses", default: D.authHttpAddresses, describe: "<addr>:<port> or a full url to query auth server" },
   { name: "auth-http-request-method", kind: "string", option: "authHttpRequestMethod", default: D.authHttpRequestMethod, describe: "HTTP method to use for auth server requests (get or post)" },
   { name: "http-client-connect-timeout", kind: "duration", option: "httpClientConnectTimeout", default: D.httpClientConnectTimeout, describe: "timeout for HTTP connect" },
   { name: "http-client-request-timeout", kind: "duration", option: "httpClientRequestTimeout", default: D.httpClientRequestTimeout, describe: "timeout for HTTP request" },
@@ -47,7 +47,7 @@ export const NSQD_FLAGS: NsqdFlagSpec[] = [
   { name: "min-output-buffer-timeout", kind: "duration", option: "minOutputBufferTimeout", default: D.minOutputBufferTimeout, describe: "minimum client configurable duration of time between flushing to a client" },
   { name: "output-buffer-timeout", kind: "duration", option: "outputBufferTimeout", default: D.outputBufferTimeout, describe: "default duration of time between flushing data to clients" },
   { name: "max-channel-consumers", kind: "int", option: "maxChannelConsumers", default: D.maxChannelConsumers, describe: "maximum channel consumer connection count per nsqd instance (default 0, i.e., unlimited)" },
-  { name: "statsd-address", kind: "string", option: "statsdAddress", default: D.statsdAddress, describe: "UDP <addr>:<port> of a statsd daemon for pushing stats" },
+  { name: "statsd-address", kind: "string", address: "connect", emptyOk: true, option: "statsdAddress", default: D.statsdAddress, describe: "UDP <addr>:<port> of a statsd daemon for pushing stats" },
   { name: "statsd-prefix", kind: "string", option: "statsdPrefix", default: D.statsdPrefix, describe: "prefix used for keys sent to statsd (%s for host replacement)" },
   { name: "statsd-interval", kind: "duration", option: "statsdInterval", default: D.statsdInterval, describe: "duration between pushing to statsd" },
   { name: "statsd-mem-stats", kind: "bool", option: "statsdMemStats", default: D.statsdMemStats, describe: "toggle sending memory and GC stats to statsd" },
@@ -67,6 +67,10 @@ export const NSQD_FLAGS: NsqdFlagSpec[] = [
   { name: "topology-region", kind: "string", option: "topologyRegion", default: D.topologyRegion, describe: "[post-1.3] region of this nsqd for topology-aware consumption" },
   { name: "topology-zone", kind: "string", option: "topologyZone", default: D.topologyZone, describe: "[post-1.3] availability zone of this nsqd for topology-aware consumption" },
   { name: "enable-experiment", kind: "strings", option: "enableExperiment", cfgKey: "enable_experiment", default: D.enableExperiment, describe: "[post-1.3] experimental features to enable (e.g. topology-aware-consumption)" },
+  { name: "max-defer-timeout", kind: "duration", option: "maxDeferTimeout", default: D.maxDeferTimeout, describe: "[beyond nsqd] maximum delay of DPUB and /pub?defer= (default 0: --max-req-timeout)" },
+  { name: "max-attempts", kind: "int", option: "maxAttempts", default: D.maxAttempts, describe: "[beyond nsqd] deliveries before a message that fails (REQ or timeout) goes to the dead-letter topic (default 0: never)" },
+  { name: "dead-letter-topic-suffix", kind: "string", option: "deadLetterTopicSuffix", default: D.deadLetterTopicSuffix, describe: "[beyond nsqd] the dead-letter topic of topic T is T<suffix>" },
+  { name: "drain-timeout", kind: "duration", option: "drainTimeout", default: D.drainTimeout, describe: "[beyond nsqd] on SIGTERM/SIGINT stop delivering and wait this long for in-flight messages to finish (default 0: exit at once)" },
 ];
 
 /**
@@ -187,4 +191,8 @@ export function validateNsqdOptions(opts: NsqdOptions): void {
     throw new Error(`--auth-http-request-method must be "get" or "post", got "${opts.authHttpRequestMethod}"`);
   }
   opts.authHttpRequestMethod = method;
+  if (!Number.isInteger(opts.maxAttempts) || opts.maxAttempts < 0 || opts.maxAttempts > 65535) {
+    throw new Error(`--max-attempts must be [0,65535], got ${opts.maxAttempts}`);
+  }
+  if (opts.deadLetterTopicSuffix === "") throw new Error("--dead-letter-topic-suffix must not be empty");
 }

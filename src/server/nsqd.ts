@@ -16,7 +16,7 @@ import { LatencyStats } from "./latency-stats.ts";
 import { FRAME_HEARTBEAT } from "../protocol/frames.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { isEphemeral } from "../protocol/names.ts";
-import { parseListenAddress, joinHostPort } from "../protocol/address.ts";
+import { parseListenAddress, joinHostPort, goListenError } from "../protocol/address.ts";
 import { startHttpServer, type HttpServerHandle } from "./http.ts";
 import { startHttpsServer } from "./https.ts";
 import { loadTlsConfig } from "./tls-options.ts";
@@ -25,11 +25,16 @@ import { upgradeTransport, type TransportUpgrade } from "./transport-upgrade.ts"
 import { AuthManager } from "./auth.ts";
 import { DiskQueue } from "./disk-queue.ts";
 import { MSG_HEADER_SIZE, MSG_ID_OFFSET, reanchorClock } from "./message.ts";
-import { readMetadata, writeMetadata, readDeferredSidecar, writeDeferredSidecar, type NsqdMetadata } from "./metadata.ts";
+import { readMetadata, writeMetadata, writeMetadataAsync, readDeferredSidecar, writeDeferredSidecar, type NsqdMetadata } from "./metadata.ts";
 import { lockDataPath, type DataPathLock } from "./data-lock.ts";
 import { DeferredRestore } from "./deferred-restore.ts";
 import { LookupPeers } from "./lookup-peers.ts";
+import { DataDirIndex } from "./data-dir-index.ts";
+import { CoalescedWrite } from "./coalesced-write.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
+import { RateSampler } from "./rates.ts";
+import { DeadLetters } from "./dead-letter.ts";
+import { Drain } from "./drain.ts";
 
 /** The scan loop's period, as nsqd's queue scan interval. */
 const SCAN_INTERVAL_MS = 100;
@@ -64,10 +69,20 @@ export class Nsqd implements TopicHost {
   readonly dataPath: string;
   private dataLock: DataPathLock | null = null;
   private lookupPeers: LookupPeers | null = null;
+  /** topics created at runtime still waiting for lookupd's channel list (see channelsReady) */
+  private readonly channelQueries = new Map<Topic, Promise<void>>();
   private statsd: StatsdReporter | null = null;
-  private metadataDirty = false;
+  /** nsqd.dat rewrites, coalesced when changes come close together (coalesced-write.ts) */
+  private readonly metadataWrite = new CoalescedWrite(() => this.writeMetadataInBackground());
+  /** the data directory as listed once at start (data-dir-index.ts): no listing per queue opened */
+  private dirIndex = DataDirIndex.unread();
   /** false while metadata is being loaded at startup (no rewrite per loaded topic) */
   private loaded = false;
+  // ---- beyond nsqd (README "Beyond nsqd") ----
+  /** per-topic/channel message rates, sampled by the scan loop once a second */
+  readonly rates = new RateSampler();
+  readonly deadLetters = new DeadLetters(this);
+  readonly drain = new Drain(this);
 
   constructor(opts: Partial<NsqdOptions> = {}, logger?: Logger) {
     this.options = { ...defaultNsqdOptions(), ...opts };
@@ -102,9 +117,10 @@ export class Nsqd implements TopicHost {
     loadTlsConfig(this.options); // a bad --tls-* file fails the start, not the first TLS client
     this.dataLock = lockDataPath(this.dataPath);
     try {
+      this.dirIndex = DataDirIndex.read(this.dataPath);
       this.loadMetadata();
       this.loaded = true;
-      this.writeMetadataNow();
+      this.persistMetadataAtStart();
       await this.listenTcp();
       if (this.options.httpAddress !== "") {
         this.http = startHttpServer(this, this.options.httpAddress);
@@ -119,6 +135,8 @@ export class Nsqd implements TopicHost {
     } catch (err) {
       this.tcpServer?.close();
       this.http?.stop();
+      this.https?.stop();
+      this.loaded = false; // close() must not rewrite metadata or flush queues of a broker that never ran
       this.dataLock.release();
       this.dataLock = null;
       throw err;
@@ -173,6 +191,7 @@ export class Nsqd implements TopicHost {
         }
         const ch = topic.getOrCreateChannel(c.name);
         if (c.paused) ch.pause();
+        if (c.maxAttempts !== undefined) this.deadLetters.setOverride(ch, c.maxAttempts);
         ch.restoredDeferred = this.restoreDeferred(channelQueueName(t.name, c.name));
       }
       topic.restoredDeferred = this.restoreDeferred(t.name);
@@ -181,6 +200,7 @@ export class Nsqd implements TopicHost {
   }
 
   private restoreDeferred(queueName: string): DeferredRestore | null {
+    if (!this.dirIndex.hasDeferredSidecar(queueName)) return null;
     const sidecar = readDeferredSidecar(this.dataPath, queueName);
     if (sidecar.error !== undefined) this.logger.warn(sidecar.error);
     return sidecar.deadlines.size > 0 ? new DeferredRestore(sidecar.deadlines) : null;
@@ -188,21 +208,44 @@ export class Nsqd implements TopicHost {
 
   private metadataSnapshot(): NsqdMetadata {
     const topics = [];
-    for (const t of [...this.topics.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    // plain code-unit order: localeCompare costs seconds per write with tens of thousands of topics
+    for (const t of [...this.topics.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       if (t.ephemeral) continue;
       const channels = [];
-      for (const c of t.channels.values()) if (!c.ephemeral) channels.push({ name: c.name, paused: c.paused });
+      for (const c of t.channels.values()) {
+        if (c.ephemeral) continue;
+        const maxAttempts = this.deadLetters.override(c);
+        channels.push(maxAttempts === null ? { name: c.name, paused: c.paused } : { name: c.name, paused: c.paused, maxAttempts });
+      }
       topics.push({ name: t.name, paused: t.paused, channels });
     }
     return { topics };
   }
 
   private writeMetadataNow(): void {
-    this.metadataDirty = false;
     try {
       writeMetadata(this.dataPath, this.metadataSnapshot());
     } catch (err) {
       this.logger.error(`failed to persist metadata - ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** A run-time rewrite: the fsyncs of a file with every topic in it must not stall the connections. */
+  private async writeMetadataInBackground(): Promise<void> {
+    try {
+      await writeMetadataAsync(this.dataPath, this.metadataSnapshot());
+    } catch (err) {
+      this.logger.error(`failed to persist metadata - ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** As nsqd: a data path that cannot be written at start-up is fatal, not a logged error. */
+  private persistMetadataAtStart(): void {
+    try {
+      writeMetadata(this.dataPath, this.metadataSnapshot());
+    } catch (err) {
+      // the message names the file and the cause ("failed to write <data-path>/nsqd.dat - EROFS: …")
+      throw new Error(`failed to persist metadata - ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
@@ -211,7 +254,7 @@ export class Nsqd implements TopicHost {
     const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.tcpServer = server;
     return new Promise((resolve, reject) => {
-      server.once("error", (err) => reject(new Error(`listen (${this.options.tcpAddress}) failed - ${err.message}`)));
+      server.once("error", (err) => reject(new Error(`listen (${this.options.tcpAddress}) failed - ${goListenError(addr, err)}`)));
       const onListening = () => {
         const a = server.address();
         if (a !== null && typeof a === "object") {
@@ -247,6 +290,7 @@ export class Nsqd implements TopicHost {
     );
     const conn = new ProtocolV2Connection(client, this);
     this.clients.add(client);
+    this.drain.admit(client);
     socket.on("data", (chunk: Buffer) => conn.onData(chunk));
     socket.on("drain", () => client.onDrain());
     socket.on("close", () => {
@@ -271,6 +315,7 @@ export class Nsqd implements TopicHost {
       this.collectIfGrown();
       reanchorClock();
     }
+    this.rates.maybeSample(this.topics.values(), now);
     for (const ch of this.activeChannels) {
       if (ch.deleted || !ch.processQueues(now)) {
         this.activeChannels.delete(ch);
@@ -335,6 +380,10 @@ export class Nsqd implements TopicHost {
     this.publishFailed(err);
   }
 
+  deadLetter(channel: Channel, buf: Uint8Array): boolean {
+    return this.deadLetters.divert(channel, buf);
+  }
+
   createBackend(queueName: string): BackendQueue | null {
     return new DiskQueue({
       name: queueName,
@@ -347,6 +396,7 @@ export class Nsqd implements TopicHost {
       logger: this.logger,
       // a disk error makes the broker unhealthy until the next successful disk write (as nsqd)
       onWriteSucceeded: this.clearHealthError,
+      startupFiles: this.dirIndex.claim(queueName, !this.loaded),
     });
   }
 
@@ -398,16 +448,37 @@ export class Nsqd implements TopicHost {
       topic.start();
       return topic;
     }
-    const created = topic;
-    peers.channelsForTopic(name).then(
-      (channels) => {
-        if (created.deleted) return;
-        for (const ch of channels) if (!isEphemeral(ch) && isValidChannelName(ch)) created.getOrCreateChannel(ch);
-        created.start();
-      },
-      () => created.start(),
-    );
+    this.channelQueries.set(topic, this.preCreateChannels(topic, peers));
     return topic;
+  }
+
+  /**
+   * Creates the non-ephemeral channels lookupd knows for a new topic, then starts it. Never
+   * rejects; bounded by the HTTP client timeout, so a silent lookupd cannot hold publishes longer.
+   */
+  private async preCreateChannels(topic: Topic, peers: LookupPeers): Promise<void> {
+    const limit = Math.max(this.options.httpClientConnectTimeout, this.options.httpClientRequestTimeout);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<string[]>((resolve) => (timer = setTimeout(() => resolve([]), limit)));
+    try {
+      const channels = await Promise.race([peers.channelsForTopic(topic.name).catch(() => []), timedOut]);
+      if (topic.deleted) return;
+      for (const ch of channels) if (!isEphemeral(ch) && isValidChannelName(ch)) topic.getOrCreateChannel(ch);
+    } finally {
+      clearTimeout(timer);
+      this.channelQueries.delete(topic);
+      if (!topic.deleted) topic.start();
+    }
+  }
+
+  /**
+   * While a topic created at runtime waits for lookupd's channel list: resolves when its channels
+   * exist. nsqd answers the PUB / MPUB / DPUB / SUB / `/pub` / `/mpub` / `/topic/create` that
+   * created a topic only then (its GetTopic queries lookupd synchronously). undefined when there
+   * is nothing to wait for.
+   */
+  channelsReady(topic: Topic): Promise<void> | undefined {
+    return topic.started ? undefined : this.channelQueries.get(topic);
   }
 
   deleteTopic(name: string): boolean {
@@ -441,6 +512,12 @@ export class Nsqd implements TopicHost {
     this.persistMetadata();
   }
 
+  /** POST /channel/config: the channel's dead-letter limit (null: back to --max-attempts), kept in nsqd.dat. */
+  setChannelMaxAttempts(channel: Channel, maxAttempts: number | null): void {
+    this.deadLetters.setOverride(channel, maxAttempts);
+    this.persistMetadata();
+  }
+
   // ---- health ----
   get health(): string {
     return this.healthError === null ? "OK" : `NOK - ${this.healthError}`;
@@ -456,13 +533,14 @@ export class Nsqd implements TopicHost {
   }
 
   // ---- hooks filled in by persistence, lookupd, auth and transports ----
-  /** Rewrites nsqd.dat once at the end of the current turn, however many changes it had. */
+  /**
+   * Rewrites nsqd.dat at the end of the current turn, however many changes it had; changes that
+   * keep coming are gathered into one write per 100 ms or so (coalesced-write.ts says what a
+   * crash in between loses).
+   */
   private persistMetadata(): void {
-    if (!this.loaded || this.metadataDirty) return;
-    this.metadataDirty = true;
-    setImmediate(() => {
-      if (this.metadataDirty && !this.closing) this.writeMetadataNow();
-    });
+    if (!this.loaded || this.closing) return;
+    this.metadataWrite.request();
   }
 
   /** Permission check for SUB/PUB/MPUB/DPUB; may return a Promise (re-query after expiry). */
@@ -484,8 +562,19 @@ export class Nsqd implements TopicHost {
     );
   }
 
+  /** true while a --drain-timeout drain runs before the shutdown (/ping answers 503) */
+  get draining(): boolean {
+    return this.drain.active;
+  }
+
+  /** The daemon's second signal: cut a drain short (the shutdown still persists everything). */
+  interruptClose(): void {
+    this.drain.interrupt();
+  }
+
   async close(): Promise<void> {
-    if (this.closing) return;
+    if (this.closing || this.drain.active) return;
+    if (this.options.drainTimeout > 0 && this.scanTimer !== null) await this.drain.run(this.options.drainTimeout);
     this.closing = true;
     if (this.scanTimer !== null) clearInterval(this.scanTimer);
     this.statsd?.stop();
@@ -498,6 +587,7 @@ export class Nsqd implements TopicHost {
     this.https?.stop();
     this.lookupPeers?.close();
     await tcpClosed;
+    await this.metadataWrite.stop(); // a background rewrite still running must not land after the final one
     if (this.loaded) {
       this.writeMetadataNow();
       for (const topic of this.topics.values()) this.flushTopicForShutdown(topic);
@@ -537,7 +627,8 @@ export class Nsqd implements TopicHost {
         .filter((i) => i.dueAt > 0)
         .map((i) => ({ id: i.buf.subarray(MSG_ID_OFFSET, MSG_ID_OFFSET + 16), due: i.dueAt }));
       if (onDisk !== null) deferred.push(...onDisk.entries());
-      writeDeferredSidecar(this.dataPath, queueName, deferred);
+      // with nothing deferred, only a sidecar that was there at start needs removing (no unlink per queue)
+      if (deferred.length > 0 || this.dirIndex.hasDeferredSidecar(queueName)) writeDeferredSidecar(this.dataPath, queueName, deferred);
     } catch (err) {
       this.logger.error(`failed to write ${items.length} messages of ${queueName} to disk at shutdown - ${String(err)}`);
     }

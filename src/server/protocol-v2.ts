@@ -16,6 +16,7 @@ import { decodeIdentify, negotiate } from "./identify.ts";
 import { MSG_HEADER_SIZE, preciseNowMs } from "./message.ts";
 import type { Topic } from "./topic.ts";
 import type { Nsqd } from "./nsqd.ts";
+import { maxDeferTimeout } from "./options.ts";
 
 /** nsqd reads command lines through a 16 KiB buffer: 16383 bytes and the newline at most. */
 const MAX_LINE = 16383;
@@ -245,6 +246,19 @@ export class ProtocolV2Connection {
     return true;
   }
 
+  /**
+   * A topic this PUB / MPUB / DPUB / SUB just created waits for the channels lookupd knows
+   * (nsqd's GetTopic): the connection is suspended and the same command runs again once they
+   * exist (returns true).
+   */
+  private awaitChannels(topic: Topic): boolean {
+    if (topic.started) return false;
+    const ready = this.nsqd.channelsReady(topic);
+    if (ready === undefined) return false;
+    this.suspend(ready, () => {}, () => new ProtocolError("E_INVALID", "internal error"));
+    return true;
+  }
+
   private fail(err: ProtocolError): void {
     this.client.sendError(err.wireText());
     if (err.fatal) this.client.closeAfterFlush();
@@ -428,6 +442,7 @@ export class ProtocolV2Connection {
     const topicName = this.isLastTopic(buf, p[0], p[1]) ? this.lastTopic!.name : utf8(buf, p[0], p[1]);
     if (this.awaitAuth("PUB", topicName, "")) return lineStart;
     const topic = this.topicFor(buf, p[0], p[1], "PUB");
+    if (this.awaitChannels(topic)) return lineStart;
     const msg = Buffer.allocUnsafe(MSG_HEADER_SIZE + size);
     buf.copy(msg, MSG_HEADER_SIZE, next + 4, end);
     const now = preciseNowMs();
@@ -451,6 +466,7 @@ export class ProtocolV2Connection {
     const topicName = this.isLastTopic(buf, p[0], p[1]) ? this.lastTopic!.name : this.validTopicName(buf, p[0], p[1], "MPUB", "E_BAD_TOPIC ");
     if (this.awaitAuth("MPUB", topicName, "")) return lineStart;
     const topic = this.topicFor(buf, p[0], p[1], "MPUB", "E_BAD_TOPIC ");
+    if (this.awaitChannels(topic)) return lineStart;
     if (buf.length < next + 4) return this.needMore(next + 4 - lineStart);
     const bodyLen = readInt32(buf, next);
     if (bodyLen <= 0) throw new ProtocolError("E_BAD_BODY", `MPUB invalid body size ${bodyLen}`);
@@ -517,7 +533,7 @@ export class ProtocolV2Connection {
     const t = params[2]!;
     const delay = /^[0-9]*$/.test(t) ? (t === "" ? 0 : Number(t)) : NaN;
     if (Number.isNaN(delay)) throw new ProtocolError("E_INVALID", `DPUB could not parse timeout ${t}`);
-    const maxReq = this.nsqd.options.maxReqTimeout;
+    const maxReq = maxDeferTimeout(this.nsqd.options);
     if (delay > maxReq) throw new ProtocolError("E_INVALID", `DPUB timeout ${delay} out of range 0-${maxReq}`);
     const size = this.messageBodySize("DPUB", buf, next);
     if (size < 0) return this.needMore(next + 4 - start);
@@ -525,6 +541,7 @@ export class ProtocolV2Connection {
     if (buf.length < end) return this.needMore(end - start);
     if (this.awaitAuth("DPUB", topicName, "")) return start;
     const topic = this.nsqd.getOrCreateTopic(topicName);
+    if (this.awaitChannels(topic)) return start;
     const msg = Buffer.allocUnsafe(MSG_HEADER_SIZE + size);
     buf.copy(msg, MSG_HEADER_SIZE, next + 4, end);
     const now = preciseNowMs();
@@ -562,6 +579,7 @@ export class ProtocolV2Connection {
     }
     if (this.awaitAuth("SUB", topicName, channelName)) return start;
     const topic = this.nsqd.getOrCreateTopic(topicName);
+    if (this.awaitChannels(topic)) return start;
     const channel = topic.getOrCreateChannel(channelName);
     const maxConsumers = this.nsqd.options.maxChannelConsumers;
     if (maxConsumers > 0 && channel.clients.length >= maxConsumers) {

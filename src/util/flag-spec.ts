@@ -6,6 +6,8 @@
  * Flags keep the real NSQ programs' names and accept Go's syntax too (`-flag v`, `-flag=v`,
  * `--flag v`, `--flag=v`); see src/util/goflags.ts.
  */
+import type { AddressKind } from "../protocol/address.ts";
+
 export type FlagKind = "string" | "int" | "float" | "bool" | "duration" | "strings";
 
 export interface FlagSpec {
@@ -26,6 +28,13 @@ export interface FlagSpec {
    * flag never consumes the next argument and takes other values only as `-flag=value`.
    */
   implicitValue?: string;
+  /**
+   * The flag holds a network address of this kind: the CLI checks every value before the command
+   * runs (a bad one is a usage error, exit 2). An empty value is allowed only with `emptyOk`.
+   */
+  address?: AddressKind;
+  /** an empty address disables the thing (nsqd's --http-address=, --statsd-address=) */
+  emptyOk?: boolean;
 }
 
 /** Parsed flags keyed by flag name (kebab-case); durations in ms; repeatable flags as arrays. */

@@ -29,6 +29,8 @@ export interface Logger {
   info(msg: string): void;
   warn(msg: string): void;
   error(msg: string): void;
+  /** logged whatever the level; the caller exits (Go's lg.LogFatal) */
+  fatal(msg: string): void;
 }
 
 type Sink = (line: string) => void;
@@ -55,6 +57,7 @@ export function createLogger(prefix: string, level: LogLevelName = "info", sink:
     info: (msg) => write("info", msg),
     warn: (msg) => write("warn", msg),
     error: (msg) => write("error", msg),
+    fatal: (msg) => write("fatal", msg),
   };
   function write(at: LogLevelName, msg: string): void {
     if (LEVEL_NUMBER[at] < LEVEL_NUMBER[logger.level]) return;

@@ -22,3 +22,27 @@ export function untilShutdownSignal(signals: NodeJS.Signals[] = ["SIGINT", "SIGT
   });
   return { promise, cancel };
 }
+
+/** Calls `listener` on every `signal` (e.g. SIGUSR1 for statistics) until the returned function is called. */
+export function onSignal(signal: NodeJS.Signals, listener: () => void): () => void {
+  const handler = (): void => listener();
+  process.on(signal, handler);
+  return () => void process.off(signal, handler);
+}
+
+/**
+ * Like untilShutdownSignal, but later signals are absorbed until cancel(): a second Ctrl-C while
+ * a tool finishes what it holds does not kill it halfway (Go's signal.Notify stays registered).
+ */
+export function untilShutdownSignalKeepingHandlers(signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM"]): ShutdownWait {
+  const first = untilShutdownSignal(signals);
+  const absorb = (): void => {};
+  for (const s of signals) process.on(s, absorb);
+  return {
+    promise: first.promise,
+    cancel: () => {
+      first.cancel();
+      for (const s of signals) process.off(s, absorb);
+    },
+  };
+}

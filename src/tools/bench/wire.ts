@@ -8,6 +8,7 @@
  */
 import type { Socket } from "bun";
 import { BufferedWriter, ByteQueue, readUint32BE } from "./byte-queue.ts";
+import { parseHostPort as parseClientHostPort } from "../../client/address.ts";
 
 export const MAGIC_V2 = new Uint8Array([0x20, 0x20, 0x56, 0x32]);
 export const FRAME_RESPONSE = 0;
@@ -35,16 +36,9 @@ export interface HostPort {
   port: number;
 }
 
-/** "host:port" (IPv6 as "[::1]:4150") → parts; throws with the text on anything else. */
+/** "host:port" (IPv6 as "[::1]:4150") → parts, by the client's rules; throws naming the text on anything else. */
 export function parseHostPort(text: string): HostPort {
-  const colon = text.lastIndexOf(":");
-  const port = Number(text.slice(colon + 1));
-  let host = text.slice(0, colon);
-  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
-  if (colon <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
-    throw new Error(`invalid address "${text}" (want host:port)`);
-  }
-  return { host, port };
+  return parseClientHostPort(text);
 }
 
 function isHeartbeat(buf: Uint8Array, dataStart: number, dataLength: number): boolean {

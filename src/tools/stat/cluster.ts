@@ -174,6 +174,8 @@ export interface ClusterSnapshot {
   nodes: NodeState[];
   /** lookupd failures (the node list may be stale) */
   discoveryErrors: string[];
+  /** nodes dropped as having left the cluster (down past the grace period), until they return */
+  left?: string[];
 }
 
 /** How a poller treats requests that take long. */
@@ -183,6 +185,13 @@ export interface PollerOptions {
    * answers, instead of keeping its last good numbers (default: never, the request timeout decides).
    */
   hungAfterMs?: number;
+  /**
+   * A node down longer than this has left the cluster and drops out of snapshots (default: never).
+   * With lookupd, only once lookupd no longer lists it either (a node lookupd still lists is part
+   * of the cluster, and stays visible as down); it is forgotten, and comes back if lookupd lists it
+   * again. A node of a fixed --nsqd-http-address list is still polled, and reappears when it answers.
+   */
+  downGraceMs?: number;
 }
 
 /** The reason shown for a node whose request is out longer than `hungAfterMs`. */
@@ -202,7 +211,10 @@ export class ClusterPoller {
   private readonly pending = new Map<string, number>();
   private discovering: Promise<void> | null = null;
   private discoveryErrors: string[] = [];
+  /** addresses dropped by hasLeft(), until they answer (fixed list) or lookupd lists them again */
+  private readonly left = new Set<string>();
   private readonly hungAfterMs: number;
+  private readonly downGraceMs: number;
 
   constructor(
     private readonly source: ClusterSource,
@@ -211,6 +223,7 @@ export class ClusterPoller {
     options: PollerOptions = {},
   ) {
     this.hungAfterMs = options.hungAfterMs ?? Infinity;
+    this.downGraceMs = options.downGraceMs ?? Infinity;
     for (const a of source.nsqdHttpAddresses) this.ensureNode(a, a);
   }
 
@@ -257,7 +270,8 @@ export class ClusterPoller {
 
   private async pollNode(n: NodeState, startedAt: number): Promise<void> {
     try {
-      const body = await getJson(httpUrl(n.address, "/stats?format=json&include_mem=false"), this.timeouts);
+      // rates=true: `nsq serve` adds its own message rates (nsqd ignores the parameter)
+      const body = await getJson(httpUrl(n.address, "/stats?format=json&include_mem=false&rates=true"), this.timeouts);
       n.stats = parseStats(body);
       n.sampledAt = this.now();
       n.lastOkAt = n.sampledAt;
@@ -319,8 +333,22 @@ export class ClusterPoller {
       n.up = false;
       n.error = `${httpUrl(address, "/stats")}: ${NOT_ANSWERING}`;
     }
-    const nodes = [...this.nodes.values()].sort((a, b) => a.address.localeCompare(b.address));
-    return { at, nodes: nodes.map((n) => ({ ...n })), discoveryErrors: [...this.discoveryErrors] };
+    const nodes = [...this.nodes.values()]
+      .filter((n) => !this.hasLeft(n, at))
+      .sort((a, b) => a.address.localeCompare(b.address));
+    for (const n of nodes) this.left.delete(n.address);
+    return { at, nodes: nodes.map((n) => ({ ...n })), discoveryErrors: [...this.discoveryErrors], left: [...this.left].sort() };
+  }
+
+  /** Down past the grace period (and, with lookupd, no longer listed): see PollerOptions.downGraceMs. */
+  private hasLeft(n: NodeState, at: number): boolean {
+    if (n.up || n.downSince === null || at - n.downSince <= this.downGraceMs) return false;
+    if (this.source.lookupdHttpAddresses.length > 0) {
+      if (!n.unlisted) return false;
+      this.forget(n.address);
+    }
+    this.left.add(n.address);
+    return true;
   }
 
   /**

@@ -29,12 +29,23 @@ export function pollTimeouts(timeouts: HttpTimeouts, intervalMs: number): HttpTi
 }
 import { buildModel, type ClusterModel } from "./model.ts";
 import { RateTracker } from "./rates.ts";
-import { applyAction, describeResult, nodesWithTopic, type ActionKind, type ActionTarget } from "./actions.ts";
+import { applyAction, describeResult, nodesWithTopic, upNodes, type ActionKind, type ActionTarget } from "./actions.ts";
+
+export interface MonitorOptions {
+  /** drop nodes down longer than this (see PollerOptions.downGraceMs); default never */
+  downGraceMs?: number;
+  /** rates are averaged over this window (RateTracker); default 5 s */
+  rateWindowMs?: number;
+}
 
 /** What the UI needs from a monitor; tests may provide their own. */
 export interface MonitorHandle {
   readonly latest: ClusterModel | null;
   readonly intervalMs: number;
+  /** polls the TREND column spans (default DEFAULT_HISTORY_LENGTH) */
+  readonly historyLength?: number;
+  /** lookupds that create/delete also go to (named in the confirmation) */
+  readonly lookupdCount?: number;
   subscribe(listener: (model: ClusterModel) => void): () => void;
   /** applies the action on every node that has the topic; resolves with a one-line summary */
   act(kind: ActionKind, target: ActionTarget): Promise<string>;
@@ -42,7 +53,7 @@ export interface MonitorHandle {
 
 export class ClusterMonitor implements MonitorHandle {
   private readonly poller: ClusterPoller;
-  private readonly tracker = new RateTracker();
+  private readonly tracker: RateTracker;
   private readonly listeners = new Set<(model: ClusterModel) => void>();
   private timer: ReturnType<typeof setTimeout> | null = null;
   private inFlight: Promise<void> | null = null;
@@ -53,8 +64,25 @@ export class ClusterMonitor implements MonitorHandle {
     source: ClusterSource,
     readonly intervalMs: number,
     private readonly timeouts: HttpTimeouts = DEFAULT_TIMEOUTS,
+    options: MonitorOptions = {},
   ) {
-    this.poller = new ClusterPoller(source, pollTimeouts(timeouts, intervalMs), Date.now, { hungAfterMs: intervalMs });
+    this.poller = new ClusterPoller(source, pollTimeouts(timeouts, intervalMs), Date.now, {
+      hungAfterMs: intervalMs,
+      downGraceMs: options.downGraceMs,
+    });
+    this.tracker = new RateTracker(undefined, options.rateWindowMs);
+    this.lookupds = source.lookupdHttpAddresses;
+  }
+
+  private readonly lookupds: readonly string[];
+
+  get lookupdCount(): number {
+    return this.lookupds.length;
+  }
+
+  /** How many polls the TREND column spans. */
+  get historyLength(): number {
+    return this.tracker.historyLength;
   }
 
   subscribe(listener: (model: ClusterModel) => void): () => void {
@@ -105,8 +133,10 @@ export class ClusterMonitor implements MonitorHandle {
   }
 
   async act(kind: ActionKind, target: ActionTarget): Promise<string> {
-    const nodes = nodesWithTopic(this.latest?.nodes ?? [], target.topic);
-    const result = await applyAction(nodes, kind, target, this.timeouts);
+    const known = this.latest?.nodes ?? [];
+    // a new topic goes to every node that answers; everything else to the nodes that have the topic
+    const nodes = kind === "create" && target.channel === undefined ? upNodes(known) : nodesWithTopic(known, target.topic);
+    const result = await applyAction(nodes, kind, target, this.timeouts, this.lookupds);
     if (!this.stopped) await this.refresh();
     return describeResult(kind, target, result);
   }

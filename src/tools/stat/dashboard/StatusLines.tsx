@@ -5,8 +5,9 @@
 import { Text } from "ink";
 import type { ClusterModel } from "../model.ts";
 import { formatDuration } from "../../../util/duration.ts";
+import { sortArrow, type SortState } from "./sort.ts";
 
-export function titleText(model: ClusterModel | null, intervalMs: number, sort: string, filter: string): string {
+export function titleText(model: ClusterModel | null, intervalMs: number, sort: SortState, filter: string): string {
   const parts = ["nsq stat"];
   if (model) {
     const up = model.nodes.filter((n) => n.up).length;
@@ -16,7 +17,7 @@ export function titleText(model: ClusterModel | null, intervalMs: number, sort: 
   } else {
     parts.push("connecting…");
   }
-  parts.push(`every ${formatDuration(intervalMs)}`, `sort: ${sort}`);
+  parts.push(`every ${formatDuration(intervalMs)}`, `sort: ${sort.key} ${sortArrow(sort)}`);
   if (filter) parts.push(`filter: ${filter}`);
   return parts.join(" · ");
 }
@@ -33,8 +34,10 @@ export function nodesText(model: ClusterModel | null): { text: string; alert: bo
     return { text: list.join("  "), alert: true };
   }
   if (model.discoveryErrors.length > 0) return { text: `lookupd: ${model.discoveryErrors.join("; ")}`, alert: true };
-  if (model.nodes.length === 0) return { text: "no nsqd nodes found", alert: true };
-  return { text: `nodes: ${model.nodes.map((n) => n.address).join(", ")}`, alert: false };
+  // nodes dropped after the grace period are named, so an empty list is never a mystery
+  const left = model.left.length > 0 ? `  (left the cluster: ${model.left.join(", ")})` : "";
+  if (model.nodes.length === 0) return { text: `no nsqd nodes found${left}`, alert: true };
+  return { text: `nodes: ${model.nodes.map((n) => n.address).join(", ")}${left}`, alert: false };
 }
 
 function shortError(error: string | null): string {
@@ -43,7 +46,7 @@ function shortError(error: string | null): string {
   return i >= 0 ? error.slice(i + 2) : error;
 }
 
-export function StatusLines(props: { model: ClusterModel | null; intervalMs: number; sort: string; filter: string }) {
+export function StatusLines(props: { model: ClusterModel | null; intervalMs: number; sort: SortState; filter: string }) {
   const nodes = nodesText(props.model);
   return (
     <>

@@ -4,7 +4,7 @@
  */
 import type { ReactNode } from "react";
 import { Box, Text } from "ink";
-import { layoutColumns, renderHeader, renderRow, type Column } from "./columns.ts";
+import { layoutColumns, renderHeader, renderRow, type Column, type SortMark } from "./columns.ts";
 
 export interface TableProps<R extends { key: string; up?: boolean; paused?: boolean }> {
   columns: Column<R>[];
@@ -16,6 +16,8 @@ export interface TableProps<R extends { key: string; up?: boolean; paused?: bool
   selected: number;
   /** shown instead of rows when there are none */
   emptyText: string;
+  /** the sorted column, marked with its direction on the header */
+  sortMark?: SortMark;
 }
 
 /** First row index of the visible window so that `selected` is inside it. */
@@ -26,9 +28,10 @@ export function scrollOffset(selected: number, count: number, height: number): n
 }
 
 export function Table<R extends { key: string; up?: boolean; paused?: boolean }>(props: TableProps<R>) {
-  const { columns, rows, width, height, selected, emptyText } = props;
+  const { columns, rows, width, height, selected, emptyText, sortMark } = props;
   const layout = layoutColumns(columns, width);
   const offset = scrollOffset(selected, rows.length, height);
+  // only the visible window is formatted and rendered: 10,000 rows cost what a screenful costs
   const visible = rows.slice(offset, offset + height);
   const lines: ReactNode[] = visible.map((row, i) => {
     const index = offset + i;
@@ -45,7 +48,7 @@ export function Table<R extends { key: string; up?: boolean; paused?: boolean }>
   }
   for (let i = lines.length; i < height; i++) lines.push(<Text key={`fill${i}`}> </Text>);
   const more = rows.length > height ? ` ${offset + 1}-${offset + visible.length}/${rows.length}` : "";
-  const header = renderHeader(layout);
+  const header = renderHeader(layout, sortMark);
   return (
     <Box flexDirection="column" width={width}>
       <Text bold wrap="truncate">

@@ -89,23 +89,39 @@ export function statColumns(kind: "topics" | "channels" | "nodes"): Column<StatR
   return cols.filter((c): c is Column<StatRow> => c !== null);
 }
 
+/** nsqd's numeric client states (spec §1.6) as words; 1 and 2 are defined but unused by nsqd. */
+const CLIENT_STATES = ["init", "disconnected", "connected", "subscribed", "closing"];
+
+export function clientStateName(state: number): string {
+  return CLIENT_STATES[state] ?? `state ${state}`;
+}
+
+/** "TLS1.3" (or "yes" when the node does not report a version), "-" without TLS. */
+export function tlsText(r: Pick<ClientRow, "tls" | "tlsVersion">): string {
+  return r.tls ? r.tlsVersion || "yes" : "-";
+}
+
 export function clientColumns(): Column<ClientRow>[] {
   const n = (id: string, title: string, width: number, priority: number, get: (r: ClientRow) => number): Column<ClientRow> => ({
     id, title, width, priority, align: "right", cell: (r, w) => fmtCount(get(r), w),
   });
+  // priority 0-2 widths sum to 80 with separators: at 80 columns a client's state, RDY, in-flight,
+  // TLS, compression and user agent are visible; the selected client's details pane has the rest
   return [
-    { id: "name", title: "CLIENT", width: 14, priority: 0, align: "left", flex: "name", cell: (r) => r.name },
-    { id: "node", title: "NODE", width: 21, priority: 4, align: "left", cell: (r) => r.node },
-    n("state", "ST", 2, 5, (r) => r.state),
-    n("ready", "RDY", 5, 2, (r) => r.ready),
+    { id: "name", title: "CLIENT", width: 18, priority: 0, align: "left", flex: "name", cell: (r) => r.name },
+    { id: "state", title: "STATE", width: 10, priority: 1, align: "left", cell: (r) => clientStateName(r.state) },
+    n("ready", "RDY", 5, 1, (r) => r.ready),
     n("inflight", "INFLT", 6, 1, (r) => r.inFlight),
-    n("messages", "MSGS", 9, 1, (r) => r.messages),
-    n("finished", "FIN", 9, 2, (r) => r.finished),
-    n("requeued", "REQ", 6, 2, (r) => r.requeued),
+    { id: "tls", title: "TLS", width: 6, priority: 2, align: "left", cell: tlsText },
+    { id: "compression", title: "COMPR", width: 7, priority: 2, align: "left", cell: (r) => r.compression || "-" },
+    n("messages", "MSGS", 9, 3, (r) => r.messages),
+    n("finished", "FIN", 9, 3, (r) => r.finished),
+    n("requeued", "REQ", 6, 3, (r) => r.requeued),
     { id: "rate", title: "MSG/s", width: 7, priority: 1, align: "right", cell: (r, w) => fmtRate(r.rate, w) },
     { id: "connected", title: "CONNECTED", width: 9, priority: 3, align: "right", cell: (r) => formatDuration(r.connectedSec * 1000) },
-    { id: "spark", title: "HISTORY", width: 8, priority: 3, align: "left", flex: "spark", cell: (r, w) => sparkline(r.history, w) },
-    { id: "agent", title: "USER AGENT", width: 22, priority: 6, align: "left", cell: (r) => r.userAgent },
+    { id: "spark", title: "TREND", width: 8, priority: 4, align: "left", flex: "spark", cell: (r, w) => sparkline(r.history, w) },
+    { id: "node", title: "NODE", width: 21, priority: 4, align: "left", cell: (r) => r.node },
+    { id: "agent", title: "USER AGENT", width: 14, priority: 2, align: "left", cell: (r) => r.userAgent || "-" },
   ];
 }
 
@@ -143,8 +159,22 @@ function fit(text: string, width: number, align: "left" | "right"): string {
   return align === "left" ? text + padding : padding + text;
 }
 
-export function renderHeader<R>(layout: LaidOutColumn<R>[]): string {
-  return layout.map(({ column, width }) => fit(column.title, width, column.align)).join(" ");
+/** The sorted column and its direction arrow, marked on the header. */
+export interface SortMark {
+  column: string;
+  arrow: string;
+}
+
+function markedTitle(title: string, width: number, arrow: string): string {
+  const chars = [...title];
+  return chars.length + 1 <= width ? title + arrow : chars.slice(0, Math.max(0, width - 1)).join("") + arrow;
+}
+
+export function renderHeader<R>(layout: LaidOutColumn<R>[], mark?: SortMark): string {
+  return layout
+    .map(({ column, width }) =>
+      fit(mark && mark.column === column.id ? markedTitle(column.title, width, mark.arrow) : column.title, width, column.align))
+    .join(" ");
 }
 
 export function renderRow<R>(layout: LaidOutColumn<R>[], row: R): string {

@@ -1,10 +1,13 @@
 /**
  * The dashboard's navigation state and what each key does to it, as a pure function. Keeping it
  * out of React means keys typed faster than a render (or pasted) still act on the latest state.
+ * help.ts lists the keys; prompts.ts handles the filter, name and confirmation inputs.
  */
 import type { ClusterModel } from "../model.ts";
 import type { ActionKind, ActionTarget } from "../actions.ts";
-import { buildScreen, isPaused, nextSort, targetFor, type Level, type SortKey } from "./view.ts";
+import { buildScreen, isPaused, targetFor, type Level } from "./view.ts";
+import { nextSort, type SortState } from "./sort.ts";
+import { confirmKey, filterKey, nameKey, withMessage, type Confirmation, type NamePrompt } from "./prompts.ts";
 
 export interface UiState {
   levels: Level[];
@@ -12,10 +15,16 @@ export interface UiState {
   selection: Record<string, { key: string; index: number }>;
   filter: string;
   editingFilter: boolean;
-  sort: SortKey;
-  /** an `empty` waiting for y/N */
-  confirm: ActionTarget | null;
+  sort: SortState;
+  /** an empty, create or delete waiting for y/N */
+  confirm: Confirmation | null;
+  /** a name being typed for `n` */
+  namePrompt: NamePrompt | null;
+  /** the `?` overlay is open */
+  help: boolean;
   message: string;
+  /** changes with every message, so the app clears the right one after a while */
+  messageId: number;
 }
 
 /** The subset of ink's Key the dashboard reads. */
@@ -44,9 +53,12 @@ export function initialUi(levels?: Level[]): UiState {
     selection: {},
     filter: "",
     editingFilter: false,
-    sort: "name",
+    sort: { key: "name", reverse: false },
     confirm: null,
+    namePrompt: null,
+    help: false,
     message: "",
+    messageId: 0,
   };
 }
 
@@ -86,59 +98,60 @@ function goUp(ui: UiState): UiState {
   return { ...ui, levels: [parent], filter: "" };
 }
 
-/** Applies one key press; returns the new state and what the app must do (exit, run an action). */
+/**
+ * Applies one key press; returns the new state and what the app must do (exit, run an action).
+ * `pageSize`: rows PgUp/PgDn move (the table's visible height).
+ */
 export function handleKey(
   ui: UiState,
   model: ClusterModel | null,
   input: string,
   key: KeyInfo,
+  pageSize = 10,
 ): { ui: UiState; effect: Effect } {
-  if (ui.editingFilter) {
-    if (key.return) return { ui: { ...ui, editingFilter: false }, effect: null };
-    if (key.escape) return { ui: { ...ui, filter: "", editingFilter: false }, effect: null };
-    if (key.backspace || key.delete) return { ui: { ...ui, filter: ui.filter.slice(0, -1) }, effect: null };
-    if (input && !key.ctrl && !key.meta && !/[\x00-\x1f]/.test(input)) {
-      return { ui: { ...ui, filter: ui.filter + input }, effect: null };
-    }
-    return { ui, effect: null };
-  }
-  if (ui.confirm) {
-    const target = ui.confirm;
-    if (input === "y" || input === "Y") return { ui: { ...ui, confirm: null }, effect: { kind: "action", action: "empty", target } };
-    return { ui: { ...ui, confirm: null, message: "empty cancelled" }, effect: null };
-  }
+  if (ui.help) return { ui: { ...ui, help: false }, effect: null };
+  if (ui.editingFilter) return { ui: filterKey(ui, input, key), effect: null };
+  if (ui.namePrompt) return { ui: nameKey(ui, ui.namePrompt, input, key), effect: null };
+  if (ui.confirm) return confirmKey(ui, ui.confirm, input);
   if (input === "q" || (key.ctrl && input === "c")) return { ui, effect: { kind: "exit" } };
 
   const rows = rowsOf(ui, model);
   const selected = selectedIndex(ui, rows);
   const level = currentLevel(ui);
   const selectedName = selected >= 0 ? rows[selected]!.name : undefined;
+  const page = Math.max(1, pageSize);
+  const none = (next: UiState) => ({ ui: next, effect: null });
 
-  if (key.upArrow || input === "k") return { ui: withSelection(ui, rows, selected - 1), effect: null };
-  if (key.downArrow || input === "j") return { ui: withSelection(ui, rows, selected + 1), effect: null };
-  if (key.pageUp) return { ui: withSelection(ui, rows, selected - 10), effect: null };
-  if (key.pageDown) return { ui: withSelection(ui, rows, selected + 10), effect: null };
-  if (key.home || input === "g") return { ui: withSelection(ui, rows, 0), effect: null };
-  if (key.end || input === "G") return { ui: withSelection(ui, rows, rows.length - 1), effect: null };
+  if (key.upArrow || input === "k") return none(withSelection(ui, rows, selected - 1));
+  if (key.downArrow || input === "j") return none(withSelection(ui, rows, selected + 1));
+  if (key.pageUp) return none(withSelection(ui, rows, selected - page));
+  if (key.pageDown) return none(withSelection(ui, rows, selected + page));
+  if (key.home || input === "g") return none(withSelection(ui, rows, 0));
+  if (key.end || input === "G") return none(withSelection(ui, rows, rows.length - 1));
   if (key.return || key.rightArrow || input === "l") {
-    if (selectedName === undefined || level.kind === "clients") return { ui, effect: null };
+    if (selectedName === undefined || level.kind === "clients") return none(ui);
     const next: Level =
       level.kind === "topics"
         ? { kind: "channels", topic: selectedName }
         : { kind: "clients", topic: level.topic, channel: selectedName };
-    return { ui: { ...ui, levels: [...ui.levels, next], filter: "", message: "" }, effect: null };
+    return none({ ...ui, levels: [...ui.levels, next], filter: "", message: "" });
   }
   if (key.escape || key.backspace || key.delete || key.leftArrow || input === "h") {
-    return { ui: { ...goUp(ui), message: "" }, effect: null };
+    return none({ ...goUp(ui), message: "" });
   }
-  if (input === "/") return { ui: { ...ui, editingFilter: true }, effect: null };
-  if (input === "s") return { ui: { ...ui, sort: nextSort(ui.sort) }, effect: null };
-  if (input === "p" || input === "e") {
+  if (input === "?") return none({ ...ui, help: true });
+  if (input === "/") return none({ ...ui, editingFilter: true });
+  const table = level.kind === "clients" ? "clients" : "stat";
+  if (input === "s") return none({ ...ui, sort: nextSort(table, ui.sort) });
+  if (input === "S") return none({ ...ui, sort: { ...ui.sort, reverse: !ui.sort.reverse } });
+  if (input === "n") return none({ ...ui, namePrompt: { topic: level.kind === "topics" ? null : level.topic, text: "" } });
+  if (input === "p" || input === "e" || input === "d") {
     const target = model ? targetFor(level, selectedName) : null;
-    if (!model || !target) return { ui: { ...ui, message: "nothing selected" }, effect: null };
-    if (input === "e") return { ui: { ...ui, confirm: target }, effect: null };
+    if (!model || !target) return none(withMessage(ui, "nothing selected"));
+    if (input === "e") return none({ ...ui, confirm: { action: "empty", target } });
+    if (input === "d") return none({ ...ui, confirm: { action: "delete", target } });
     const action: ActionKind = isPaused(model, target) ? "unpause" : "pause";
     return { ui, effect: { kind: "action", action, target } };
   }
-  return { ui, effect: null };
+  return none(ui);
 }

@@ -15,13 +15,18 @@ export interface DashboardOptions {
   intervalMs: number;
   timeouts: HttpTimeouts;
   initialLevels?: Level[];
+  downGraceMs?: number;
+  rateWindowMs?: number;
 }
 
 const ENTER_ALT_SCREEN = "\x1b[?1049h\x1b[H";
 const LEAVE_ALT_SCREEN = "\x1b[?1049l";
 
 export async function runDashboard(opts: DashboardOptions): Promise<number> {
-  const monitor = new ClusterMonitor(opts.source, opts.intervalMs, opts.timeouts);
+  const monitor = new ClusterMonitor(opts.source, opts.intervalMs, opts.timeouts, {
+    downGraceMs: opts.downGraceMs,
+    rateWindowMs: opts.rateWindowMs,
+  });
   monitor.start();
   process.stdout.write(ENTER_ALT_SCREEN);
   const restore = () => process.stdout.write(LEAVE_ALT_SCREEN);

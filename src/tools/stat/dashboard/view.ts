@@ -5,18 +5,12 @@
  */
 import type { ChannelModel, ClientRow, ClusterModel, StatRow, TopicModel } from "../model.ts";
 import type { ActionTarget } from "../actions.ts";
+import { sortClientRows, sortStatRows, type SortState } from "./sort.ts";
 
 export type Level =
   | { kind: "topics" }
   | { kind: "channels"; topic: string }
   | { kind: "clients"; topic: string; channel: string };
-
-export const SORT_KEYS = ["name", "depth", "rate", "in-flight", "consumers"] as const;
-export type SortKey = (typeof SORT_KEYS)[number];
-
-export function nextSort(s: SortKey): SortKey {
-  return SORT_KEYS[(SORT_KEYS.indexOf(s) + 1) % SORT_KEYS.length]!;
-}
 
 export type Screen =
   | { kind: "stat"; level: Level; rows: StatRow[]; missing: boolean }
@@ -34,45 +28,32 @@ function matches(name: string, filter: string): boolean {
   return filter === "" || name.toLowerCase().includes(filter.toLowerCase());
 }
 
-function statSortValue(r: StatRow, sort: SortKey): number {
-  switch (sort) {
-    case "depth": return r.depth;
-    case "rate": return r.rateIn ?? -1;
-    case "in-flight": return r.inFlight;
-    case "consumers": return r.consumers;
-    default: return 0;
-  }
-}
-
-function clientSortValue(r: ClientRow, sort: SortKey): number {
-  switch (sort) {
-    case "depth": return r.ready;
-    case "rate": return r.rate ?? -1;
-    case "in-flight": return r.inFlight;
-    case "consumers": return r.messages;
-    default: return 0;
-  }
-}
-
-function sortRows<R extends { name: string }>(rows: R[], value: (r: R) => number, sort: SortKey): R[] {
-  if (sort === "name") return rows.sort((a, b) => a.name.localeCompare(b.name));
-  return rows.sort((a, b) => value(b) - value(a) || a.name.localeCompare(b.name));
-}
-
 /** The rows of `level` after filter and sort; `missing` when the topic/channel no longer exists. */
-export function buildScreen(model: ClusterModel, level: Level, filter: string, sort: SortKey): Screen {
+export function buildScreen(model: ClusterModel, level: Level, filter: string, sort: SortState): Screen {
+  // keys and render ask for the same screen between polls: with 10,000 topics, filtering and
+  // sorting once per change instead of once per key press keeps the dashboard responsive
+  const id = `${JSON.stringify(level)}\u0000${filter}\u0000${sort.key}\u0000${sort.reverse}`;
+  if (lastScreen && lastScreen.model === model && lastScreen.id === id) return lastScreen.screen;
+  const screen = computeScreen(model, level, filter, sort);
+  lastScreen = { model, id, screen };
+  return screen;
+}
+
+let lastScreen: { model: ClusterModel; id: string; screen: Screen } | null = null;
+
+function computeScreen(model: ClusterModel, level: Level, filter: string, sort: SortState): Screen {
   if (level.kind === "topics") {
     const rows = model.topics.map((t) => t.row).filter((r) => matches(r.name, filter));
-    return { kind: "stat", level, rows: sortRows(rows, (r) => statSortValue(r, sort), sort), missing: false };
+    return { kind: "stat", level, rows: sortStatRows(rows, sort), missing: false };
   }
   if (level.kind === "channels") {
     const topic = findTopic(model, level.topic);
     const rows = (topic?.channels ?? []).map((c) => c.row).filter((r) => matches(r.name, filter));
-    return { kind: "stat", level, rows: sortRows(rows, (r) => statSortValue(r, sort), sort), missing: !topic };
+    return { kind: "stat", level, rows: sortStatRows(rows, sort), missing: !topic };
   }
   const channel = findChannel(model, level.topic, level.channel);
   const rows = (channel?.clients ?? []).filter((r) => matches(r.name, filter) || matches(r.clientId, filter));
-  return { kind: "clients", level, rows: sortRows(rows, (r) => clientSortValue(r, sort), sort), missing: !channel };
+  return { kind: "clients", level, rows: sortClientRows(rows, sort), missing: !channel };
 }
 
 /** Per-node rows for the selection (topic or channel), with a title naming it. */
