@@ -74,6 +74,8 @@ async function crashImage(): Promise<string> {
     // in read order: m0 in flight, m1 done, m2 deferred, m3 done, m4..m9 in flight, the DPUB's copy deferred
     if (states === "10201111112") break;
   }
+  // nsqd.dat (written off the event loop) lists the channel
+  while (!readFileSync(join(dir, "nsqd.dat"), "utf8").includes('"name":"c"')) await Bun.sleep(10);
   const image = tempDir();
   cpSync(dir, image, { recursive: true });
   c.close();

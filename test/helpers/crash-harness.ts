@@ -12,6 +12,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { FrameReader, type Frame } from "./frame-reader.ts";
 import { Consumer as ClientConsumer } from "../../src/client/consumer.ts";
@@ -277,6 +278,19 @@ export async function drained(http: number, topic: string, channel: string, cons
   }
 }
 
+/** Waits until nsqd.dat (written off the event loop) lists the channel, so a restart recreates it. */
+async function channelPersisted(dataPath: string, channel: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    try {
+      if (readFileSync(join(dataPath, "nsqd.dat"), "utf8").includes(`"name":"${channel}"`)) return;
+    } catch {
+      // not written yet
+    }
+    await Bun.sleep(10);
+  }
+  throw new Error(`nsqd.dat in ${dataPath} never listed channel ${channel}`);
+}
+
 export interface IterationResult {
   acked: number;
   lost: string[];
@@ -295,7 +309,7 @@ export async function crashIteration(dataPath: string, killAfterMs: number, proc
   const first = await serve(dataPath, SERVE_FLAGS, procs);
   await fetch(`http://127.0.0.1:${first.http}/topic/create?topic=${topic}`, { method: "POST" });
   await fetch(`http://127.0.0.1:${first.http}/channel/create?topic=${topic}&channel=${channel}`, { method: "POST" });
-  await Bun.sleep(50); // nsqd.dat is written at the end of the turn that created the channel
+  await channelPersisted(dataPath, channel);
 
   const finished = new Map<string, number>();
   const producer = new Producer(topic, "m");
@@ -336,6 +350,7 @@ export async function clusterIteration(dataPaths: string[], killAfterMs: number,
     await fetch(`http://127.0.0.1:${b.http}/topic/create?topic=${topic}`, { method: "POST" });
     await fetch(`http://127.0.0.1:${b.http}/channel/create?topic=${topic}&channel=${channel}`, { method: "POST" });
   }
+  for (const d of dataPaths) await channelPersisted(d, channel);
   const finished = new Map<string, number>();
   let redelivered = 0;
   let lastMessageAt = 0;
