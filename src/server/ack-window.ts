@@ -36,7 +36,8 @@
  *   28  …   W entries: state u8 (0 done, 1 in flight, 2 deferred); when state ≠ 0 also the record's
  *           file number u32, end position u32 (checked when replayed) and attempts u16; when
  *           state = 2 also the due time i64 (unix ms)
- *       …   D entries: message ID (16 bytes), due time i64
+ *       …   D entries: message ID (16 bytes), due time i64; due 0: the copy's message is done already
+ *           (it fired and was written again, or was finished), so the copy is skipped when read
  *       4   CRC-32 (IEEE) of everything before
  * Written only when the window changed since the last write; removed when the window is empty.
  */
@@ -120,8 +121,10 @@ export class AckWindow {
   private restoredNext = 0;
   private restoredDone = 0;
   private restoredDeferred = 0;
-  /** from the side record at start-up: due times of deferred copies not yet read back */
+  /** from the side record at start-up: due times of deferred copies not yet read back (0: skip the copy) */
   private readonly unreadDeferred = new Map<string, number>();
+  /** entries of unreadDeferred with due 0 */
+  private unreadSkips = 0;
 
   private changed = false;
   private fileOnDisk = false;
@@ -178,8 +181,12 @@ export class AckWindow {
     }
     this.restoredDone = report.finished;
     this.restoredDeferred = report.deferred;
-    for (const [id, due] of parsed.unread) this.unreadDeferred.set(id, due);
-    report.deferred += parsed.unread.size;
+    for (const [id, due] of parsed.unread) {
+      this.unreadDeferred.set(id, due);
+      if (due === 0) this.unreadSkips++;
+    }
+    report.deferred += parsed.unread.size - this.unreadSkips;
+    report.finished += this.unreadSkips;
     return this.loaded(report);
   }
 
@@ -202,7 +209,7 @@ export class AckWindow {
 
   /** Deferred messages still on disk, not yet read back (they count in deferred_count). */
   deferredOnDisk(): number {
-    return this.unreadDeferred.size + this.restoredDeferred;
+    return this.unreadDeferred.size - this.unreadSkips + this.restoredDeferred;
   }
 
   /** Classifies the record readNext() just returned and gives it a window entry. */
@@ -245,16 +252,22 @@ export class AckWindow {
         return ReadVerdict.Deliver;
       }
     }
-    this.lastSeq = this.push(file, end, null);
     if (this.unreadDeferred.size > 0) {
       const id = idString(rec);
       const due = this.unreadDeferred.get(id);
       if (due !== undefined) {
         this.unreadDeferred.delete(id);
+        if (due === 0) {
+          this.unreadSkips--;
+          this.pushDone(file, end);
+          return ReadVerdict.Skip;
+        }
+        this.lastSeq = this.push(file, end, null);
         this.lastDue = due;
         return ReadVerdict.Defer;
       }
     }
+    this.lastSeq = this.push(file, end, null);
     return ReadVerdict.Deliver;
   }
 
@@ -342,6 +355,7 @@ export class AckWindow {
     this.copies.clear();
     this.dropRestored();
     this.unreadDeferred.clear();
+    this.unreadSkips = 0;
     this.changed = false;
     this.fileOnDisk = false; // deleted with the queue's files
   }
@@ -355,8 +369,8 @@ export class AckWindow {
     if (!this.changed) return null;
     this.changed = false;
     const remaining = this.restored.length - this.restoredNext;
-    let deferredCopies = 0;
-    for (const m of this.copies.values()) if (m.state === MessageState.Deferred) deferredCopies++;
+    let deferredCopies = 0; // and copies of messages done already (skipped when read back)
+    for (const m of this.copies.values()) if (m.state !== MessageState.InFlight) deferredCopies++;
     if (this.len === 0 && remaining === 0 && deferredCopies === 0 && this.unreadDeferred.size === 0) {
       // nothing outstanding: the stamp still has to reach the metadata, with no file (none, or removed)
       if (!this.fileOnDisk) return "none";
@@ -398,9 +412,9 @@ export class AckWindow {
     out.writeUInt32BE(entries, 20);
     let unread = 0;
     for (const [id, m] of this.copies) {
-      if (m.state !== MessageState.Deferred) continue;
+      if (m.state === MessageState.InFlight) continue; // read back, it is delivered again: as it should be
       out.write(id, at, 16, "latin1");
-      at = writeInt64(out, at + 16, m.deadline);
+      at = writeInt64(out, at + 16, m.state === MessageState.Deferred ? m.deadline : 0);
       unread++;
     }
     for (const [id, due] of this.unreadDeferred) {

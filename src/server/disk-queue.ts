@@ -579,12 +579,13 @@ export class DiskQueue implements AckQueue {
     }
     const bytes = window.capture(this.ackFileNum, this.ackPos);
     if (bytes === null) return null;
-    this.lastSideWriteAt = now;
     return { bytes, file: this.ackFileNum, pos: this.ackPos, acked: this.ackedSinceStamp };
   }
 
   /** The side record `side` is on disk: the metadata may carry its position from now on. */
   private sideWritten(side: SideCapture): void {
+    // only a completed write counts: a sync cancelled by a synchronous one must not hold the next write back
+    this.lastSideWriteAt = Date.now();
     this.persistedAckFile = side.file;
     this.persistedAckPos = side.pos;
     this.ackedSinceStamp -= side.acked;
@@ -1173,10 +1174,8 @@ export class DiskQueue implements AckQueue {
     const side = this.captureSide(false);
     if (side !== null) {
       job.side = side;
-      const persisted = [this.persistedAckFile, this.persistedAckPos, this.ackedSinceStamp];
-      this.sideWritten(side); // only to render the text; restored right below
-      job.metaWithSide = this.metadataText();
-      [this.persistedAckFile, this.persistedAckPos, this.ackedSinceStamp] = persisted as [number, number, number];
+      const depth = this.depthCount + this.unackedRecords + this.ackedSinceStamp - side.acked;
+      job.metaWithSide = `${depth}\n${side.file},${side.pos}\n${this.writeFileNum},${this.writePos}\n`;
     }
     this.syncJob = job;
     this.opsSinceSync = 0;
@@ -1617,7 +1616,7 @@ interface SideCapture {
 }
 
 /** At most one side-record write per this interval (or --sync-timeout if smaller), except at close. */
-const SIDE_INTERVAL_MS = 250;
+const SIDE_INTERVAL_MS = 100;
 
 function releaseHandle(handle: WriteHandle): void {
   handle.closeWanted = true;
