@@ -106,3 +106,12 @@ test("kill -9 at a random moment under PUB/MPUB/DPUB, FIN/REQ/timeouts: every ac
     expect(r.startupLog).toMatch(/restoring unacknowledged messages from .*\.diskqueue\.ack\.bin: \d+ in flight/);
   }
 }, 90_000);
+
+test("3 brokers, a lookupd and a lookupd-based consumer: one broker killed with SIGKILL mid-load and restarted loses nothing (issue 20)", async () => {
+  const { clusterIteration } = await import("./helpers/crash-harness.ts");
+  const dataPaths = [0, 1, 2].map(() => mkdtempSync(join(tmpdir(), "nsq-crash20c-")));
+  dirs.push(...dataPaths);
+  const r = await clusterIteration(dataPaths, 400 + Math.floor(Math.random() * 600), procs);
+  expect(r.acked).toBeGreaterThan(0);
+  expect(r.lost).toEqual([]);
+}, 90_000);
