@@ -1311,6 +1311,7 @@ export class DiskQueue implements AckQueue {
   /** Renames the job's tmp file into place when it is still the newest metadata, then starts a queued sync. */
   private finishSync(job: SyncJob, failure: DiskQueueError | null): void {
     if (this.syncJob === job) this.syncJob = null;
+    if (job.side !== null && !job.cancelled) this.sideFailed(); // never written (the data's fsync failed): next sync
     let err = failure;
     if (job.tmp !== "") {
       let renamed = false;
