@@ -28,11 +28,11 @@ function tempDir(): string {
   return d;
 }
 
-async function broker(dataPath: string): Promise<{ nsqd: Nsqd; log: string[] }> {
+async function broker(dataPath: string, memQueueSize = 0): Promise<{ nsqd: Nsqd; log: string[] }> {
   const log: string[] = [];
   const logger = createLogger("", "info", (line) => void log.push(line));
   const nsqd = new Nsqd(
-    { tcpAddress: "127.0.0.1:0", httpAddress: "127.0.0.1:0", httpsAddress: "", nodeId: 1, dataPath, memQueueSize: 0, syncEvery: 1, syncTimeout: 20 },
+    { tcpAddress: "127.0.0.1:0", httpAddress: "127.0.0.1:0", httpsAddress: "", nodeId: 1, dataPath, memQueueSize, syncEvery: 1, syncTimeout: 20 },
     logger,
   );
   await nsqd.start();
@@ -203,4 +203,33 @@ test("nothing is written for a channel whose queue was not touched, and the side
   expect(nsqdView(dir, "t:c")).toEqual([]);
   c.close();
   p.close();
+});
+
+test("after a graceful restart (default --mem-queue-size) deferred messages count in deferred_count, not depth, and keep their delay", async () => {
+  const dir = tempDir();
+  const first = await broker(dir, 10_000);
+  await fetch(`http://127.0.0.1:${first.nsqd.httpPort}/channel/create?topic=t&channel=c`, { method: "POST" });
+  const p = await RawClient.connect(first.nsqd.tcpPort);
+  p.writeWithBody("DPUB t 60000", "later-1");
+  expect(await p.readResponse()).toBe("OK");
+  p.writeWithBody("DPUB t 60000", "later-2");
+  expect(await p.readResponse()).toBe("OK");
+  p.pub("t", "requeued");
+  expect(await p.readResponse()).toBe("OK");
+  const c = await subscriber(first.nsqd.tcpPort, "t", "c", 1);
+  const m = await c.readMessage();
+  c.write(`REQ ${m.id} 60000\n`);
+  for (let i = 0; i < 100 && (await stats(first.nsqd)).deferred_count < 3; i++) await Bun.sleep(10);
+  expect(await stats(first.nsqd)).toMatchObject({ depth: 0, in_flight_count: 0, deferred_count: 3 });
+  c.close();
+  p.close();
+  await first.nsqd.close();
+  running.splice(running.indexOf(first.nsqd), 1);
+
+  const second = await broker(dir, 10_000);
+  expect(await stats(second.nsqd)).toMatchObject({ depth: 0, in_flight_count: 0, deferred_count: 3 });
+  const c2 = await subscriber(second.nsqd.tcpPort, "t", "c", 10);
+  expect(await drain(c2, 300)).toEqual([]); // still deferred
+  expect(await stats(second.nsqd)).toMatchObject({ depth: 0, deferred_count: 3 });
+  c2.close();
 });
