@@ -409,6 +409,7 @@ export class DiskQueue {
   delete(): void {
     if (this.closed) return;
     this.log.info(`DISKQUEUE(${this.name}): deleting`);
+    this.log.info(`DISKQUEUE(${this.name}): closing ... ioLoop`); // go-diskqueue's ioLoop ends here
     const failures = this.deleteAllFiles();
     this.release();
     if (failures.length > 0) this.log.error(`DISKQUEUE(${this.name}) failed to delete - ${failures.join("; ")}`);
@@ -418,6 +419,7 @@ export class DiskQueue {
   close(): void {
     if (this.closed) return;
     this.log.info(`DISKQUEUE(${this.name}): closing`);
+    this.log.info(`DISKQUEUE(${this.name}): closing ... ioLoop`); // go-diskqueue's ioLoop ends here
     let failure: unknown = null;
     try {
       // Unchanged since the last durable metadata: no fsync, no rewrite (nsq issue 21: 20,000 idle queues).
