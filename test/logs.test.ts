@@ -361,8 +361,14 @@ test("SIGTERM: nsqd's shutdown lines in order; a restart loads the metadata with
 });
 
 test("a lookupd that fails IDENTIFY is logged as nsqd's connect callback does", async () => {
-  // accepts, reads the magic and the IDENTIFY, then hangs up
-  const fake = createServer((socket) => socket.once("data", () => setTimeout(() => socket.destroy(), 20)));
+  // accepts, reads the magic and the IDENTIFY, then hangs up cleanly (FIN: nsqd reads EOF)
+  const fake = createServer((socket) => {
+    let ending = false;
+    socket.on("data", () => {
+      if (!ending) setTimeout(() => socket.end(), 20);
+      ending = true;
+    });
+  });
   await new Promise<void>((resolve) => fake.listen(0, "127.0.0.1", resolve));
   const port = (fake.address() as { port: number }).port;
   const lines: string[] = [];
