@@ -448,6 +448,7 @@ export class DiskQueue implements AckQueue {
   delete(): void {
     if (this.closed) return;
     this.log.info(`DISKQUEUE(${this.name}): deleting`);
+    this.log.info(`DISKQUEUE(${this.name}): closing ... ioLoop`); // go-diskqueue's ioLoop ends here
     const failures = this.deleteAllFiles();
     this.release();
     if (failures.length > 0) this.log.error(`DISKQUEUE(${this.name}) failed to delete - ${failures.join("; ")}`);
@@ -457,6 +458,7 @@ export class DiskQueue implements AckQueue {
   close(): void {
     if (this.closed) return;
     this.log.info(`DISKQUEUE(${this.name}): closing`);
+    this.log.info(`DISKQUEUE(${this.name}): closing ... ioLoop`); // go-diskqueue's ioLoop ends here
     let failure: unknown = null;
     this.closing = true;
     try {
