@@ -4,11 +4,14 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { goListenError, listenHost, peerAddress, splitHostPort } from "../protocol/address.ts";
 import { LookupV1Session, type LookupContext } from "./tcp-protocol.ts";
+import { goListenerAddress } from "../protocol/listener-address.ts";
 
 export class LookupTcpServer {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private boundPort = 0;
+  /** as the start-up line printed it, for the shutdown line */
+  private listenAddress = "";
 
   constructor(private readonly ctx: LookupContext) {}
 
@@ -32,7 +35,8 @@ export class LookupTcpServer {
     const bound = server.address();
     this.boundPort = typeof bound === "object" && bound ? bound.port : port;
     this.server = server;
-    this.ctx.logger.info(`TCP: listening on ${address.replace(/:\d+$/, `:${this.boundPort}`)}`);
+    this.listenAddress = goListenerAddress(host, this.boundPort);
+    this.ctx.logger.info(`TCP: listening on ${this.listenAddress}`);
   }
 
   /** Stops accepting and closes every client connection (their peers are dropped). */
@@ -43,6 +47,7 @@ export class LookupTcpServer {
     this.sockets.clear();
     if (!server) return;
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    this.ctx.logger.info(`TCP: closing ${this.listenAddress}`);
   }
 
   private accept(socket: Socket): void {
