@@ -63,6 +63,7 @@ import { listDataFileNumbers, readQueueMetadata, startupDataFiles } from "./disk
 import { RecordFormat, type ScanSink } from "./disk-queue-scan.ts";
 import { DiskQueueSync, type WriteSegment } from "./disk-queue-sync.ts";
 import { dirtyQueues, registerOpenQueue, unregisterOpenQueue } from "./disk-queue-sync-timer.ts";
+import { peekDataFiles, type PeekSpan, type PeekVisitor } from "./disk-queue-peek.ts";
 import type { Logger } from "../util/logger.ts";
 
 export { DiskQueueError, type CorruptionReport } from "./disk-queue-format.ts";
@@ -329,6 +330,20 @@ export class DiskQueue extends DiskQueueSync implements AckQueue {
     this.syncNow(true);
   }
 
+
+  /** BackendQueue.peekRecords: the records from the read position, read without moving it (disk-queue-peek.ts). */
+  peekRecords(visit: PeekVisitor, maxRecords: number, maxBytes: number): boolean {
+    if (this.closed) return true;
+    const spans: PeekSpan[] = [];
+    const nums = Array.from(this.files.keys()).filter((n) => n >= this.readFileNum && n <= this.writeFileNum);
+    for (const num of nums.sort((a, b) => a - b)) {
+      const file = this.files.get(num)!;
+      const isWriteFile = num === this.writeFileNum;
+      const start = num === this.readFileNum ? this.readPos : 0;
+      spans.push({ num, start, end: isWriteFile ? this.writePos : file.end, records: isWriteFile ? Infinity : file.remaining, skips: file.skips });
+    }
+    return peekDataFiles(spans, this.records, (num) => this.fileName(num), visit, maxRecords, maxBytes);
+  }
 
   /**
    * Switches on crash-safe delivery (a channel's queue): from now on a record counts as consumed only when
