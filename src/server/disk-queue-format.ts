@@ -103,7 +103,6 @@ export class ReadWindow {
   }
 }
 
-
 export function readUpTo(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number {
   let total = 0;
   while (total < length) {

@@ -9,7 +9,6 @@ export interface SyncTimerQueue {
   syncIfDue(now: number): void;
 }
 
-
 export const dirtyQueues = new Set<SyncTimerQueue>();
 const openQueueTimeouts = new Map<SyncTimerQueue, number>();
 /** How many open queues use each sync timeout: the smallest is found without walking every queue (O(1) open). */

@@ -132,7 +132,6 @@ export class DiskQueue extends DiskQueueSync implements AckQueue {
     registerOpenQueue(this, this.syncTimeout);
   }
 
-
   depth(): number {
     return this.depthCount;
   }
@@ -330,7 +329,6 @@ export class DiskQueue extends DiskQueueSync implements AckQueue {
     this.syncNow(true);
   }
 
-
   /** BackendQueue.peekRecords: the records from the read position, read without moving it (disk-queue-peek.ts). */
   peekRecords(visit: PeekVisitor, maxRecords: number, maxBytes: number): boolean {
     if (this.closed) return true;
@@ -384,7 +382,6 @@ export class DiskQueue extends DiskQueueSync implements AckQueue {
   sideRecordChanged(): void {
     this.afterAckChange();
   }
-
 
   // -------------------------------------------------------------------------------------------------------------
   // Recovery on open
@@ -501,7 +498,6 @@ export class DiskQueue extends DiskQueueSync implements AckQueue {
     if (changed) this.syncLogged();
     else this.metaOnDisk = this.metadataText();
   }
-
 
   // -------------------------------------------------------------------------------------------------------------
   // Reading
