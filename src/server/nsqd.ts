@@ -30,6 +30,8 @@ import { lockDataPath, type DataPathLock } from "./data-lock.ts";
 import { DeferredRestore } from "./deferred-restore.ts";
 import { LookupPeers } from "./lookup-peers.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
+import { residentBytes } from "./process-memory.ts";
+import { FdGuard } from "./fd-guard.ts";
 
 /** The scan loop's period, as nsqd's queue scan interval. */
 const SCAN_INTERVAL_MS = 100;
@@ -67,6 +69,8 @@ export class Nsqd implements TopicHost {
   /** topics created at runtime still waiting for lookupd's channel list (see channelsReady) */
   private readonly channelQueries = new Map<Topic, Promise<void>>();
   private statsd: StatsdReporter | null = null;
+  /** logs running out of file descriptors and pauses the TCP listener meanwhile (null: not Linux) */
+  fdGuard: FdGuard | null = null;
   private metadataDirty = false;
   /** false while metadata is being loaded at startup (no rewrite per loaded topic) */
   private loaded = false;
@@ -128,6 +132,7 @@ export class Nsqd implements TopicHost {
       throw err;
     }
     this.scanTimer = setInterval(() => this.scan(), SCAN_INTERVAL_MS);
+    this.fdGuard = this.startFdGuard();
     this.startLookupPeers();
     if (this.options.statsdAddress !== "") {
       this.statsd = new StatsdReporter(this);
@@ -242,6 +247,22 @@ export class Nsqd implements TopicHost {
     });
   }
 
+  private startFdGuard(): FdGuard | null {
+    const server = this.tcpServer;
+    const addr = parseListenAddress(this.options.tcpAddress);
+    return FdGuard.start(this.logger, {
+      pause: () => {
+        if (server === null || addr.kind !== "tcp") return false;
+        server.close();
+        return true;
+      },
+      resume: () => {
+        if (addr.kind === "tcp" && !this.closing) server?.listen(this.tcpPort, addr.host);
+      },
+      clients: () => this.clients.size,
+    });
+  }
+
   private accept(socket: net.Socket): void {
     if (this.closing) {
       socket.destroy();
@@ -315,13 +336,14 @@ export class Nsqd implements TopicHost {
    * broker keeps few live objects, so a full collection is cheap: run one when RSS has grown.
    */
   private collectIfGrown(): void {
-    const rss = process.memoryUsage.rss();
+    const rss = residentBytes();
+    if (rss === null) return; // out of file descriptors: /proc cannot be read
     if (rss - this.rssAfterLastGc < MEMORY_GROWTH_FOR_GC) {
       if (rss < this.rssAfterLastGc) this.rssAfterLastGc = rss;
       return;
     }
     Bun.gc(true);
-    this.rssAfterLastGc = process.memoryUsage.rss();
+    this.rssAfterLastGc = residentBytes() ?? rss;
   }
 
   // ---- TopicHost / ChannelHost ----
@@ -524,9 +546,10 @@ export class Nsqd implements TopicHost {
     if (this.closing) return;
     this.closing = true;
     if (this.scanTimer !== null) clearInterval(this.scanTimer);
+    this.fdGuard?.stop();
     this.statsd?.stop();
     const tcpClosed = new Promise<void>((resolve) => {
-      if (this.tcpServer === null) resolve();
+      if (this.tcpServer === null || !this.tcpServer.listening) resolve();
       else this.tcpServer.close(() => resolve());
     });
     for (const c of [...this.clients]) c.close();
