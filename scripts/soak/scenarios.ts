@@ -1,9 +1,17 @@
 /** The scenarios of `npm run soak`, full size or quick (the sizes `npm test` uses). */
 import { connections, CONNECTIONS_FULL } from "./connections.ts";
 import type { ScenarioResult } from "./lib.ts";
+import { stall, STALL_FULL } from "./stall.ts";
+import { churn, CHURN_FULL } from "./churn.ts";
+
+export const CHURN_QUICK = { ...CHURN_FULL, perSecond: 500, durationMs: 3000, workers: 20 };
+
+export const STALL_QUICK = { ...STALL_FULL, phaseMs: 3000, rate: 2000 };
 
 export const CONNECTIONS_QUICK = { ...CONNECTIONS_FULL, tcp: 500, http: 50, holdMs: 2000, fdLimit: 200, fdClients: 300 };
 
 export const SCENARIOS: Record<string, (quick: boolean) => Promise<ScenarioResult>> = {
   connections: (q) => connections(q ? CONNECTIONS_QUICK : CONNECTIONS_FULL),
 };
+SCENARIOS.stall = (q) => stall(q ? STALL_QUICK : STALL_FULL);
+SCENARIOS.churn = (q) => churn(q ? CHURN_QUICK : CHURN_FULL);

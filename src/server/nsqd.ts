@@ -38,6 +38,8 @@ const SCAN_INTERVAL_MS = 100;
 /** How often resident memory is checked, and by how much it may grow before a collection. */
 const MEMORY_CHECK_MS = 1000;
 const MEMORY_GROWTH_FOR_GC = 256 * 1024 * 1024;
+/** ...or when this many clients have disconnected since the last collection. */
+const CLIENTS_GONE_FOR_GC = 500;
 
 export type { TransportUpgrade };
 
@@ -57,6 +59,7 @@ export class Nsqd implements TopicHost {
   private readonly activeChannels = new Set<Channel>();
   private nextMemoryCheck = 0;
   private rssAfterLastGc = 0;
+  private clientsGoneSinceGc = 0;
   private nextClientId = 0;
   private readonly auth: AuthManager | null;
   private closing = false;
@@ -294,6 +297,7 @@ export class Nsqd implements TopicHost {
 
   private removeClient(client: ClientV2): void {
     if (!this.clients.delete(client)) return;
+    this.clientsGoneSinceGc++;
     client.state = ClientState.Closing;
     const ch = client.channel;
     if (ch !== null) ch.removeClient(client);
@@ -338,11 +342,15 @@ export class Nsqd implements TopicHost {
   private collectIfGrown(): void {
     const rss = residentBytes();
     if (rss === null) return; // out of file descriptors: /proc cannot be read
-    if (rss - this.rssAfterLastGc < MEMORY_GROWTH_FOR_GC) {
+    // after a wave of disconnections nothing allocates on an idle broker, so without this their
+    // buffers and TLS/compression state stayed resident until the next burst of traffic
+    const wave = this.clientsGoneSinceGc >= CLIENTS_GONE_FOR_GC;
+    if (!wave && rss - this.rssAfterLastGc < MEMORY_GROWTH_FOR_GC) {
       if (rss < this.rssAfterLastGc) this.rssAfterLastGc = rss;
       return;
     }
     Bun.gc(true);
+    this.clientsGoneSinceGc = 0;
     this.rssAfterLastGc = residentBytes() ?? rss;
   }
 
