@@ -3,6 +3,9 @@ import { connections, CONNECTIONS_FULL } from "./connections.ts";
 import type { ScenarioResult } from "./lib.ts";
 import { stall, STALL_FULL } from "./stall.ts";
 import { churn, CHURN_FULL } from "./churn.ts";
+import { fuzz, FUZZ_FULL } from "./fuzz.ts";
+
+export const FUZZ_QUICK = { ...FUZZ_FULL, frames: 20_000, parallel: 16, httpRequests: 1000 };
 
 export const CHURN_QUICK = { ...CHURN_FULL, perSecond: 500, durationMs: 3000, workers: 20 };
 
@@ -15,3 +18,4 @@ export const SCENARIOS: Record<string, (quick: boolean) => Promise<ScenarioResul
 };
 SCENARIOS.stall = (q) => stall(q ? STALL_QUICK : STALL_FULL);
 SCENARIOS.churn = (q) => churn(q ? CHURN_QUICK : CHURN_FULL);
+SCENARIOS.fuzz = (q) => fuzz(q ? FUZZ_QUICK : FUZZ_FULL);
