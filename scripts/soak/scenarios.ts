@@ -4,6 +4,9 @@ import type { ScenarioResult } from "./lib.ts";
 import { stall, STALL_FULL } from "./stall.ts";
 import { churn, CHURN_FULL } from "./churn.ts";
 import { fuzz, FUZZ_FULL } from "./fuzz.ts";
+import { cluster, CLUSTER_FULL } from "./cluster.ts";
+
+export const CLUSTER_QUICK = { ...CLUSTER_FULL, phaseMs: 2000, rate: 50, pollMs: 1000, stopMs: 0 };
 
 export const FUZZ_QUICK = { ...FUZZ_FULL, frames: 20_000, parallel: 16, httpRequests: 1000 };
 
@@ -19,3 +22,4 @@ export const SCENARIOS: Record<string, (quick: boolean) => Promise<ScenarioResul
 SCENARIOS.stall = (q) => stall(q ? STALL_QUICK : STALL_FULL);
 SCENARIOS.churn = (q) => churn(q ? CHURN_QUICK : CHURN_FULL);
 SCENARIOS.fuzz = (q) => fuzz(q ? FUZZ_QUICK : FUZZ_FULL);
+SCENARIOS.cluster = (q) => cluster(q ? CLUSTER_QUICK : CLUSTER_FULL);
