@@ -29,7 +29,7 @@ for (const name of chosen) {
   }
   r.figures["wall time"] = `${((performance.now() - t0) / 1000).toFixed(0)} s`;
   printFigures(r);
-  if (r.failures.length > 0) failed++;
+  if (r.failures.length + (r.timing?.length ?? 0) > 0) failed++;
   cleanupDirs();
 }
 process.exit(failed > 0 ? 1 : 0);
