@@ -173,11 +173,11 @@ export class ProtocolV2Connection {
     while (pos < len && !this.client.closed) {
       const nl = buf.indexOf(C_NL, pos);
       if (nl < 0) {
-        if (len - pos > MAX_LINE) this.client.close();
+        if (len - pos > MAX_LINE) this.lineTooLong();
         return pos;
       }
       if (nl - pos > MAX_LINE) {
-        this.client.close();
+        this.lineTooLong();
         return len;
       }
       let lineEnd = nl;
@@ -256,6 +256,12 @@ export class ProtocolV2Connection {
     if (ready === undefined) return false;
     this.suspend(ready, () => {}, () => new ProtocolError("E_INVALID", "internal error"));
     return true;
+  }
+
+  /** nsqd's 16 KiB read buffer filled without a newline: it closes too, and says so in its log. */
+  private lineTooLong(): void {
+    this.nsqd.logger.error(`client(${this.client.remoteAddress}) - failed to read command - line longer than ${MAX_LINE} bytes (bufio: buffer full)`);
+    this.client.close();
   }
 
   private fail(err: ProtocolError): void {
