@@ -286,6 +286,12 @@ export async function fuzz(o: FuzzOptions): Promise<ScenarioResult> {
   );
   const tcpSeconds = (performance.now() - t0) / 1000;
   const rssAfterTcp = rssOf(s.daemon.pid);
+  // what the fuzzers' own valid PUB/MPUB/DPUB left behind (topics nobody consumes) explains the RSS
+  const st = (await (await fetch(`http://127.0.0.1:${s.http}/stats?format=json`)).json()) as {
+    topics: Array<{ topic_name: string; depth: number; channels: Array<{ depth: number; deferred_count: number; in_flight_count: number }> }>;
+  };
+  const fuzzTopics = st.topics.filter((t) => t.topic_name !== GOOD_TOPIC);
+  const leftQueued = fuzzTopics.reduce((a, t) => a + t.depth + t.channels.reduce((b, c) => b + c.depth + c.deferred_count + c.in_flight_count, 0), 0);
 
   // HTTP: every route of both daemons
   const hn = await fuzzHttp(s.http, NSQD_ROUTES, o.httpRequests, r);
@@ -326,6 +332,7 @@ export async function fuzz(o: FuzzOptions): Promise<ScenarioResult> {
       "good PUB latency p50 / p99": `${ms(sorted[Math.floor(sorted.length / 2)] ?? NaN)} / ${ms(sorted[Math.floor(sorted.length * 0.99)] ?? NaN)}`,
       "/ping during fuzzing p99 / failures": `${ms(pingRes.p99)} / ${pingRes.failures}`,
       "RSS before / after TCP fuzzing": `${mib(rssBase)} / ${mib(rssAfterTcp)}`,
+      "fuzzers' topics / messages they left queued": `${fuzzTopics.length} / ${leftQueued}`,
       "unhandled errors in logs": crashLines.length,
       crashes: alive ? 0 : 1,
     },
