@@ -205,6 +205,27 @@ describe("compiled nsq executable", () => {
     }
   });
 
+  test("the compiled nsq admin serves its embedded UI (script, styles) with no source beside it", async () => {
+    if (!runnable()) return;
+    const alone = mkdtempSync(join(tmpdir(), "nsq-alone-"));
+    try {
+      const copy = join(alone, "nsqadmin");
+      copyFileSync(NSQ, copy);
+      Bun.spawnSync(["chmod", "755", copy]);
+      const child = Bun.spawn([copy, "--http-address=127.0.0.1:0", "--nsqd-http-address=127.0.0.1:1"], { cwd: alone, stderr: "pipe", env: ENV });
+      children.push(child);
+      const log = await readUntil(child.stderr, (t) => /HTTP: listening on [^\n]*:\d+/.test(t), "nsqadmin listening");
+      const port = /HTTP: listening on [^\n]*:(\d+)/.exec(log)![1];
+      const js = await fetch(`http://127.0.0.1:${port}/static/app.js`);
+      expect(js.status).toBe(200);
+      expect((await js.text()).length).toBeGreaterThan(5000);
+      expect(await (await fetch(`http://127.0.0.1:${port}/static/app.css`)).text()).toContain("prefers-color-scheme");
+      expect(await (await fetch(`http://127.0.0.1:${port}/topics`)).text()).toContain("/static/app.js");
+    } finally {
+      rmSync(alone, { recursive: true, force: true });
+    }
+  });
+
   // The dashboard needs a terminal: util-linux `script` gives the executable a pseudo-terminal.
   const hasScript = process.platform === "linux" && Bun.which("script") !== null;
   test.skipIf(!hasScript)("stat dashboard (ink, embedded) draws on a TTY and quits on q", async () => {

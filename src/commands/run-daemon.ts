@@ -10,6 +10,8 @@ import { untilShutdownSignal } from "../util/shutdown-signal.ts";
 export interface Daemon {
   start(): Promise<void>;
   close(): Promise<void>;
+  /** a second SIGINT/SIGTERM during close(): finish now (nsqd: cuts a --drain-timeout drain short) */
+  interruptClose?(): void;
 }
 
 export async function runUntilShutdownSignal(name: string, daemon: Daemon, logger: Logger): Promise<number> {
@@ -25,7 +27,16 @@ export async function runUntilShutdownSignal(name: string, daemon: Daemon, logge
   }
   const signal = await signalled.promise;
   logger.info(`received ${signal}, shutting down`);
-  await daemon.close();
+  const again = daemon.interruptClose !== undefined ? untilShutdownSignal() : null;
+  void again?.promise.then((second) => {
+    logger.info(`received ${second} again, exiting now`);
+    daemon.interruptClose?.();
+  });
+  try {
+    await daemon.close();
+  } finally {
+    again?.cancel();
+  }
   return 0;
 }
 

@@ -12,6 +12,7 @@ import { firstValue, parseRequestQuery, type QueryParams } from "../http-api/que
 import { splitTarget, targetText } from "../http-api/request.ts";
 import { allowHeader, badRequestResponse, errorBody, HttpError, JSON_TYPE, NSQ_CONTENT_TYPE, optionsResponse, TEXT_TYPE, trailingSlashRedirect } from "../http-api/response.ts";
 import { filterActive, type Producer, type RegistrationDB } from "./registration-db.ts";
+import { LookupdMetrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
 
 export interface LookupHttpContext {
   db: RegistrationDB;
@@ -24,7 +25,9 @@ export interface LookupHttpContext {
 type Reply =
   | { kind: "json"; status: number; body: string }
   | { kind: "text"; status: number; body: string; v1: boolean }
-  | { kind: "empty" };
+  | { kind: "empty" }
+  /** beyond nsqlookupd: GET /metrics, produced asynchronously (src/lookupd/metrics.ts) */
+  | { kind: "async"; response: Promise<Response> };
 
 type Handler = (params: QueryParams) => Reply;
 
@@ -51,6 +54,15 @@ export class LookupHttpServer {
     this.route("POST", "/channel/create", (p) => this.createChannel(p));
     this.route("POST", "/channel/delete", (p) => this.deleteChannel(p));
     this.route("POST", "/topic/tombstone", (p) => this.tombstoneTopicProducer(p));
+    this.route("GET", "/metrics", () => this.metrics());
+  }
+
+  private metricsRegistry: LookupdMetrics | null = null;
+
+  private metrics(): Reply {
+    this.metricsRegistry ??= new LookupdMetrics(this.ctx);
+    const body = this.metricsRegistry.text();
+    return { kind: "async", response: body.then((text) => new Response(text, { headers: { "Content-Type": METRICS_CONTENT_TYPE } })) };
   }
 
   get port(): number {
@@ -66,7 +78,7 @@ export class LookupHttpServer {
       handle: (req, peer) => this.handle(req, peer?.address ?? ""),
       onError: (err) => {
         this.ctx.logger.error(`panic in HTTP handler - ${err.message}`);
-        return this.respond({ kind: "json", status: 500, body: errorBody("INTERNAL_ERROR") });
+        return this.respond({ kind: "json", status: 500, body: errorBody("INTERNAL_ERROR") }) as Response; // json: never async
       },
     });
     this.ctx.logger.info(`HTTP: listening on ${address.replace(/:\d+$/, `:${this.port}`)}`);
@@ -79,7 +91,7 @@ export class LookupHttpServer {
   }
 
   /** Routes one request (never throws: a failing handler becomes 500 INTERNAL_ERROR). */
-  handle(req: Request, remote = ""): Response {
+  handle(req: Request, remote = ""): Response | Promise<Response> {
     const start = performance.now();
     const { path, rawQuery, malformed } = splitTarget(req.url);
     if (malformed) return badRequestResponse(); // as Go's server, before routing
@@ -108,13 +120,15 @@ export class LookupHttpServer {
         reply = { kind: "json", status: 500, body: errorBody("INTERNAL_ERROR") };
       }
     }
-    const status = reply.kind === "empty" ? 200 : reply.status;
+    const status = reply.kind === "empty" || reply.kind === "async" ? 200 : reply.status;
     this.ctx.logger.info(`${status} ${req.method} ${targetText({ path, rawQuery })} (${remote}) ${(performance.now() - start).toFixed(3)}ms`);
     return this.respond(reply, extraHeaders);
   }
 
-  private respond(reply: Reply, extraHeaders: Record<string, string> = {}): Response {
+  private respond(reply: Reply, extraHeaders: Record<string, string> = {}): Response | Promise<Response> {
     switch (reply.kind) {
+      case "async":
+        return reply.response;
       case "json":
         return new Response(reply.body, {
           status: reply.status,

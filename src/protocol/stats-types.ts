@@ -64,6 +64,26 @@ export interface ChannelStats {
   e2e_processing_latency: E2eLatency;
   /** present only after the disk queue skipped corrupt data (an addition to nsqd's shape) */
   backend_corruption?: BackendCorruption;
+  /** beyond nsqd: present only with `/stats?rates=true` */
+  rates?: RateStats;
+  /** beyond nsqd: present only while dead letters are on for the channel (--max-attempts or its override) */
+  max_attempts?: number;
+  dead_letter_topic?: string;
+  dead_letter_count?: number;
+}
+
+/**
+ * Beyond nsqd: messages per second over the last 1 s, 10 s and 1 min (src/server/rates.ts):
+ * `message_*` from message_count, `out_*` from messages that left (topic: to its channels;
+ * channel: finished, dead-lettered or emptied).
+ */
+export interface RateStats {
+  message_1s: number;
+  message_10s: number;
+  message_1m: number;
+  out_1s: number;
+  out_10s: number;
+  out_1m: number;
 }
 
 /** What a disk queue set aside as corrupt since start (renamed .bad; see the log for details). */
@@ -83,6 +103,8 @@ export interface TopicStats {
   paused: boolean;
   e2e_processing_latency: E2eLatency;
   backend_corruption?: BackendCorruption;
+  /** beyond nsqd: present only with `/stats?rates=true` */
+  rates?: RateStats;
 }
 
 export interface MemStats {

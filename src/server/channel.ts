@@ -26,6 +26,8 @@ export interface ChannelHost {
   logError(msg: string): void;
   /** a disk write failed; the data was kept in memory (health turns NOK until a write succeeds) */
   storageFailed(err: unknown): void;
+  /** a delivery failed (REQ, timeout): true when the message went to the dead-letter topic instead */
+  deadLetter?(channel: Channel, buf: Uint8Array): boolean;
 }
 
 export class Channel {
@@ -284,6 +286,7 @@ export class Channel {
     this.removeInFlight(msg);
     client.requeueCount++;
     this.requeueCount++;
+    if (this.divertToDeadLetter(msg)) return;
     if (delayMs > 0) this.addDeferred(msg.buf, now + delayMs);
     else this.requeueBuf(msg.buf);
   }
@@ -296,6 +299,14 @@ export class Channel {
     client.inFlight.unlink(msg);
     msg.deadline = deadline;
     client.inFlight.insert(msg);
+  }
+
+  /**
+   * A failed delivery (REQ, timeout) that the dead-letter policy took (src/server/dead-letter.ts):
+   * the message leaves the channel as after a FIN. False: requeue it as usual.
+   */
+  private divertToDeadLetter(msg: Message): boolean {
+    return this.host.deadLetter?.(this, msg.buf) === true;
   }
 
   /** A message coming back (REQ 0, timeout, deferred due): memory or disk, never dropped. */
@@ -330,7 +341,7 @@ export class Channel {
       const msg = list.head;
       this.removeInFlight(msg);
       this.timeoutCount++;
-      this.requeueBuf(msg.buf);
+      if (!this.divertToDeadLetter(msg)) this.requeueBuf(msg.buf);
       expired = true;
     }
     return expired;

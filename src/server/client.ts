@@ -89,6 +89,8 @@ export class ClientV2 {
   transport: ClientTransport;
   /** false while the socket's buffer is full: no new messages until it drains */
   writable = true;
+  /** the broker is draining for shutdown (src/server/drain.ts): nothing new is delivered, as with RDY 0 */
+  draining = false;
   /**
    * Output slab: frames are appended at outLen; [outStart, outLen) is not yet written. A flush
    * hands that range to the socket as a view (node:net keeps a reference until it is sent) and
@@ -134,7 +136,7 @@ export class ClientV2 {
 
   /** Ready for one more message: subscribed, not closing, RDY window open, socket not backed up. */
   isReadyForDelivery(): boolean {
-    return this.state === ClientState.Subscribed && this.writable && this.inFlight.size < this.readyCount;
+    return this.state === ClientState.Subscribed && this.writable && this.inFlight.size < this.readyCount && !this.draining;
   }
 
   /** Makes room for `n` more bytes: a fresh slab holding the unwritten bytes when this one is full. */

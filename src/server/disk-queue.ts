@@ -42,7 +42,6 @@ import {
   linkSync,
   open as openAsync,
   openSync,
-  readdirSync,
   readFileSync,
   readSync,
   renameSync,
@@ -56,6 +55,7 @@ import { join } from "node:path";
 import type { Logger } from "../util/logger.ts";
 import { fsyncDirectory, replaceFileDurably } from "./durable-file.ts";
 import { deferredSidecarPath } from "./metadata.ts";
+import { listDataDirectory, type QueueFiles } from "./data-dir-index.ts";
 
 export interface DiskQueueOptions {
   name: string;
@@ -72,6 +72,11 @@ export interface DiskQueueOptions {
   logger: Logger;
   /** called after each successful put/putMany (the broker clears a disk-error health state) */
   onWriteSucceeded?: () => void;
+  /**
+   * This queue's files from the broker's one listing of the data directory (data-dir-index.ts), so
+   * opening does not list the directory again; null: none were there. Omitted: list it here.
+   */
+  startupFiles?: QueueFiles | null;
 }
 
 export class DiskQueueError extends Error {
@@ -122,17 +127,26 @@ const META_RE = /^(-?\d+)\n(\d+),(\d+)\n(\d+),(\d+)\n?\s*$/;
 
 const dirtyQueues = new Set<DiskQueue>();
 const openQueueTimeouts = new Map<DiskQueue, number>();
+/** How many open queues use each sync timeout: the smallest is found without walking every queue (O(1) open). */
+const timeoutUsers = new Map<number, number>();
 let syncTimer: ReturnType<typeof setInterval> | null = null;
 let syncTimerPeriod = 0;
 
 function registerOpenQueue(queue: DiskQueue, syncTimeout: number): void {
   openQueueTimeouts.set(queue, syncTimeout);
+  timeoutUsers.set(syncTimeout, (timeoutUsers.get(syncTimeout) ?? 0) + 1);
   rescheduleSyncTimer();
 }
 
 function unregisterOpenQueue(queue: DiskQueue): void {
+  const timeout = openQueueTimeouts.get(queue);
   openQueueTimeouts.delete(queue);
   dirtyQueues.delete(queue);
+  if (timeout !== undefined) {
+    const users = (timeoutUsers.get(timeout) ?? 1) - 1;
+    if (users > 0) timeoutUsers.set(timeout, users);
+    else timeoutUsers.delete(timeout);
+  }
   rescheduleSyncTimer();
 }
 
@@ -145,7 +159,7 @@ function rescheduleSyncTimer(): void {
     return;
   }
   let smallest = Infinity;
-  for (const timeout of openQueueTimeouts.values()) smallest = Math.min(smallest, timeout);
+  for (const timeout of timeoutUsers.keys()) smallest = Math.min(smallest, timeout);
   const period = Math.max(5, Math.min(1000, Math.floor(smallest / 4)));
   if (syncTimer !== null && period === syncTimerPeriod) return;
   if (syncTimer !== null) clearInterval(syncTimer);
@@ -195,7 +209,8 @@ export class DiskQueue {
    * its retirement has completed, so metadata naming a later file never outruns the earlier file's data.
    */
   private readonly unsyncedHandles = new Set<WriteHandle>();
-  private scratch: Buffer = Buffer.allocUnsafe(SCRATCH_INITIAL_BYTES);
+  /** Encode buffer, allocated by the first write (an idle queue holds no buffer). */
+  private scratch: Buffer = EMPTY_BUFFER;
   private readonly single: Uint8Array[] = [new Uint8Array(0)];
 
   private opsSinceSync = 0;
@@ -213,6 +228,11 @@ export class DiskQueue {
   /** Numbers every metadata snapshot; an async snapshot older than what is on disk is never renamed into place. */
   private metaSeq = 0;
   private metaSeqOnDisk = 0;
+  /**
+   * The metadata text known to be durable (everything it references fsynced), or null. A queue whose state still
+   * matches it has nothing to sync at close; a fresh queue with no files counts as "0\n0,0\n0,0\n" on disk.
+   */
+  private metaOnDisk: string | null = null;
   private idleWaiters: (() => void)[] = [];
 
   private readonly onWriteSucceeded: (() => void) | null;
@@ -228,12 +248,17 @@ export class DiskQueue {
     this.log = opts.logger;
     this.onWriteSucceeded = opts.onWriteSucceeded ?? null;
     this.window = new ReadWindow(READ_WINDOW_BYTES);
-    this.recover();
+    this.recover(opts.startupFiles);
     registerOpenQueue(this, this.syncTimeout);
   }
 
   depth(): number {
     return this.depthCount;
+  }
+
+  /** Bytes of read/write buffers this queue holds (0 until it carries messages; nsq issue 21). */
+  bufferBytes(): number {
+    return this.scratch.length + this.window.allocatedBytes;
   }
 
   put(record: Uint8Array): void {
@@ -264,7 +289,7 @@ export class DiskQueue {
       }
       totalBytes += 4 + len;
     }
-    if (this.scratch.length < totalBytes) this.scratch = Buffer.allocUnsafe(Math.max(totalBytes, this.scratch.length * 2));
+    if (this.scratch.length < totalBytes) this.scratch = Buffer.allocUnsafe(Math.max(totalBytes, this.scratch.length * 2, SCRATCH_INITIAL_BYTES));
 
     // Encode, splitting into segments where the file rolls (same rule as go-diskqueue's writeOne).
     const segments: WriteSegment[] = [];
@@ -395,7 +420,8 @@ export class DiskQueue {
     this.log.info(`DISKQUEUE(${this.name}): closing`);
     let failure: unknown = null;
     try {
-      this.syncNow();
+      // Unchanged since the last durable metadata: no fsync, no rewrite (nsq issue 21: 20,000 idle queues).
+      if (this.syncJob !== null || this.metaOnDisk !== this.metadataText()) this.syncNow();
     } catch (err) {
       failure = err;
     }
@@ -429,9 +455,13 @@ export class DiskQueue {
   // -------------------------------------------------------------------------------------------------------------
   // Recovery on open
 
-  private recover(): void {
-    const meta = this.readQueueMetadata();
-    const present = this.listDataFileNumbers();
+  private recover(startupFiles: QueueFiles | null | undefined): void {
+    // With the broker's start-up listing (startupFiles), the directory is not listed again and a metadata file
+    // it did not see is not looked for. null (nothing at start-up): only a metadata file written since — a
+    // delete that failed to remove it — makes us list the directory.
+    const meta = startupFiles?.meta === false ? null : this.readQueueMetadata();
+    const listed = startupFiles === undefined || (startupFiles === null && meta !== null);
+    const present = listed ? this.listDataFileNumbers() : this.startupDataFiles(startupFiles);
 
     let readNum: number;
     let readPos: number;
@@ -448,6 +478,7 @@ export class DiskQueue {
       this.log.warn(`DISKQUEUE(${this.name}) no usable metadata; recovering ${present.length} data file(s) ${this.fileName(readNum)}..${this.fileName(writeNum)}`);
     } else {
       this.files.set(0, newDataFile(0, 0)); // fresh queue
+      this.metaOnDisk = this.metadataText(); // no files is the same state: nothing to write at close
       return;
     }
 
@@ -462,7 +493,7 @@ export class DiskQueue {
     const highest = Math.max(readNum, writeNum, toRead.length > 0 ? toRead[toRead.length - 1] : 0);
 
     // Can we keep appending to the metadata's write file? Only if it is exactly as the metadata describes.
-    const writeFileSize = fileSize(this.fileName(writeNum));
+    const writeFileSize = listed || present.includes(writeNum) ? fileSize(this.fileName(writeNum)) : -1;
     let appendable = meta !== null && readNum <= writeNum && highest === writeNum && (readNum < writeNum || readPos <= writePos);
     if (meta !== null && readNum <= writeNum) {
       if (writeFileSize === -1 && writePos > 0) {
@@ -527,6 +558,7 @@ export class DiskQueue {
       meta.writeNum !== this.writeFileNum ||
       meta.writePos !== this.writePos;
     if (changed) this.syncLogged();
+    else this.metaOnDisk = this.metadataText();
   }
 
   /** Parses the metadata file; null when missing or unreadable (the latter counts as corruption). */
@@ -558,7 +590,7 @@ export class DiskQueue {
     const numbers: number[] = [];
     let entries: string[];
     try {
-      entries = readdirSync(this.dataPath);
+      entries = listDataDirectory(this.dataPath);
     } catch (err) {
       this.log.error(`DISKQUEUE(${this.name}) cannot list ${this.dataPath} - ${errorText(err)}`);
       return numbers;
@@ -577,6 +609,13 @@ export class DiskQueue {
     return numbers.sort((a, b) => a - b);
   }
 
+  /** The data file numbers from the start-up listing; leftover metadata tmp files go, as in listDataFileNumbers. */
+  private startupDataFiles(files: QueueFiles | null | undefined): number[] {
+    if (files === null || files === undefined) return [];
+    for (const tmp of files.metaTmps) removeQuietly(join(this.dataPath, tmp));
+    return files.dataFiles;
+  }
+
   /**
    * Walks a data file from `start`, counting well-formed records and recording corrupt ranges. Never throws:
    * an unreadable file is treated as entirely corrupt.
@@ -590,7 +629,7 @@ export class DiskQueue {
       this.noteCorruption(`cannot open ${path} - ${errorText(err)}`, 0);
       return newDataFile(num, 0);
     }
-    const window = new ReadWindow(READ_WINDOW_BYTES);
+    const window = scanWindow; // one shared window: scans are synchronous, and a queue then keeps no buffer
     window.attach(fd);
     try {
       const size = fstatSync(fd).size;
@@ -1067,6 +1106,7 @@ export class DiskQueue {
         try {
           renameSync(job.tmp, this.metaFileName());
           this.metaSeqOnDisk = job.seq;
+          this.metaOnDisk = job.meta;
           renamed = true;
         } catch (renameErr) {
           err = this.metadataError(renameErr);
@@ -1146,9 +1186,11 @@ export class DiskQueue {
 
   private persistQueueMetadata(): void {
     const seq = ++this.metaSeq;
+    const text = this.metadataText();
     try {
-      replaceFileDurably(this.metaFileName(), Buffer.from(this.metadataText(), "latin1"));
+      replaceFileDurably(this.metaFileName(), Buffer.from(text, "latin1"));
       this.metaSeqOnDisk = seq;
+      this.metaOnDisk = text;
     } catch (err) {
       throw this.metadataError(err);
     }
@@ -1189,6 +1231,7 @@ export class DiskQueue {
     for (const num of numbers) removeIfPresent(this.fileName(num), failures);
     removeIfPresent(this.metaFileName(), failures);
     removeIfPresent(deferredSidecarPath(this.dataPath, this.name), failures);
+    this.metaOnDisk = null;
     this.writeFileNum++;
     this.writePos = 0;
     this.readFileNum = this.writeFileNum;
@@ -1271,6 +1314,7 @@ interface WriteSegment {
 }
 
 const EMPTY = new Uint8Array(0);
+const EMPTY_BUFFER = Buffer.alloc(0);
 
 /** A data-file descriptor the queue has appended through. */
 interface WriteHandle {
@@ -1347,15 +1391,22 @@ function newDataFile(num: number, end: number): DataFile {
   return { num, end, remaining: 0, skips: [] };
 }
 
-/** A read-ahead window over one file descriptor. */
+/** A read-ahead window over one file descriptor; its buffer is allocated on first use (idle queues hold none). */
 class ReadWindow {
-  readonly buf: Buffer;
+  private storage: Buffer = EMPTY_BUFFER;
   private fd = -1;
   private start = 0;
   private length = 0;
 
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size);
+  constructor(private readonly size: number) {}
+
+  get buf(): Buffer {
+    if (this.storage.length === 0) this.storage = Buffer.allocUnsafe(this.size);
+    return this.storage;
+  }
+
+  get allocatedBytes(): number {
+    return this.storage.length;
   }
 
   attach(fd: number): void {
@@ -1383,6 +1434,9 @@ class ReadWindow {
     return got >= n ? 0 : -1;
   }
 }
+
+/** Used by the open-time scan of every queue's data files, one file at a time. */
+const scanWindow = new ReadWindow(READ_WINDOW_BYTES);
 
 function readUpTo(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number {
   let total = 0;

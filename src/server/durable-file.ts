@@ -5,6 +5,7 @@
  * files are all written this way.
  */
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, constants as fsConstants } from "node:fs";
+import { open as openAsync, rename as renameAsync, unlink as unlinkAsync } from "node:fs/promises";
 
 /** Creates (or truncates) `path` with mode 0600, writes all of `bytes` and fsyncs it. */
 export function writeFileDurably(path: string, bytes: Uint8Array): void {
@@ -39,6 +40,41 @@ export function replaceFileDurably(target: string, bytes: Uint8Array): void {
       // the tmp file may never have been created
     }
     throw err;
+  }
+}
+
+/**
+ * replaceFileDurably + fsyncDirectory off the event loop (node:fs/promises runs on the thread
+ * pool): for files large enough that a blocking fsync would stall every connection (nsqd.dat
+ * with tens of thousands of topics). The caller must not start another replacement of the same
+ * target before this one settles (the renames could land out of order).
+ */
+export async function replaceFileDurablyAsync(target: string, bytes: Uint8Array, dir: string): Promise<void> {
+  const tmp = `${target}.${Math.floor(Math.random() * Number.MAX_SAFE_INTEGER)}.tmp`;
+  try {
+    const file = await openAsync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC, 0o600);
+    try {
+      await file.writeFile(bytes);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await renameAsync(tmp, target);
+  } catch (err) {
+    await unlinkAsync(tmp).catch(() => {
+      // the tmp file may never have been created
+    });
+    throw err;
+  }
+  try {
+    const handle = await openAsync(dir, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // not every filesystem allows fsync on a directory (as fsyncDirectory)
   }
 }
 

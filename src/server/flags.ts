@@ -67,6 +67,10 @@ export const NSQD_FLAGS: NsqdFlagSpec[] = [
   { name: "topology-region", kind: "string", option: "topologyRegion", default: D.topologyRegion, describe: "[post-1.3] region of this nsqd for topology-aware consumption" },
   { name: "topology-zone", kind: "string", option: "topologyZone", default: D.topologyZone, describe: "[post-1.3] availability zone of this nsqd for topology-aware consumption" },
   { name: "enable-experiment", kind: "strings", option: "enableExperiment", cfgKey: "enable_experiment", default: D.enableExperiment, describe: "[post-1.3] experimental features to enable (e.g. topology-aware-consumption)" },
+  { name: "max-defer-timeout", kind: "duration", option: "maxDeferTimeout", default: D.maxDeferTimeout, describe: "[beyond nsqd] maximum delay of DPUB and /pub?defer= (default 0: --max-req-timeout)" },
+  { name: "max-attempts", kind: "int", option: "maxAttempts", default: D.maxAttempts, describe: "[beyond nsqd] deliveries before a message that fails (REQ or timeout) goes to the dead-letter topic (default 0: never)" },
+  { name: "dead-letter-topic-suffix", kind: "string", option: "deadLetterTopicSuffix", default: D.deadLetterTopicSuffix, describe: "[beyond nsqd] the dead-letter topic of topic T is T<suffix>" },
+  { name: "drain-timeout", kind: "duration", option: "drainTimeout", default: D.drainTimeout, describe: "[beyond nsqd] on SIGTERM/SIGINT stop delivering and wait this long for in-flight messages to finish (default 0: exit at once)" },
 ];
 
 /**
@@ -187,4 +191,8 @@ export function validateNsqdOptions(opts: NsqdOptions): void {
     throw new Error(`--auth-http-request-method must be "get" or "post", got "${opts.authHttpRequestMethod}"`);
   }
   opts.authHttpRequestMethod = method;
+  if (!Number.isInteger(opts.maxAttempts) || opts.maxAttempts < 0 || opts.maxAttempts > 65535) {
+    throw new Error(`--max-attempts must be [0,65535], got ${opts.maxAttempts}`);
+  }
+  if (opts.deadLetterTopicSuffix === "") throw new Error("--dead-letter-topic-suffix must not be empty");
 }

@@ -24,6 +24,9 @@ import { MSG_HEADER_SIZE } from "./message.ts";
 import { BodyError, BodyReader, readBinaryMpub, splitTextMpub } from "./http-body.ts";
 import { ConfigError, getConfigValue, putConfigValue, type ConfigTarget } from "./http-config.ts";
 import { collectStats, formatStatsText, goJson, parseStatsBool } from "./stats.ts";
+import { maxDeferTimeout } from "./options.ts";
+import { statsExtras } from "./stats-extras.ts";
+import { registerOpsRoutes } from "./http-ops.ts";
 
 export interface HttpServerHandle {
   port: number;
@@ -32,9 +35,9 @@ export interface HttpServerHandle {
 }
 
 /** What a route produces; turned into a Response by `toResponse`. */
-type Reply =
+export type Reply =
   | { kind: "json"; status: number; body: string }
-  | { kind: "text"; status: number; body: string }
+  | { kind: "text"; status: number; body: string; type?: string }
   | { kind: "empty"; status: number };
 
 /** An error whose reply is plain text (PlainText-decorated routes: /ping, /debug/setblockrate). */
@@ -51,7 +54,7 @@ const OK: Reply = { kind: "text", status: 200, body: "OK" };
 const EMPTY: Reply = { kind: "empty", status: 200 };
 const json = (value: unknown): Reply => ({ kind: "json", status: 200, body: goJson(value) });
 
-interface RequestContext {
+export interface RequestContext {
   req: Request;
   path: string;
   /** the raw query string (no "?"), "" when absent */
@@ -60,7 +63,7 @@ interface RequestContext {
   param: string;
 }
 
-type Handler = (ctx: RequestContext) => Reply | Promise<Reply>;
+export type Handler = (ctx: RequestContext) => Reply | Promise<Reply>;
 
 interface Route {
   handler: Handler;
@@ -112,6 +115,7 @@ export class NsqdHttpServer {
     }
     this.route("PUT", "/debug/setblockrate", (c) => this.setBlockRate(c), true, false);
     this.route("POST", "/debug/freememory", () => this.freeMemory(), true, false);
+    registerOpsRoutes(this.nsqd, (method, path, handler, log) => this.route(method, path, handler, log));
   }
 
   private route(method: string, path: string, handler: Handler, log = true, v1 = true): void {
@@ -275,6 +279,7 @@ export class NsqdHttpServer {
   private ping(): Reply {
     const health = this.nsqd.health;
     if (health !== "OK") throw new TextError(500, health);
+    if (this.nsqd.draining) throw new TextError(503, "NOK - draining");
     return OK;
   }
 
@@ -314,7 +319,7 @@ export class NsqdHttpServer {
     await this.nsqd.channelsReady(topic); // a topic created here first gets lookupd's channels (nsqd's GetTopic)
     let deferMs = 0;
     const deferText = firstValue(params, "defer");
-    if (deferText !== undefined) deferMs = parseDefer(deferText, this.nsqd.options.maxReqTimeout);
+    if (deferText !== undefined) deferMs = parseDefer(deferText, maxDeferTimeout(this.nsqd.options));
 
     const msg = Buffer.allocUnsafe(MSG_HEADER_SIZE + body.length);
     msg.set(body, MSG_HEADER_SIZE);
@@ -328,6 +333,9 @@ export class NsqdHttpServer {
     if (contentLength(ctx.req) > opts.maxBodySize) throw new HttpError(413, "BODY_TOO_BIG");
     const { params, topic } = this.topicFromQuery(ctx);
     await this.nsqd.channelsReady(topic); // a topic created here first gets lookupd's channels (nsqd's GetTopic)
+    // `defer=` on /mpub: post-1.3 nsqd's addition (1.3.0 ignores it), limited by --max-defer-timeout
+    const mpubDefer = firstValue(params, "defer");
+    const deferMs = mpubDefer === undefined ? 0 : parseDefer(mpubDefer, maxDeferTimeout(opts));
     const binaryParam = firstValue(params, "binary");
     // absent → text; true/1 → binary; false/0 → text; anything else → binary (nsqd logs a warning)
     let binary = false;
@@ -378,7 +386,7 @@ export class NsqdHttpServer {
         bodyBytes += e - s;
       }
     }
-    if (msgs.length > 0) this.publish(topic, msgs, bodyBytes, 0);
+    if (msgs.length > 0) this.publish(topic, msgs, bodyBytes, deferMs);
     return OK;
   }
 
@@ -392,7 +400,7 @@ export class NsqdHttpServer {
     const now = preciseNowMs();
     for (const m of msgs) topic.stamp(m, now);
     try {
-      if (deferMs > 0) topic.publishDeferred(msgs[0]!, bodyBytes, now + deferMs);
+      if (deferMs > 0) for (const m of msgs) topic.publishDeferred(m, m.length - MSG_HEADER_SIZE, now + deferMs);
       else topic.publish(msgs, bodyBytes);
     } catch (err) {
       this.nsqd.publishFailed(err);
@@ -407,6 +415,7 @@ export class NsqdHttpServer {
       channel: firstValue(params, "channel") ?? "",
       includeClients: parseStatsBool(firstValue(params, "include_clients")),
       includeMem: parseStatsBool(firstValue(params, "include_mem")),
+      extras: statsExtras(this.nsqd, ["true", "1"].includes(firstValue(params, "rates") ?? "")),
     };
     const now = Date.now();
     const doc = collectStats(this.nsqd, filter, now);
@@ -566,7 +575,7 @@ function toResponse(reply: Reply, extraHeaders: Record<string, string>, v1: bool
       return new Response(reply.body, { status: reply.status, headers });
     case "text":
       // Go's server sniffs a non-empty body as text/plain; an empty one gets no type
-      if (reply.body !== "") headers["Content-Type"] = TEXT_TYPE;
+      if (reply.body !== "") headers["Content-Type"] = reply.type ?? TEXT_TYPE;
       return new Response(reply.body === "" ? null : reply.body, { status: reply.status, headers });
     case "empty":
       return new Response(null, { status: reply.status, headers });

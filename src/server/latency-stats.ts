@@ -4,19 +4,30 @@
  * Each bucket keeps a bounded reservoir sample so memory stays flat under any load.
  */
 const RESERVOIR = 4096;
+const NO_SAMPLES = new Float64Array(0);
+
+const FIRST_SAMPLES = 64;
 
 class Bucket {
-  samples = new Float64Array(RESERVOIR);
+  /** grows on demand up to RESERVOIR: an idle channel holds no sample buffer (nsq issue 21) */
+  samples = NO_SAMPLES;
   filled = 0;
   seen = 0;
   add(v: number): void {
     this.seen++;
     if (this.filled < RESERVOIR) {
+      if (this.filled === this.samples.length) this.grow();
       this.samples[this.filled++] = v;
     } else {
       const j = Math.floor(Math.random() * this.seen);
       if (j < RESERVOIR) this.samples[j] = v;
     }
+  }
+
+  private grow(): void {
+    const next = new Float64Array(Math.min(RESERVOIR, Math.max(FIRST_SAMPLES, this.samples.length * 2)));
+    next.set(this.samples);
+    this.samples = next;
   }
 }
 

@@ -74,6 +74,18 @@ export class MessageQueue {
     return { buf: seg.buf, offsets: seg.offsets, from, to };
   }
 
+  /** Views of the oldest `max` messages, left in the queue (GET /channel/peek). */
+  peek(max: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let s = 0; out.length < max; s++) {
+      const seg = this.segments.at(s);
+      if (seg === undefined) break;
+      if (seg.offsets === null) out.push(seg.buf);
+      else for (let i = seg.next; i < seg.end && out.length < max; i++) out.push(seg.buf.subarray(seg.offsets[i]!, seg.offsets[i + 1]!));
+    }
+    return out;
+  }
+
   clear(): void {
     this.segments.clear();
     this.count = 0;

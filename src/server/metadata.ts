@@ -26,11 +26,16 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { isEphemeral } from "../protocol/names.ts";
 import { NSQ_VERSION } from "../protocol/version.ts";
-import { fsyncDirectory, replaceFileDurably } from "./durable-file.ts";
+import { fsyncDirectory, replaceFileDurably, replaceFileDurablyAsync } from "./durable-file.ts";
 
 export interface ChannelMetadata {
   name: string;
   paused: boolean;
+  /**
+   * Beyond nsqd: the channel's dead-letter limit (src/server/dead-letter.ts), written as
+   * `max_attempts` only when set. nsqd's JSON decoding ignores the key (it drops it when it rewrites the file).
+   */
+  maxAttempts?: number;
 }
 
 export interface TopicMetadata {
@@ -76,14 +81,33 @@ export function writeMetadata(dataPath: string, meta: NsqdMetadata): void {
   writeFileAtomically(dataPath, METADATA_FILE_NAME, Buffer.from(encodeMetadata(meta), "utf8"));
 }
 
+/**
+ * writeMetadata without blocking the event loop on the fsyncs (run-time rewrites; the broker
+ * runs at most one at a time). Rejects with the file name on failure.
+ */
+export async function writeMetadataAsync(dataPath: string, meta: NsqdMetadata): Promise<void> {
+  const target = metadataPath(dataPath);
+  try {
+    await replaceFileDurablyAsync(target, Buffer.from(encodeMetadata(meta), "utf8"), dataPath);
+  } catch (err) {
+    throw new Error(`failed to write ${target} - ${errorText(err)}`, { cause: err });
+  }
+}
+
+/** A channel entry as written: nsqd's two keys, then ours when set. */
+type ChannelJson = { name: string; paused: boolean; max_attempts?: number };
+
 /** The exact JSON text nsqd writes for this metadata. */
 export function encodeMetadata(meta: NsqdMetadata): string {
-  const topics: { name: string; paused: boolean; channels: ChannelMetadata[] | null }[] = [];
+  const topics: { name: string; paused: boolean; channels: ChannelJson[] | null }[] = [];
   for (const topic of meta.topics) {
     if (isEphemeral(topic.name)) continue;
-    const channels: ChannelMetadata[] = [];
+    const channels: ChannelJson[] = [];
     for (const channel of topic.channels) {
-      if (!isEphemeral(channel.name)) channels.push({ name: channel.name, paused: channel.paused });
+      if (isEphemeral(channel.name)) continue;
+      const entry: ChannelJson = { name: channel.name, paused: channel.paused };
+      if (channel.maxAttempts !== undefined) entry.max_attempts = channel.maxAttempts;
+      channels.push(entry);
     }
     topics.push({ name: topic.name, paused: topic.paused, channels: channels.length > 0 ? channels : null });
   }
@@ -99,10 +123,13 @@ function decodeMetadata(value: unknown): NsqdMetadata {
     const channels: ChannelMetadata[] = [];
     for (const [j, channelValue] of asArray(field(topic, "channels"), `topics[${i}].channels`).entries()) {
       const channel = asObject(channelValue, `topics[${i}].channels[${j}]`);
-      channels.push({
+      const entry: ChannelMetadata = {
         name: asString(field(channel, "name"), `topics[${i}].channels[${j}].name`),
         paused: asBoolean(field(channel, "paused"), `topics[${i}].channels[${j}].paused`),
-      });
+      };
+      const maxAttempts = field(channel, "max_attempts");
+      if (typeof maxAttempts === "number" && Number.isInteger(maxAttempts) && maxAttempts >= 0) entry.maxAttempts = maxAttempts;
+      channels.push(entry);
     }
     topics.push({
       name: asString(field(topic, "name"), `topics[${i}].name`),

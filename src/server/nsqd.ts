@@ -25,13 +25,18 @@ import { upgradeTransport, type TransportUpgrade } from "./transport-upgrade.ts"
 import { AuthManager } from "./auth.ts";
 import { DiskQueue } from "./disk-queue.ts";
 import { MSG_HEADER_SIZE, MSG_ID_OFFSET, reanchorClock } from "./message.ts";
-import { readMetadata, writeMetadata, readDeferredSidecar, writeDeferredSidecar, type NsqdMetadata } from "./metadata.ts";
+import { readMetadata, writeMetadata, writeMetadataAsync, readDeferredSidecar, writeDeferredSidecar, type NsqdMetadata } from "./metadata.ts";
 import { lockDataPath, type DataPathLock } from "./data-lock.ts";
 import { DeferredRestore } from "./deferred-restore.ts";
 import { LookupPeers } from "./lookup-peers.ts";
+import { DataDirIndex } from "./data-dir-index.ts";
+import { CoalescedWrite } from "./coalesced-write.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 import { residentBytes } from "./process-memory.ts";
 import { FdGuard } from "./fd-guard.ts";
+import { RateSampler } from "./rates.ts";
+import { DeadLetters } from "./dead-letter.ts";
+import { Drain } from "./drain.ts";
 
 /** The scan loop's period, as nsqd's queue scan interval. */
 const SCAN_INTERVAL_MS = 100;
@@ -74,9 +79,17 @@ export class Nsqd implements TopicHost {
   private statsd: StatsdReporter | null = null;
   /** logs running out of file descriptors and pauses the TCP listener meanwhile (null: not Linux) */
   fdGuard: FdGuard | null = null;
-  private metadataDirty = false;
+  /** nsqd.dat rewrites, coalesced when changes come close together (coalesced-write.ts) */
+  private readonly metadataWrite = new CoalescedWrite(() => this.writeMetadataInBackground());
+  /** the data directory as listed once at start (data-dir-index.ts): no listing per queue opened */
+  private dirIndex = DataDirIndex.unread();
   /** false while metadata is being loaded at startup (no rewrite per loaded topic) */
   private loaded = false;
+  // ---- beyond nsqd (README "Beyond nsqd") ----
+  /** per-topic/channel message rates, sampled by the scan loop once a second */
+  readonly rates = new RateSampler();
+  readonly deadLetters = new DeadLetters(this);
+  readonly drain = new Drain(this);
 
   constructor(opts: Partial<NsqdOptions> = {}, logger?: Logger) {
     this.options = { ...defaultNsqdOptions(), ...opts };
@@ -111,6 +124,7 @@ export class Nsqd implements TopicHost {
     loadTlsConfig(this.options); // a bad --tls-* file fails the start, not the first TLS client
     this.dataLock = lockDataPath(this.dataPath);
     try {
+      this.dirIndex = DataDirIndex.read(this.dataPath);
       this.loadMetadata();
       this.loaded = true;
       this.persistMetadataAtStart();
@@ -185,6 +199,7 @@ export class Nsqd implements TopicHost {
         }
         const ch = topic.getOrCreateChannel(c.name);
         if (c.paused) ch.pause();
+        if (c.maxAttempts !== undefined) this.deadLetters.setOverride(ch, c.maxAttempts);
         ch.restoredDeferred = this.restoreDeferred(channelQueueName(t.name, c.name));
       }
       topic.restoredDeferred = this.restoreDeferred(t.name);
@@ -193,6 +208,7 @@ export class Nsqd implements TopicHost {
   }
 
   private restoreDeferred(queueName: string): DeferredRestore | null {
+    if (!this.dirIndex.hasDeferredSidecar(queueName)) return null;
     const sidecar = readDeferredSidecar(this.dataPath, queueName);
     if (sidecar.error !== undefined) this.logger.warn(sidecar.error);
     return sidecar.deadlines.size > 0 ? new DeferredRestore(sidecar.deadlines) : null;
@@ -200,17 +216,21 @@ export class Nsqd implements TopicHost {
 
   private metadataSnapshot(): NsqdMetadata {
     const topics = [];
-    for (const t of [...this.topics.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    // plain code-unit order: localeCompare costs seconds per write with tens of thousands of topics
+    for (const t of [...this.topics.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       if (t.ephemeral) continue;
       const channels = [];
-      for (const c of t.channels.values()) if (!c.ephemeral) channels.push({ name: c.name, paused: c.paused });
+      for (const c of t.channels.values()) {
+        if (c.ephemeral) continue;
+        const maxAttempts = this.deadLetters.override(c);
+        channels.push(maxAttempts === null ? { name: c.name, paused: c.paused } : { name: c.name, paused: c.paused, maxAttempts });
+      }
       topics.push({ name: t.name, paused: t.paused, channels });
     }
     return { topics };
   }
 
   private writeMetadataNow(): void {
-    this.metadataDirty = false;
     try {
       writeMetadata(this.dataPath, this.metadataSnapshot());
     } catch (err) {
@@ -218,9 +238,17 @@ export class Nsqd implements TopicHost {
     }
   }
 
+  /** A run-time rewrite: the fsyncs of a file with every topic in it must not stall the connections. */
+  private async writeMetadataInBackground(): Promise<void> {
+    try {
+      await writeMetadataAsync(this.dataPath, this.metadataSnapshot());
+    } catch (err) {
+      this.logger.error(`failed to persist metadata - ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
   /** As nsqd: a data path that cannot be written at start-up is fatal, not a logged error. */
   private persistMetadataAtStart(): void {
-    this.metadataDirty = false;
     try {
       writeMetadata(this.dataPath, this.metadataSnapshot());
     } catch (err) {
@@ -286,6 +314,7 @@ export class Nsqd implements TopicHost {
     );
     const conn = new ProtocolV2Connection(client, this);
     this.clients.add(client);
+    this.drain.admit(client);
     socket.on("data", (chunk: Buffer) => conn.onData(chunk));
     socket.on("drain", () => client.onDrain());
     socket.on("close", () => {
@@ -311,6 +340,7 @@ export class Nsqd implements TopicHost {
       this.collectIfGrown();
       reanchorClock();
     }
+    this.rates.maybeSample(this.topics.values(), now);
     for (const ch of this.activeChannels) {
       if (ch.deleted || !ch.processQueues(now)) {
         this.activeChannels.delete(ch);
@@ -380,6 +410,10 @@ export class Nsqd implements TopicHost {
     this.publishFailed(err);
   }
 
+  deadLetter(channel: Channel, buf: Uint8Array): boolean {
+    return this.deadLetters.divert(channel, buf);
+  }
+
   createBackend(queueName: string): BackendQueue | null {
     return new DiskQueue({
       name: queueName,
@@ -392,6 +426,7 @@ export class Nsqd implements TopicHost {
       logger: this.logger,
       // a disk error makes the broker unhealthy until the next successful disk write (as nsqd)
       onWriteSucceeded: this.clearHealthError,
+      startupFiles: this.dirIndex.claim(queueName, !this.loaded),
     });
   }
 
@@ -507,6 +542,12 @@ export class Nsqd implements TopicHost {
     this.persistMetadata();
   }
 
+  /** POST /channel/config: the channel's dead-letter limit (null: back to --max-attempts), kept in nsqd.dat. */
+  setChannelMaxAttempts(channel: Channel, maxAttempts: number | null): void {
+    this.deadLetters.setOverride(channel, maxAttempts);
+    this.persistMetadata();
+  }
+
   // ---- health ----
   get health(): string {
     return this.healthError === null ? "OK" : `NOK - ${this.healthError}`;
@@ -522,13 +563,14 @@ export class Nsqd implements TopicHost {
   }
 
   // ---- hooks filled in by persistence, lookupd, auth and transports ----
-  /** Rewrites nsqd.dat once at the end of the current turn, however many changes it had. */
+  /**
+   * Rewrites nsqd.dat at the end of the current turn, however many changes it had; changes that
+   * keep coming are gathered into one write per 100 ms or so (coalesced-write.ts says what a
+   * crash in between loses).
+   */
   private persistMetadata(): void {
-    if (!this.loaded || this.metadataDirty) return;
-    this.metadataDirty = true;
-    setImmediate(() => {
-      if (this.metadataDirty && !this.closing) this.writeMetadataNow();
-    });
+    if (!this.loaded || this.closing) return;
+    this.metadataWrite.request();
   }
 
   /** Permission check for SUB/PUB/MPUB/DPUB; may return a Promise (re-query after expiry). */
@@ -550,8 +592,19 @@ export class Nsqd implements TopicHost {
     );
   }
 
+  /** true while a --drain-timeout drain runs before the shutdown (/ping answers 503) */
+  get draining(): boolean {
+    return this.drain.active;
+  }
+
+  /** The daemon's second signal: cut a drain short (the shutdown still persists everything). */
+  interruptClose(): void {
+    this.drain.interrupt();
+  }
+
   async close(): Promise<void> {
-    if (this.closing) return;
+    if (this.closing || this.drain.active) return;
+    if (this.options.drainTimeout > 0 && this.scanTimer !== null) await this.drain.run(this.options.drainTimeout);
     this.closing = true;
     if (this.scanTimer !== null) clearInterval(this.scanTimer);
     this.fdGuard?.stop();
@@ -565,6 +618,7 @@ export class Nsqd implements TopicHost {
     this.https?.stop();
     this.lookupPeers?.close();
     await tcpClosed;
+    await this.metadataWrite.stop(); // a background rewrite still running must not land after the final one
     if (this.loaded) {
       this.writeMetadataNow();
       for (const topic of this.topics.values()) this.flushTopicForShutdown(topic);
@@ -604,7 +658,8 @@ export class Nsqd implements TopicHost {
         .filter((i) => i.dueAt > 0)
         .map((i) => ({ id: i.buf.subarray(MSG_ID_OFFSET, MSG_ID_OFFSET + 16), due: i.dueAt }));
       if (onDisk !== null) deferred.push(...onDisk.entries());
-      writeDeferredSidecar(this.dataPath, queueName, deferred);
+      // with nothing deferred, only a sidecar that was there at start needs removing (no unlink per queue)
+      if (deferred.length > 0 || this.dirIndex.hasDeferredSidecar(queueName)) writeDeferredSidecar(this.dataPath, queueName, deferred);
     } catch (err) {
       this.logger.error(`failed to write ${items.length} messages of ${queueName} to disk at shutdown - ${String(err)}`);
     }

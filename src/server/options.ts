@@ -62,6 +62,19 @@ export interface NsqdOptions {
   topologyRegion: string;
   topologyZone: string;
   enableExperiment: string[];
+  // ---- beyond nsqd (README "Beyond nsqd"); every default keeps nsqd's behaviour ----
+  /** ms; 0 = --max-req-timeout is also the DPUB / `defer=` limit (nsqd) */
+  maxDeferTimeout: number;
+  /** deliveries before a failed message goes to the dead-letter topic; 0 = never (nsqd) */
+  maxAttempts: number;
+  deadLetterTopicSuffix: string;
+  /** ms a SIGTERM/SIGINT waits for in-flight messages before exiting; 0 = exit at once (nsqd) */
+  drainTimeout: number;
+}
+
+/** The longest DPUB / `defer=` delay: --max-defer-timeout when set, else --max-req-timeout (nsqd). */
+export function maxDeferTimeout(opts: Pick<NsqdOptions, "maxDeferTimeout" | "maxReqTimeout">): number {
+  return opts.maxDeferTimeout > 0 ? opts.maxDeferTimeout : opts.maxReqTimeout;
 }
 
 /** nsqd's default node id: crc32(md5(hostname)) % 1024. */
@@ -135,5 +148,9 @@ export function defaultNsqdOptions(): NsqdOptions {
     topologyRegion: "",
     topologyZone: "",
     enableExperiment: [],
+    maxDeferTimeout: 0,
+    maxAttempts: 0,
+    deadLetterTopicSuffix: ".dead",
+    drainTimeout: 0,
   };
 }

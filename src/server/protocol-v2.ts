@@ -16,6 +16,7 @@ import { decodeIdentify, negotiate } from "./identify.ts";
 import { MSG_HEADER_SIZE, preciseNowMs } from "./message.ts";
 import type { Topic } from "./topic.ts";
 import type { Nsqd } from "./nsqd.ts";
+import { maxDeferTimeout } from "./options.ts";
 
 /** nsqd reads command lines through a 16 KiB buffer: 16383 bytes and the newline at most. */
 const MAX_LINE = 16383;
@@ -538,7 +539,7 @@ export class ProtocolV2Connection {
     const t = params[2]!;
     const delay = /^[0-9]*$/.test(t) ? (t === "" ? 0 : Number(t)) : NaN;
     if (Number.isNaN(delay)) throw new ProtocolError("E_INVALID", `DPUB could not parse timeout ${t}`);
-    const maxReq = this.nsqd.options.maxReqTimeout;
+    const maxReq = maxDeferTimeout(this.nsqd.options);
     if (delay > maxReq) throw new ProtocolError("E_INVALID", `DPUB timeout ${delay} out of range 0-${maxReq}`);
     const size = this.messageBodySize("DPUB", buf, next);
     if (size < 0) return this.needMore(next + 4 - start);

@@ -36,6 +36,11 @@ export class RingQueue<T> {
     return this.count === 0 ? undefined : this.items[this.head];
   }
 
+  /** The i-th oldest item (0 = head), without removing it. */
+  at(i: number): T | undefined {
+    return i < 0 || i >= this.count ? undefined : this.items[(this.head + i) & (this.items.length - 1)];
+  }
+
   clear(): void {
     this.items = new Array(16);
     this.head = 0;

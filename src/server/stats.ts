@@ -25,6 +25,7 @@ import type {
 import type { Topic } from "./topic.ts";
 import { clientTlsDetails } from "./transport-upgrade.ts";
 import { heapUsage } from "./process-memory.ts";
+import type { StatsExtras } from "./stats-extras.ts";
 
 /** The document types live in src/protocol/stats-types.ts (shared with the stat tool); re-exported for callers of this module. */
 export type * from "../protocol/stats-types.ts";
@@ -42,6 +43,8 @@ export interface StatsFilter {
   channel: string;
   includeClients: boolean;
   includeMem: boolean;
+  /** beyond nsqd: extra fields (rates, dead letters; src/server/stats-extras.ts) */
+  extras?: StatsExtras;
 }
 
 /** The broker state /stats reads. */
@@ -106,6 +109,7 @@ function collectTopics(source: StatsSource, filter: StatsFilter, now: number): T
     };
     const corruption = corruptionOf(topic.backend);
     if (corruption !== undefined) stats.backend_corruption = corruption;
+    if (filter.extras !== undefined) Object.assign(stats, filter.extras.topic(topic));
     out.push(stats);
   }
   return out;
@@ -128,6 +132,7 @@ function channelStatsOf(ch: Channel, filter: StatsFilter, configured: number[], 
   };
   const corruption = corruptionOf(ch.backend);
   if (corruption !== undefined) stats.backend_corruption = corruption;
+  if (filter.extras !== undefined) Object.assign(stats, filter.extras.channel(ch));
   return stats;
 }
 

@@ -270,7 +270,8 @@ export class ClusterPoller {
 
   private async pollNode(n: NodeState, startedAt: number): Promise<void> {
     try {
-      const body = await getJson(httpUrl(n.address, "/stats?format=json&include_mem=false"), this.timeouts);
+      // rates=true: `nsq serve` adds its own message rates (nsqd ignores the parameter)
+      const body = await getJson(httpUrl(n.address, "/stats?format=json&include_mem=false&rates=true"), this.timeouts);
       n.stats = parseStats(body);
       n.sampledAt = this.now();
       n.lastOkAt = n.sampledAt;

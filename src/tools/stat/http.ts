@@ -21,6 +21,9 @@ export interface HttpTlsOptions {
   rejectUnauthorized: boolean;
   /** PEM CA bundle (--tls-root-ca-file); undefined = system roots */
   ca?: string;
+  /** PEM client certificate and key (nsqadmin's --http-client-tls-cert / --http-client-tls-key) */
+  cert?: string;
+  key?: string;
 }
 
 export const DEFAULT_TIMEOUTS: HttpTimeouts = { connectTimeoutMs: 2000, requestTimeoutMs: 5000 };

@@ -7,6 +7,7 @@
 import type { ClusterSnapshot, NodeState } from "./cluster.ts";
 import { RateTracker, sumRates } from "./rates.ts";
 import type { ChannelStats, ClientStats, TopicStats } from "./types.ts";
+import type { RateStats } from "../../protocol/stats-types.ts";
 
 /** One row of a topic/channel table, or of a per-node breakdown (then `name` is the node). */
 export interface StatRow {
@@ -129,11 +130,24 @@ function nodeRow(key: string, node: NodeState): StatRow {
   return row;
 }
 
-function addRates(b: Builder, row: StatRow, node: NodeState, messages: number, depth: number): void {
+/** The node's rate window (1s, 10s, 1m) nearest to the tracker's window (0: since the last poll). */
+function offeredWindow(windowMs: number): "1s" | "10s" | "1m" {
+  if (windowMs <= 3000) return "1s";
+  return windowMs <= 30_000 ? "10s" : "1m";
+}
+
+function addRates(b: Builder, row: StatRow, node: NodeState, messages: number, depth: number, offered?: RateStats): void {
   if (!node.up) return;
   const r = b.tracker.rates(row.key, messages, messages - depth, node.sampledAt);
   row.rateIn = r.rate;
   row.rateOut = r.rate2;
+  // a node that measures its own rates (nsq serve) is trusted over differencing polls: its window
+  // closest to the dashboard's --rate-window
+  if (offered !== undefined) {
+    const w = offeredWindow(b.tracker.rateWindowMs);
+    row.rateIn = offered[`message_${w}`];
+    row.rateOut = offered[`out_${w}`];
+  }
   row.history = b.tracker.record(row.key, row.rateIn);
 }
 
@@ -149,7 +163,7 @@ function channelNodeRow(b: Builder, node: NodeState, topic: string, c: ChannelSt
   row.timedOut = c.timeout_count;
   row.messages = c.message_count;
   row.consumers = c.client_count;
-  addRates(b, row, node, c.message_count, c.depth);
+  addRates(b, row, node, c.message_count, c.depth, c.rates);
   return row;
 }
 
@@ -168,7 +182,7 @@ function topicNodeRow(b: Builder, node: NodeState, t: TopicStats): StatRow {
     row.timedOut += c.timeout_count;
     row.consumers += c.client_count;
   }
-  addRates(b, row, node, t.message_count, t.depth);
+  addRates(b, row, node, t.message_count, t.depth, t.rates);
   return row;
 }
 

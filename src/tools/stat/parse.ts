@@ -10,6 +10,7 @@ import type {
   NsqdStats,
   TopicStats,
 } from "./types.ts";
+import type { RateStats } from "../../protocol/stats-types.ts";
 
 type Json = Record<string, unknown>;
 
@@ -65,7 +66,17 @@ export function parseChannel(v: unknown): ChannelStats {
     client_count: num(o.client_count),
     clients: Array.isArray(o.clients) ? o.clients.map(parseClient) : null,
     paused: bool(o.paused),
+    ...rates(o.rates),
   };
+}
+
+/** The node's `rates` object when it offers one with every field numeric; nothing otherwise. */
+function rates(v: unknown): { rates?: RateStats } {
+  if (v === null || typeof v !== "object") return {};
+  const o = v as Json;
+  const keys = ["message_1s", "message_10s", "message_1m", "out_1s", "out_10s", "out_1m"] as const;
+  if (!keys.every((k) => typeof o[k] === "number" && Number.isFinite(o[k]))) return {};
+  return { rates: Object.fromEntries(keys.map((k) => [k, o[k] as number])) as unknown as RateStats };
 }
 
 export function parseTopic(v: unknown): TopicStats {
@@ -78,6 +89,7 @@ export function parseTopic(v: unknown): TopicStats {
     message_count: num(o.message_count),
     message_bytes: num(o.message_bytes),
     paused: bool(o.paused),
+    ...rates(o.rates),
   };
 }
 

@@ -42,12 +42,14 @@ export type ChannelStats = Pick<
 > & {
   /** null when the request used include_clients=false */
   clients: ClientStats[] | null;
+  /** the node's own message rates (`nsq serve` with ?rates=true); absent from nsqd */
+  rates?: Wire.RateStats;
 };
 
 export type TopicStats = Pick<
   Wire.TopicStats,
   "topic_name" | "depth" | "backend_depth" | "message_count" | "message_bytes" | "paused"
-> & { channels: ChannelStats[] };
+> & { channels: ChannelStats[]; rates?: Wire.RateStats };
 
 export type NsqdStats = Pick<Wire.StatsDocument, "version" | "health" | "start_time"> & {
   /** null when a topic filter named an unknown topic */

@@ -1,0 +1,104 @@
+/**
+ * The JSON shapes of nsqadmin's API (NSQ v1.3.0 internal/clusterinfo/types.go), shared by the
+ * server (stats.ts, cluster-info.ts) and the browser code (ui/client/). Types only, no imports,
+ * so the browser's type-check (ui/client/tsconfig.json, DOM library) can include this file.
+ */
+
+export interface ProducerTopic {
+  topic: string;
+  tombstoned: boolean;
+}
+
+/** An nsqd as nsqadmin's /api/nodes lists it. */
+export interface Producer {
+  remote_addresses: string[] | null;
+  remote_address: string;
+  hostname: string;
+  broadcast_address: string;
+  tcp_port: number;
+  http_port: number;
+  version: string;
+  topics: ProducerTopic[] | null;
+  out_of_date: boolean;
+}
+
+/** One percentile of an e2e latency aggregate (values in ns). */
+export interface LatencyPercentile {
+  quantile: number;
+  value?: number;
+  min: number;
+  max: number;
+  average: number;
+  count: number;
+}
+
+export interface LatencyAggregate {
+  count: number;
+  percentiles: LatencyPercentile[] | null;
+  topic: string;
+  channel: string;
+  host: string;
+}
+
+export interface AdminClientStats {
+  node: string;
+  remote_address: string;
+  version: string;
+  client_id: string;
+  hostname: string;
+  user_agent: string;
+  connect_ts: number;
+  /** nanoseconds since connect_ts (whole seconds), as Go's time.Duration */
+  connected: number;
+  in_flight_count: number;
+  ready_count: number;
+  finish_count: number;
+  requeue_count: number;
+  message_count: number;
+  sample_rate: number;
+  deflate: boolean;
+  snappy: boolean;
+  authed: boolean;
+  auth_identity: string;
+  auth_identity_url: string;
+  tls: boolean;
+  tls_cipher_suite: string;
+  tls_version: string;
+  tls_negotiated_protocol: string;
+  tls_negotiated_protocol_is_mutual: boolean;
+}
+
+export interface AdminChannelStats {
+  node: string;
+  hostname: string;
+  topic_name: string;
+  channel_name: string;
+  depth: number;
+  memory_depth: number;
+  backend_depth: number;
+  in_flight_count: number;
+  deferred_count: number;
+  requeue_count: number;
+  timeout_count: number;
+  message_count: number;
+  client_count: number;
+  nodes: AdminChannelStats[] | null;
+  clients: AdminClientStats[] | null;
+  paused: boolean;
+  e2e_processing_latency: LatencyAggregate | null;
+}
+
+export interface AdminTopicStats {
+  node: string;
+  hostname: string;
+  topic_name: string;
+  depth: number;
+  memory_depth: number;
+  backend_depth: number;
+  message_count: number;
+  nodes: AdminTopicStats[] | null;
+  channels: AdminChannelStats[] | null;
+  paused: boolean;
+  e2e_processing_latency: LatencyAggregate | null;
+}
+
