@@ -5,7 +5,8 @@
  */
 import { afterAll, expect, test } from "bun:test";
 import { cleanupDirs, type ScenarioResult } from "../scripts/soak/lib.ts";
-import { CHURN_QUICK, CLUSTER_QUICK, CONNECTIONS_QUICK, FUZZ_QUICK, STALL_QUICK } from "../scripts/soak/scenarios.ts";
+import { CHURN_QUICK, CLUSTER_QUICK, CONNECTIONS_QUICK, FUZZ_QUICK, RESTARTS_QUICK, STALL_QUICK } from "../scripts/soak/scenarios.ts";
+import { restarts } from "../scripts/soak/restarts.ts";
 import { connections } from "../scripts/soak/connections.ts";
 import { stall } from "../scripts/soak/stall.ts";
 import { churn } from "../scripts/soak/churn.ts";
@@ -51,3 +52,9 @@ test("cluster faults: kill -9 a broker, one lookupd, both lookupds; nothing ackn
   passed(r);
   expect(String(r.figures["of the lost: in flight at the kill -9 (memory only until issue 20) / other"])).toEndWith(" / 0");
 }, 120_000);
+
+test("SIGTERM and start again under full-speed MPUB and consuming: every acknowledged message delivered", async () => {
+  const r = await restarts(RESTARTS_QUICK);
+  passed(r);
+  expect(String(r.figures["delivered (unique) / lost"])).toEndWith(" / 0");
+}, 90_000);

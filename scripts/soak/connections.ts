@@ -19,9 +19,11 @@ export interface ConnectionsOptions {
   /** the descriptor-exhaustion part: the child's `ulimit -n` and how many clients try to connect */
   fdLimit: number;
   fdClients: number;
+  /** quiet time before the idle memory reading and after everyone left */
+  settleMs: number;
 }
 
-export const CONNECTIONS_FULL: ConnectionsOptions = { tcp: 5000, http: 500, holdMs: 60_000, tlsEvery: 10, snappyEvery: 7, fdLimit: 1024, fdClients: 1500 };
+export const CONNECTIONS_FULL: ConnectionsOptions = { tcp: 5000, http: 500, holdMs: 60_000, tlsEvery: 10, snappyEvery: 7, fdLimit: 1024, fdClients: 1500, settleMs: 5000 };
 
 const TOPIC = "soak-conn";
 
@@ -123,7 +125,7 @@ export async function connections(o: ConnectionsOptions): Promise<ScenarioResult
   await until(() => http.ok.every((h) => h.ok >= 1 || h.closed), "first HTTP answers", 30_000);
 
   // idle: nothing moves for a moment, then memory per connection
-  await Bun.sleep(3000);
+  await Bun.sleep(Math.min(3000, o.settleMs));
   const rssHeld = rssOf(pid);
   const clientStats = ((await (await fetch(`http://127.0.0.1:${s.http}/stats?format=json&include_clients=true`)).json()) as { topics: Array<{ channels: Array<{ clients: Array<{ tls: boolean; snappy: boolean }> }> }>; producers?: Array<{ tls: boolean; snappy: boolean }> });
   const allClients = [...clientStats.topics.flatMap((t) => t.channels.flatMap((c) => c.clients)), ...(clientStats.producers ?? [])];
@@ -175,7 +177,7 @@ export async function connections(o: ConnectionsOptions): Promise<ScenarioResult
     h.socket.end();
   }
   await until(() => fdsOf(pid) < fdsHeld - held + 20, "the server to close every connection", 30_000).catch((e: Error) => failures.push(e.message));
-  await Bun.sleep(5000);
+  await Bun.sleep(o.settleMs);
   const rssAfter = rssOf(pid);
   await until(async () => (await fetch(`http://127.0.0.1:${s.http}/ping`)).ok, "/ping after").catch((e: Error) => failures.push(e.message));
   const crashes = s.daemon.ended ? 1 : 0;
@@ -207,7 +209,7 @@ export async function connections(o: ConnectionsOptions): Promise<ScenarioResult
       "published / acknowledged / delivered": `${published} / ${acked} / ${counters.delivered}`,
       "HTTP /ping answered (200) / other": `${httpOk} / ${httpBad}`,
       "connections dropped by server during hold": unexpected + httpClosed,
-      "RSS 5 s after all closed": `${mib(rssAfter)} (baseline + ${mib(rssAfter - rssBase)})`,
+      [`RSS ${o.settleMs / 1000} s after all closed`]: `${mib(rssAfter)} (baseline + ${mib(rssAfter - rssBase)})`,
       "fd limit: ulimit -n / clients tried": `${o.fdLimit} / ${o.fdClients}`,
       "fd limit: connected / refused": `${fd.connected} / ${fd.refused}`,
       "fd limit: log line": fd.logLine,
