@@ -44,8 +44,8 @@ test("the descriptor guard: one ERROR line and a paused listener at the limit, o
   expect(calls).toEqual(["pause", "resume"]);
   expect(g.exhaustedEvents).toBe(1);
   const text = lines.join("");
-  expect(text).toContain("ERROR: TCP: out of file descriptors (990 of ulimit -n 1000 in use, 977 clients connected): new connections are refused until some close");
-  expect(text).toContain("INFO: TCP: file descriptors available again (500 of 1000 in use), accepting connections");
+  expect(text).toContain("ERROR: out of file descriptors (990 of ulimit -n 1000 in use, 977 clients connected): new TCP and HTTP connections are refused until some close");
+  expect(text).toContain("INFO: file descriptors available again (500 of 1000 in use), accepting connections");
   expect(lines.length).toBe(2);
 });
 
@@ -56,3 +56,26 @@ test("EMFILE reported by the first check (counting impossible) is the exhausted 
   expect(g.exhausted).toBe(true);
   expect(lines.join("")).toContain("(256 of ulimit -n 256 in use, 240 clients connected): new connections wait until some close");
 });
+
+test("HTTP clients over `ulimit -n`: the broker logs it, stops listening, and answers /ping again once they are gone", async () => {
+  const { Daemon, cleanupDirs, scratchDir } = await import("../scripts/soak/lib.ts");
+  const d = new Daemon(["serve", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", `--data-path=${scratchDir("nsq-limits-")}`], { nofile: 200 });
+  try {
+    const { http } = await d.ports();
+    const socks: net.Socket[] = [];
+    for (let i = 0; i < 300; i++) {
+      const s = net.connect(http, "127.0.0.1", () => s.write("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"));
+      s.on("error", () => {});
+      s.resume();
+      socks.push(s);
+    }
+    await d.waitFor(/ERROR: out of file descriptors \(\d+ of ulimit -n 200 in use/);
+    for (const s of socks) s.destroy();
+    await d.waitFor(/INFO: file descriptors available again/);
+    expect(await (await fetch(`http://127.0.0.1:${http}/ping`)).text()).toBe("OK");
+    expect(d.ended).toBe(false);
+  } finally {
+    await d.stop();
+    cleanupDirs();
+  }
+}, 30_000);

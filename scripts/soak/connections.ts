@@ -235,7 +235,7 @@ export async function fdExhaustion(o: Pick<ConnectionsOptions, "fdLimit" | "fdCl
   });
   let logLine = "";
   try {
-    logLine = (await s.daemon.waitFor(/ERROR: (TCP: out of file descriptors[^\n]*)/, 5000))[1]!;
+    logLine = (await s.daemon.waitFor(/ERROR: (out of file descriptors[^\n]*)/, 5000))[1]!;
   } catch {
     failures.push(`no "out of file descriptors" log line with ulimit -n ${o.fdLimit} and ${o.fdClients} clients`);
   }

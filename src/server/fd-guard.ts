@@ -6,10 +6,11 @@
  * EMFILE. Bun's listener then neither reports it nor backs off: it retries at once, burning a
  * whole core, while new clients sit in the kernel's backlog with no answer. Go's nsqd logs
  * "temporary Accept() failure" and sleeps. Here, once a second, the descriptors in
- * /proc/self/fd are counted against the soft limit; near it the TCP listener is paused (new
- * clients are refused at once: a clear ECONNREFUSED instead of a hang) and one ERROR line says
- * why; when enough have been freed it listens again and logs that too. Connected clients are
- * served throughout. Linux only (elsewhere the guard does nothing).
+ * /proc/self/fd are counted against the soft limit; near it the TCP and HTTP listeners are paused
+ * (new clients are refused at once: a clear ECONNREFUSED instead of a hang) and one ERROR line
+ * says why; when enough have been freed they listen again and that is logged too. Connected TCP
+ * clients are served throughout (pausing Bun.serve also closes its idle keep-alive connections,
+ * which HTTP clients reopen). Linux only (elsewhere the guard does nothing).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import type { Logger } from "../util/logger.ts";
@@ -82,15 +83,15 @@ export class FdGuard {
       this.exhaustedEvents++;
       this.paused = this.hooks.pause();
       this.logger.error(
-        `TCP: out of file descriptors (${open ?? this.limit} of ulimit -n ${this.limit} in use, ${this.hooks.clients()} clients connected)` +
-          (this.paused ? ": new connections are refused until some close" : ": new connections wait until some close") +
+        `out of file descriptors (${open ?? this.limit} of ulimit -n ${this.limit} in use, ${this.hooks.clients()} clients connected)` +
+          (this.paused ? ": new TCP and HTTP connections are refused until some close" : ": new connections wait until some close") +
           " - raise the limit (ulimit -n) for more clients",
       );
     } else if (this.exhausted && open !== null && open < this.low) {
       this.exhausted = false;
       if (this.paused) this.hooks.resume();
       this.paused = false;
-      this.logger.info(`TCP: file descriptors available again (${open} of ${this.limit} in use), accepting connections`);
+      this.logger.info(`file descriptors available again (${open} of ${this.limit} in use), accepting connections`);
     }
   }
 

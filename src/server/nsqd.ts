@@ -282,13 +282,19 @@ export class Nsqd implements TopicHost {
     const server = this.tcpServer;
     const addr = parseListenAddress(this.options.tcpAddress);
     return FdGuard.start(this.logger, {
+      // the HTTP(S) listeners too: Bun.serve's accept spins on EMFILE as well
       pause: () => {
-        if (server === null || addr.kind !== "tcp") return false;
+        const http = [this.http?.pause?.() ?? false, this.https?.pause?.() ?? false].some(Boolean);
+        if (server === null || addr.kind !== "tcp") return http;
         server.close();
         return true;
       },
       resume: () => {
-        if (addr.kind === "tcp" && !this.closing) server?.listen(this.tcpPort, addr.host);
+        if (this.closing) return;
+        if (addr.kind === "tcp") server?.listen(this.tcpPort, addr.host);
+        for (const h of [this.http, this.https]) {
+          if (h?.resume !== undefined && !h.resume()) this.logger.error(`HTTP: could not listen on ${h.address} again`);
+        }
       },
       clients: () => this.clients.size,
     });
