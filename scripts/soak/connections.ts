@@ -116,10 +116,14 @@ export async function connections(o: ConnectionsOptions): Promise<ScenarioResult
     }
     return { c, i };
   });
-  const http = await inWaves(o.http, 100, (i) => new Promise<HttpKeepAlive>((resolve, reject) => {
-    const h: HttpKeepAlive = new HttpKeepAlive(s.http, (err) => (err ? reject(err) : resolve(h)));
-    void i;
-  }));
+  const http = await inWaves(
+    o.http,
+    100,
+    () =>
+      new Promise<HttpKeepAlive>((resolve, reject) => {
+        const h: HttpKeepAlive = new HttpKeepAlive(s.http, (err) => (err ? reject(err) : resolve(h)));
+      }),
+  );
   const connectSeconds = (performance.now() - t0) / 1000;
   for (const h of http.ok) h.ping();
   await until(() => http.ok.every((h) => h.ok >= 1 || h.closed), "first HTTP answers", 30_000);
