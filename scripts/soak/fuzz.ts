@@ -160,12 +160,13 @@ const NSQD_ROUTES = ["/", "/ping", "/info", "/stats", "/pub", "/mpub", "/topic/c
   "/topic/unpause", "/channel/create", "/channel/delete", "/channel/empty", "/channel/pause", "/channel/unpause", "/debug/pprof/",
   "/debug/pprof/cmdline", "/debug/pprof/symbol", "/debug/pprof/heap", "/debug/setblockrate", "/debug/freememory", "/config/log_level",
   "/config/nsqlookupd_tcp_addresses", "/config/x", "/put", "/mput", "/create_topic", "/delete_topic", "/empty_topic", "/pause_topic",
-  "/create_channel", "/delete_channel", "/empty_channel", "/pause_channel", "/nope", "//", "/stats/", "/%zz"];
+  "/create_channel", "/delete_channel", "/empty_channel", "/pause_channel", "/metrics", "/channel/peek", "/channel/config", "/nope", "//",
+  "/stats/", "/%zz"];
 const LOOKUPD_ROUTES = ["/", "/ping", "/info", "/debug", "/lookup", "/topics", "/channels", "/nodes", "/topic/create", "/topic/delete",
-  "/topic/tombstone", "/channel/create", "/channel/delete", "/create_topic", "/delete_topic", "/tombstone_topic_producer", "/nope", "/%zz"];
-const KEYS = ["topic", "channel", "format", "defer", "node", "include_clients", "include_mem", "binary", "rate", "x", ""];
+  "/topic/tombstone", "/channel/create", "/channel/delete", "/create_topic", "/delete_topic", "/tombstone_topic_producer", "/metrics", "/nope", "/%zz"];
+const KEYS = ["topic", "channel", "format", "defer", "node", "include_clients", "include_mem", "binary", "rate", "n", "encoding", "max_attempts", "x", ""];
 const VALUES = ["fz", "fz2", "fz#ephemeral", "", "json", "text", "true", "1", "-1", "99999999999999999999", "1.5", "%zz", "%00", "ü",
-  "x".repeat(70), "127.0.0.1:1", "127.0.0.1:0", ":", "a b", "a&b", "#", "NaN"];
+  "x".repeat(70), "127.0.0.1:1", "127.0.0.1:0", ":", "a b", "a&b", "#", "NaN", "default", "base64", "0", "1000000"];
 // /config bodies never name a non-loopback address: a fuzzed lookupd address must not leave the machine
 const BODIES = ["", "x", "hello", '"debug"', '"fatal"', "[]", '["127.0.0.1:1"]', '[""]', "{", "null", "\x00\x01\x02", "a\nb\n\nc", "\x00\x00\x00\x02"];
 
