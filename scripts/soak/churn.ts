@@ -3,13 +3,14 @@
  * dropped at a high rate — each one a connection that SUBscribes to `<n>#ephemeral` and goes
  * away, so its channel is deleted with its last client — while messages are published to the
  * topic and a durable consumer keeps consuming. No leak (the channels are gone afterwards, memory
- * back), no stall (the durable consumer gets every message), /stats answering throughout.
+ * back), no stall (the durable consumer gets every message), /stats answering throughout, and
+ * the broker's lookupd, which follows every registration, lists only the durable channel after.
  */
 import net from "node:net";
 import { NsqConnection, type ConnectionEvents } from "../../src/client/connection.ts";
 import { resolveClientConfig } from "../../src/client/config.ts";
 import { Producer } from "../../src/client/producer.ts";
-import { cpuMeter, latencyProbe, mib, ms, pct, rssOf, startServe, until, type ScenarioResult } from "./lib.ts";
+import { cpuMeter, latencyProbe, mib, ms, pct, rssOf, startLookupd, startServe, until, type ScenarioResult } from "./lib.ts";
 
 export interface ChurnOptions {
   /** ephemeral channels per second (target) and for how long */
@@ -67,7 +68,9 @@ function subscribeAndLeave(port: number, channel: string): Promise<void> {
 
 export async function churn(o: ChurnOptions): Promise<ScenarioResult> {
   const failures: string[] = [];
-  const s = await startServe();
+  // a lookupd attached: every channel is a REGISTER and an UNREGISTER for it to follow
+  const lookupd = await startLookupd();
+  const s = await startServe([`--lookupd-tcp-address=127.0.0.1:${lookupd.tcp}`]);
   const pid = s.daemon.pid;
   const address = `127.0.0.1:${s.tcp}`;
   const durable = new Durable(address);
@@ -133,12 +136,21 @@ export async function churn(o: ChurnOptions): Promise<ScenarioResult> {
     return channelsLeft === 1;
   }, "ephemeral channels to be gone", 15_000).catch((e: Error) => failures.push(`${e.message} (${channelsLeft} channels left)`));
   await until(() => durable.seen.size >= acked, "the durable consumer to get every message", 30_000).catch((e: Error) => failures.push(e.message));
+  let lookupdChannels: string[] = [];
+  await until(async () => {
+    const r = await fetch(`http://127.0.0.1:${lookupd.http}/channels?topic=${TOPIC}`);
+    lookupdChannels = r.ok ? ((await r.json()) as { channels: string[] }).channels : [];
+    return lookupdChannels.length === 1 && lookupdChannels[0] === "durable";
+  }, "lookupd to list only the durable channel", 15_000).catch((e: Error) => failures.push(`${e.message} (${lookupdChannels.length} listed)`));
   await Bun.sleep(2000);
   const rssAfter = rssOf(pid);
   const crashes = s.daemon.ended ? 1 : 0;
   durable.conn.close();
   await producer.close();
   await s.daemon.stop();
+  const lookupdCrashed = lookupd.daemon.ended;
+  await lookupd.daemon.stop();
+  if (lookupdCrashed) failures.push("lookupd died");
 
   if (errors.length > 0) failures.push(`${errors.length} subscribe-and-leave failures, e.g. ${errors[0]}`);
   if (stats.failures > 0) failures.push(`${stats.failures} /stats requests failed or took over 2 s`);
@@ -151,6 +163,7 @@ export async function churn(o: ChurnOptions): Promise<ScenarioResult> {
       "achieved rate": `${(created / seconds).toFixed(0)} /s`,
       "subscribe failures": errors.length,
       "channels left afterwards (durable only = 1)": channelsLeft,
+      "channels lookupd lists afterwards": lookupdChannels.length,
       "published / acknowledged / delivered to durable / lost": `${published} / ${acked} / ${durable.seen.size} / ${Math.max(0, acked - durable.seen.size)}`,
       "/stats during churn: count / p50 / p99 / max": `${stats.count} / ${ms(stats.p50)} / ${ms(stats.p99)} / ${ms(stats.max)}`,
       "/stats failures": stats.failures,
