@@ -77,7 +77,7 @@ export class Nsqd implements TopicHost {
   /** topics created at runtime still waiting for lookupd's channel list (see channelsReady) */
   private readonly channelQueries = new Map<Topic, Promise<void>>();
   private statsd: StatsdReporter | null = null;
-  /** logs running out of file descriptors and pauses the TCP listener meanwhile (null: not Linux) */
+  /** logs running out of file descriptors and pauses the TCP and HTTP listeners meanwhile (null: not Linux) */
   fdGuard: FdGuard | null = null;
   /** nsqd.dat rewrites, coalesced when changes come close together (coalesced-write.ts) */
   private readonly metadataWrite = new CoalescedWrite(() => this.writeMetadataInBackground());
