@@ -9,11 +9,17 @@ export class LookupTcpServer {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private boundPort = 0;
+  private host = "";
 
   constructor(private readonly ctx: LookupContext) {}
 
   get port(): number {
     return this.boundPort;
+  }
+
+  /** Connected peers (nsqd nodes). */
+  get connections(): number {
+    return this.sockets.size;
   }
 
   async listen(address: string): Promise<void> {
@@ -31,8 +37,21 @@ export class LookupTcpServer {
     server.on("error", (err) => this.ctx.logger.error(`TCP: listener error - ${err.message}`));
     const bound = server.address();
     this.boundPort = typeof bound === "object" && bound ? bound.port : port;
+    this.host = listenHost(host);
     this.server = server;
     this.ctx.logger.info(`TCP: listening on ${address.replace(/:\d+$/, `:${this.boundPort}`)}`);
+  }
+
+  /** Out of file descriptors: stop accepting, keep the connected peers (src/util/fd-guard.ts). */
+  pause(): boolean {
+    if (this.server === null || !this.server.listening) return false;
+    this.server.close();
+    return true;
+  }
+
+  /** Accept again on the bound port after pause(). */
+  resume(): void {
+    if (this.server !== null && !this.server.listening) this.server.listen({ host: this.host, port: this.boundPort });
   }
 
   /** Stops accepting and closes every client connection (their peers are dropped). */
@@ -41,7 +60,7 @@ export class LookupTcpServer {
     this.server = null;
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
-    if (!server) return;
+    if (!server || !server.listening) return;
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 

@@ -32,7 +32,7 @@ export interface HttpServerHandle {
   port: number;
   address: string;
   stop(): void;
-  /** out of file descriptors: stop accepting, keep serving (see fd-guard.ts) */
+  /** out of file descriptors: stop accepting, keep serving (see src/util/fd-guard.ts) */
   pause?(): boolean;
   resume?(): boolean;
 }

@@ -33,7 +33,7 @@ import { DataDirIndex } from "./data-dir-index.ts";
 import { CoalescedWrite } from "./coalesced-write.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 import { residentBytes } from "./process-memory.ts";
-import { FdGuard } from "./fd-guard.ts";
+import { FdGuard } from "../util/fd-guard.ts";
 import { RateSampler } from "./rates.ts";
 import { DeadLetters } from "./dead-letter.ts";
 import { Drain } from "./drain.ts";

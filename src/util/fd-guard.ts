@@ -13,7 +13,7 @@
  * which HTTP clients reopen). Linux only (elsewhere the guard does nothing).
  */
 import { readdirSync, readFileSync } from "node:fs";
-import type { Logger } from "../util/logger.ts";
+import type { Logger } from "./logger.ts";
 
 const CHECK_MS = 1000;
 
