@@ -122,7 +122,7 @@ export function buildTarget(target: BuildTarget): BuildOutcome {
 function checkRuns(outfile: string): void {
   const result = Bun.spawnSync([outfile, "--version"], { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
   const out = result.stdout.toString().trim();
-  if (result.exitCode !== 0 || !out.startsWith("nsq v")) {
+  if (result.exitCode !== 0 || !out.startsWith("nsq ") || !out.includes("NSQ v")) {
     throw new Error(`${outfile} --version failed (exit ${result.exitCode}): ${out || result.stderr.toString().trim()}`);
   }
 }

@@ -31,7 +31,7 @@ const HOST_DEPENDENT_DEFAULTS: Readonly<Record<string, string>> = {
 /** Flags src/cli.ts adds to every daemon command (not in NSQD_COMMAND_FLAGS). */
 const CLI_ADDED_FLAGS: readonly FlagSpec[] = [
   { name: "config", kind: "string", default: "", describe: "path to a TOML config file (keys: the config-file column)" },
-  { name: "version", kind: "bool", describe: "print `nsqd v1.3.0 (built w/bun …)` and exit" },
+  { name: "version", kind: "bool", describe: "print `nsqd v1.3.0 (built w/go1.19.8)` (nsqd's exact line) and exit" },
   { name: "help", kind: "bool", alias: "h", describe: "print the flags and exit" },
 ];
 

@@ -6,7 +6,7 @@
  *   nsqd [flags]                 multi-call: invoked under a program name (symlink), runs that command
  *   nsq --version | nsq <command> --version
  *   nsq help [command] | nsq <command> --help
- *   nsq completion               shell completion script (yargs)
+ *   nsq completion [shell]       shell completion script (bash, zsh, fish)
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error. Errors are one line on stderr.
  * Flags of a command use Go's syntax (src/util/goflags.ts); yargs provides the command listing and
@@ -21,7 +21,7 @@ import { UsageError } from "./commands/types.ts";
 import { formatFlagUsage } from "./util/goflags.ts";
 import { resolveCommandLine } from "./util/config-file.ts";
 import { checkAddressFlags } from "./commands/address-flags.ts";
-import { NSQ_VERSION } from "./protocol/version.ts";
+import { daemonVersionLine, NSQ_VERSION, PACKAGE_VERSION, RUNTIME } from "./protocol/version.ts";
 
 export interface CliIo {
   out(text: string): void;
@@ -70,9 +70,10 @@ function displayName(command: NsqCommand): string {
 
 /** `--version` text: daemons name the runtime the way Go's daemons name the Go version. */
 export function versionLine(command?: NsqCommand): string {
-  if (!command) return `nsq v${NSQ_VERSION}`;
+  // the implementation's own version beside the NSQ version it implements (both from version.ts)
+  if (!command) return `nsq ${PACKAGE_VERSION} (implements NSQ v${NSQ_VERSION}; ${RUNTIME})`;
   const name = command.programNames?.[0] ?? "nsq";
-  return command.daemon ? `${name} v${NSQ_VERSION} (built w/bun ${Bun.version})` : `${name} v${NSQ_VERSION}`;
+  return command.daemon ? daemonVersionLine(name) : `${name} v${NSQ_VERSION}`;
 }
 
 /** The flags a command parses: its own plus --version, --help and (when accepted) --config. */
@@ -122,7 +123,6 @@ function buildYargs(argv: string[], commands: readonly NsqCommand[]): Argv {
   }
   return parser
     .command("help [command]", "show help for a command")
-    .completion("completion", "print a shell completion script (bash/zsh)")
     .epilog("Run 'nsq help <command>' for a command's flags. Flags accept Go syntax (-flag=value) too.");
 }
 
@@ -198,11 +198,6 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
         return 0;
       }
       io.out(commandUsage(findCommand(rest[0]!, commands)));
-      return 0;
-    }
-    if (first === "completion" || argv.includes("--get-yargs-completions")) {
-      // yargs prints the script / the completions itself
-      await buildYargs(argv, commands).parseAsync();
       return 0;
     }
     if (first.startsWith("-")) throw new UsageError(`flag provided but not defined: ${first}`);

@@ -1,7 +1,8 @@
 /**
  * The admin UI in a real browser: Debian's chromium driven by playwright-core (nothing downloaded)
  * over `nsq admin` on two `nsq lookupd` + two `nsq serve` processes while messages flow and an
- * nsqjs consumer reads. Loads the topic list and sees its live rate move, opens a channel, pauses
+ * nsqjs consumer reads. Loads the topic list and sees its live rate move, sees the rates the
+ * brokers measure themselves on the topic page, opens a channel, pauses
  * it through the confirmation dialog and sees both brokers report it paused, navigates with the
  * keyboard, watches the counter, creates a topic on the lookup page, and sees a killed broker
  * named while the rest of the page keeps updating.
@@ -111,6 +112,10 @@ test.skipIf(!haveChromium)("topic list, live rates, pausing a channel with confi
   // open orders, then its channel audit, where the consumer shows as a client on each broker
   await page.getByRole("link", { name: "orders", exact: true }).click();
   await page.getByRole("heading", { name: "Topic orders" }).waitFor();
+  // the brokers measure their own rates (nsq serve): the table of windows, in and out
+  const measured = async (w: string): Promise<number> =>
+    Number(((await page.getByTestId("measured-rates").locator(`[data-rate="${w}"]`).textContent()) ?? "").replace(/,/g, "")) || 0;
+  await until("the brokers' own 10 s rates", async () => (await measured("message_10s")) > 0 && (await measured("out_10s")) > 0, 10000);
   await page.getByRole("link", { name: "audit", exact: true }).click();
   await page.getByRole("heading", { name: "Channel orders/audit" }).waitFor();
   await until("both consumer connections listed", async () => (await page.locator("#main table").first().locator("tbody tr").count()) === 2, 10000);

@@ -136,7 +136,7 @@ describe("repeatable flags", () => {
 
 describe("errors", () => {
   test("unknown flag", () => {
-    expect(usageMessage(() => parseGoFlags(["--nope=1"], FLAGS))).toBe("flag provided but not defined: -nope");
+    expect(usageMessage(() => parseGoFlags(["--nope=1"], FLAGS))).toBe("flag provided but not defined: --nope");
     expect(usageMessage(() => parseGoFlags(["-mem"], FLAGS))).toBe("flag provided but not defined: -mem");
   });
 

@@ -137,6 +137,8 @@ describe("nsqd HTTP API", () => {
         "max_output_buffer_size",
         "max_output_buffer_timeout",
         "max_deflate_level",
+        "nsq_version",
+        "runtime",
       ]);
       expect(info).toEqual({
         version: "1.3.0",
@@ -149,6 +151,9 @@ describe("nsqd HTTP API", () => {
         max_output_buffer_size: 65536,
         max_output_buffer_timeout: 30_000_000_000,
         max_deflate_level: 6,
+        // beyond nsqd: this implementation's own version and runtime (clients ignore the fields)
+        nsq_version: (await Bun.file(join(import.meta.dir, "..", "package.json")).json()).version,
+        runtime: `bun ${Bun.version}`,
       });
     });
 

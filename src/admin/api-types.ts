@@ -40,6 +40,20 @@ export interface LatencyAggregate {
   host: string;
 }
 
+/**
+ * Beyond nsqadmin: the message rates (msgs/s) an `nsq serve` node measures itself
+ * (`/stats?rates=true`, src/protocol/stats-types.ts RateStats): `message_*` in, `out_*` out,
+ * over the last 1 s, 10 s and 1 min. The same shape, repeated here so this file stays import-free.
+ */
+export interface AdminRates {
+  message_1s: number;
+  message_10s: number;
+  message_1m: number;
+  out_1s: number;
+  out_10s: number;
+  out_1m: number;
+}
+
 export interface AdminClientStats {
   node: string;
   remote_address: string;
@@ -86,6 +100,9 @@ export interface AdminChannelStats {
   clients: AdminClientStats[] | null;
   paused: boolean;
   e2e_processing_latency: LatencyAggregate | null;
+  /** beyond nsqadmin: a node's own rates; on a cluster-wide object (node "*") their sum, present
+   * only when every node of it offered them */
+  rates?: AdminRates;
 }
 
 export interface AdminTopicStats {
@@ -100,5 +117,7 @@ export interface AdminTopicStats {
   channels: AdminChannelStats[] | null;
   paused: boolean;
   e2e_processing_latency: LatencyAggregate | null;
+  /** beyond nsqadmin: as AdminChannelStats.rates */
+  rates?: AdminRates;
 }
 

@@ -15,6 +15,7 @@ import { producerHttpAddress, UpstreamError, type ClusterInfo, type Producer } f
 import type { Notifier, ActionRequest, AdminActionName } from "./notify.ts";
 import type { AdminOptions } from "./options.ts";
 import { aggregateTopic, emptyChannel, addChannel } from "./stats.ts";
+import type { AdminRates } from "./api-types.ts";
 
 export interface ApiContext {
   opts(): AdminOptions;
@@ -191,11 +192,12 @@ export const counter: ApiHandler = async (ctx) => {
   const producers = await allProducers(ctx, messages, "get counter producer list");
   const stats = await upstream(ctx, "get nsqd stats", () => ctx.ci.nsqdStats(producers, "", "", false));
   collect(ctx, messages, stats.errors);
-  const out: Record<string, { node: string; topic_name: string; channel_name: string; message_count: number }> = {};
+  const out: Record<string, { node: string; topic_name: string; channel_name: string; message_count: number; rates?: AdminRates }> = {};
   for (const t of stats.value) {
     for (const c of t.channels ?? []) {
       const key = `${t.topic_name}:${c.channel_name}:${c.node}`;
-      const s = (out[key] ??= { node: c.node, topic_name: t.topic_name, channel_name: c.channel_name, message_count: 0 });
+      // beyond nsqadmin: `rates` when the node measures its own (nsq serve)
+      const s = (out[key] ??= { node: c.node, topic_name: t.topic_name, channel_name: c.channel_name, message_count: 0, ...(c.rates ? { rates: c.rates } : {}) });
       s.message_count += c.message_count;
     }
   }

@@ -283,7 +283,8 @@ export class ClusterInfo {
     channel: string,
     includeClients: boolean,
   ): Promise<Partial<AdminTopicStats[]> & { health: Map<string, string> }> {
-    let query = "/stats?format=json&include_mem=false";
+    // rates=true: `nsq serve` adds the rates it measures itself (nsqd ignores the parameter)
+    let query = "/stats?format=json&include_mem=false&rates=true";
     if (topic !== "") {
       query += `&topic=${q(topic)}`;
       if (channel !== "") query += `&channel=${q(channel)}`;

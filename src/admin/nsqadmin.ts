@@ -7,7 +7,7 @@
  *   await admin.close();
  */
 import { readFileSync } from "node:fs";
-import { NSQ_VERSION } from "../protocol/version.ts";
+import { daemonVersionLine } from "../protocol/version.ts";
 import { createLogger, type Logger } from "../util/logger.ts";
 import type { HttpTimeouts } from "../tools/stat/http.ts";
 import { ClusterInfo } from "./cluster-info.ts";
@@ -54,7 +54,7 @@ export class NsqAdmin {
   }
 
   async start(): Promise<void> {
-    this.logger.info(`nsqadmin v${NSQ_VERSION} (built w/bun ${Bun.version})`);
+    this.logger.info(daemonVersionLine("nsqadmin"));
     this.http.listen(this.opts.httpAddress);
     this.logger.info(`HTTP: listening on ${this.opts.httpAddress.replace(/:0$/, `:${this.httpPort}`)}`);
   }

@@ -12,7 +12,9 @@ const str = (v: unknown): string => (typeof v === "string" ? v : "");
 const bool = (v: unknown): boolean => v === true;
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
-import type { AdminChannelStats, AdminClientStats, AdminTopicStats, LatencyAggregate } from "./api-types.ts";
+import type { AdminChannelStats, AdminClientStats, AdminRates, AdminTopicStats, LatencyAggregate } from "./api-types.ts";
+// the stat tool's check of a node's `rates` object (all six fields numeric, or none)
+import { rates as parseRates } from "../tools/stat/parse.ts";
 
 export type { AdminChannelStats, AdminClientStats, AdminTopicStats, LatencyAggregate };
 
@@ -90,6 +92,7 @@ export function parseNodeTopics(stats: unknown, node: string, hostname: string, 
         clients: Array.isArray(co.clients) ? co.clients.map((cl) => parseClient(cl, node, nowMs)) : null,
         paused: bool(co.paused),
         e2e_processing_latency: parseLatency(co.e2e_processing_latency, topicName, channelName),
+        ...parseRates(co.rates),
       };
     });
     return {
@@ -104,6 +107,7 @@ export function parseNodeTopics(stats: unknown, node: string, hostname: string, 
       channels,
       paused: bool(to.paused),
       e2e_processing_latency: parseLatency(to.e2e_processing_latency, topicName, ""),
+      ...parseRates(to.rates),
     };
   });
 }
@@ -140,6 +144,25 @@ export function emptyChannel(topic: string, channel: string): AdminChannelStats 
   };
 }
 
+/**
+ * Adds one node's rates into a cluster-wide object's. The sum stands only while every node added
+ * offered rates (`first`: nothing was added before): a sum missing a real nsqd's share would read
+ * as the cluster's rate and be too low, so then the field is left out.
+ */
+function addRates(sum: { rates?: AdminRates }, part: { rates?: AdminRates }, first: boolean): void {
+  if (part.rates === undefined) {
+    delete sum.rates;
+    return;
+  }
+  if (first) {
+    sum.rates = { ...part.rates };
+    return;
+  }
+  const r = sum.rates;
+  if (r === undefined) return;
+  for (const k of Object.keys(r) as Array<keyof AdminRates>) r[k] = Math.round((r[k] + part.rates[k]) * 1000) / 1000;
+}
+
 /** Adds one node's channel into a cluster-wide channel (counts summed, paused if any is). */
 export function addChannel(sum: AdminChannelStats, c: AdminChannelStats): void {
   sum.depth += c.depth;
@@ -152,6 +175,7 @@ export function addChannel(sum: AdminChannelStats, c: AdminChannelStats): void {
   sum.message_count += c.message_count;
   sum.client_count += c.client_count;
   sum.paused ||= c.paused;
+  addRates(sum, c, (sum.nodes?.length ?? 0) === 0);
   (sum.nodes ??= []).push(c);
   sum.nodes.sort(byHost);
   if (c.clients) (sum.clients ??= []).push(...c.clients);
@@ -173,6 +197,7 @@ export function aggregateTopic(topic: string, perNode: readonly AdminTopicStats[
     sum.backend_depth += t.backend_depth;
     sum.message_count += t.message_count;
     sum.paused ||= t.paused;
+    addRates(sum, t, sum.nodes!.length === 0);
     sum.nodes!.push(t);
     addLatency(sum.e2e_processing_latency!, t.e2e_processing_latency);
     for (const c of t.channels ?? []) {

@@ -9,7 +9,7 @@ import { createConnection } from "node:net";
 import type { ConnectionOptions } from "node:tls";
 import * as cmd from "./commands.ts";
 import { FrameParser, FRAME_ERROR, FRAME_MESSAGE, FRAME_RESPONSE, type FrameSink } from "./frame-parser.ts";
-import { ConnectionError, NsqError, ProtocolError, TimeoutError } from "./errors.ts";
+import { ConnectionError, NotNsqServerError, NsqError, ProtocolError, TimeoutError } from "./errors.ts";
 import { parseHostPort } from "./address.ts";
 import type { ClientConfig } from "./config.ts";
 import { MESSAGE_HEADER_SIZE } from "./message.ts";
@@ -283,7 +283,8 @@ export class NsqConnection implements FrameSink {
       }
     } catch (err) {
       const e = err instanceof ProtocolError ? err : new ProtocolError(String(err));
-      this.destroy(new ConnectionError(`protocol error: ${e.message}`, this.address, { cause: e }));
+      const text = e instanceof NotNsqServerError ? e.message : `protocol error: ${e.message}`;
+      this.destroy(new ConnectionError(text, this.address, { cause: e }));
     }
   }
 

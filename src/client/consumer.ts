@@ -13,7 +13,7 @@ import { ConfigError, ConnectionError, errorText, NsqError } from "./errors.ts";
 import { Message, type MessageResponder } from "./message.ts";
 import { lookupTopic, producerTcpAddress } from "./lookupd.ts";
 import { parseHostPort } from "./address.ts";
-import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
+import { isValidChannelName, isValidTopicName, NAME_RULE } from "../protocol/names.ts";
 import { silentLogger, type Logger } from "../util/logger.ts";
 
 export type MessageHandler = (msg: Message) => void | Promise<void>;
@@ -125,8 +125,8 @@ export class Consumer {
   private requeued = 0;
 
   constructor(options: ConsumerOptions) {
-    if (!isValidTopicName(options.topic)) throw new ConfigError(`invalid topic name "${options.topic}"`);
-    if (!isValidChannelName(options.channel)) throw new ConfigError(`invalid channel name "${options.channel}"`);
+    if (!isValidTopicName(options.topic)) throw new ConfigError(`invalid topic name "${options.topic}" (${NAME_RULE})`);
+    if (!isValidChannelName(options.channel)) throw new ConfigError(`invalid channel name "${options.channel}" (${NAME_RULE})`);
     this.topic = options.topic;
     this.channel = options.channel;
     this.handler = options.handler;

@@ -34,6 +34,11 @@ export class ProtocolError extends Error {
   override name = "ProtocolError";
 }
 
+/** The peer's first bytes are not an NSQ frame: the address is not an nsqd TCP port. */
+export class NotNsqServerError extends ProtocolError {
+  override name = "NotNsqServerError";
+}
+
 /** The TCP connection could not be made, or closed while a command waited for its reply. */
 export class ConnectionError extends Error {
   override name = "ConnectionError";

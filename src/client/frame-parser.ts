@@ -3,7 +3,7 @@
  * Works on byte offsets of each received chunk: many frames in one chunk cost no copies; a frame
  * split across chunks is assembled once, when its last byte arrives (no quadratic re-concat).
  */
-import { ProtocolError } from "./errors.ts";
+import { NotNsqServerError, ProtocolError } from "./errors.ts";
 
 export const FRAME_RESPONSE = 0;
 export const FRAME_ERROR = 1;
@@ -23,6 +23,8 @@ export class FrameParser {
   private partsLength = 0;
   /** total bytes (size prefix included) the incomplete frame needs; 0 = not yet known */
   private needed = 0;
+  /** a whole frame has been parsed: the peer speaks NSQ */
+  private sawFrame = false;
 
   /** set by the sink during onFrame: the bytes after this frame belong to another layer */
   private stopRequested = false;
@@ -68,15 +70,16 @@ export class FrameParser {
     let off = 0;
     while (len - off >= 4) {
       const size = buf.readInt32BE(off);
-      if (size < 4 || size > MAX_FRAME_SIZE) throw new ProtocolError(`invalid frame size ${size}`);
+      if (size < 4 || size > MAX_FRAME_SIZE) throw this.streamError(buf.subarray(off), `invalid frame size ${size}`);
       if (len - off - 4 < size) {
         this.needed = 4 + size;
         break;
       }
       const type = buf.readInt32BE(off + 4);
       if (type !== FRAME_RESPONSE && type !== FRAME_ERROR && type !== FRAME_MESSAGE) {
-        throw new ProtocolError(`unknown frame type ${type}`);
+        throw this.streamError(buf.subarray(off), `unknown frame type ${type}`);
       }
+      this.sawFrame = true;
       this.sink.onFrame(type, buf.subarray(off + 8, off + 4 + size));
       off += 4 + size;
       if (this.stopRequested) {
@@ -91,11 +94,29 @@ export class FrameParser {
     }
   }
 
+  /**
+   * A malformed stream. Before any frame was parsed the peer is not nsqd at all (an HTTP server,
+   * nsqlookupd's TCP port...): say so instead of reporting a frame size made of ASCII letters.
+   */
+  private streamError(bytes: Buffer, detail: string): ProtocolError {
+    if (this.sawFrame) return new ProtocolError(detail);
+    const text = bytes.subarray(0, 32).toString("latin1");
+    if (text.startsWith("HTTP")) {
+      return new NotNsqServerError(
+        "the peer is not an NSQ server: it answers like an HTTP server (give nsqd's TCP port, 4150 by default, not its HTTP port)",
+      );
+    }
+    if (text.slice(4).startsWith("E_BAD_PROTOCOL")) {
+      return new NotNsqServerError("the peer is not nsqd: it refused protocol V2 (nsqlookupd's TCP port? give an nsqd TCP address)");
+    }
+    return new NotNsqServerError(`the peer is not an NSQ server: its first bytes are not an NSQ frame (${JSON.stringify(text.slice(0, 16))})`);
+  }
+
   /** Reads the size prefix of the pending frame when it is split across parts. */
   private peekSize(): number {
     const head = Buffer.concat(this.parts, this.partsLength).subarray(0, 4);
     const size = head.readInt32BE(0);
-    if (size < 4 || size > MAX_FRAME_SIZE) throw new ProtocolError(`invalid frame size ${size}`);
+    if (size < 4 || size > MAX_FRAME_SIZE) throw this.streamError(head, `invalid frame size ${size}`);
     return size;
   }
 

@@ -11,7 +11,7 @@ export {
   type BackoffStrategy,
   type ClientConfig,
 } from "./config.ts";
-export { ConfigError, ConnectionError, HttpError, NsqError, ProtocolError, TimeoutError, errorText } from "./errors.ts";
+export { ConfigError, ConnectionError, HttpError, NotNsqServerError, NsqError, ProtocolError, TimeoutError, errorText } from "./errors.ts";
 export {
   lookupTopic,
   lookupdTopics,

@@ -7,7 +7,7 @@
 import { NsqConnection } from "./connection.ts";
 import { resolveClientConfig, type ClientConfig } from "./config.ts";
 import { ConfigError, ConnectionError } from "./errors.ts";
-import { isValidTopicName } from "../protocol/names.ts";
+import { isValidTopicName, NAME_RULE } from "../protocol/names.ts";
 import { parseHostPort } from "./address.ts";
 
 export type Body = Uint8Array | string;
@@ -17,7 +17,7 @@ function toBytes(body: Body): Uint8Array {
 }
 
 function checkTopic(topic: string): void {
-  if (!isValidTopicName(topic)) throw new ConfigError(`invalid topic name "${topic}"`);
+  if (!isValidTopicName(topic)) throw new ConfigError(`invalid topic name "${topic}" (${NAME_RULE})`);
 }
 
 export class Producer {

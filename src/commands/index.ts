@@ -16,6 +16,7 @@ import { command as stat } from "./stat.ts";
 import { command as bench } from "./bench.ts";
 import { command as installLinks } from "./install-links.ts";
 import { command as peek } from "./peek.ts";
+import { command as completion } from "./completion.ts";
 import { command as admin } from "./admin.ts";
 
-export const COMMANDS: NsqCommand[] = [serve, lookupd, pub, tail, toFile, toHttp, toNsq, pause, stat, bench, installLinks, peek, admin];
+export const COMMANDS: NsqCommand[] = [serve, lookupd, pub, tail, toFile, toHttp, toNsq, pause, stat, bench, installLinks, peek, admin, completion];

@@ -6,7 +6,7 @@
  * (bun resolves the script's symlink), so small shell wrappers that run `nsq <command>` are written
  * instead.
  */
-import { chmodSync, copyFileSync, lstatSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, lstatSync, readlinkSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { NsqCommand, ParsedArgs } from "./types.ts";
 import { UsageError } from "./types.ts";
@@ -79,11 +79,14 @@ export const command: NsqCommand = {
     const [dirArg, ...extra] = args._;
     if (!dirArg || extra.length > 0) throw new UsageError("expected exactly one argument: the directory for the links");
     const dir = resolve(dirArg);
+    // a mistyped directory is refused, not created: links in the wrong place would go unnoticed
+    let isDir = false;
     try {
-      mkdirSync(dir, { recursive: true });
-    } catch (err) {
-      throw new Error(`cannot create ${dir} - ${err instanceof Error ? err.message : String(err)}`);
+      isDir = statSync(dir).isDirectory();
+    } catch {
+      throw new Error(`${dir} does not exist (create it first, e.g. mkdir -p ${shellQuote(dir)})`);
     }
+    if (!isDir) throw new Error(`${dir} is not a directory`);
     for (const link of await programLinks()) {
       process.stdout.write(installOne(dir, link, args["force"] === true) + "\n");
     }

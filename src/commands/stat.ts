@@ -13,7 +13,7 @@ import type { HttpTimeouts, HttpTlsOptions } from "../tools/stat/http.ts";
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import type { Level } from "../tools/stat/dashboard/view.ts";
-import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
+import { isValidChannelName, isValidTopicName, NAME_RULE } from "../protocol/names.ts";
 
 const PLAIN_INTERVAL_MS = 2000;
 /** The multi-call name under which the program is nsq_stat itself: rows only, never the dashboard. */
@@ -67,8 +67,8 @@ export function statSettings(args: ParsedArgs, stdoutIsTTY: boolean, programName
     throw new UsageError("--topic and --channel are required (plain mode)");
   }
   if (channel !== "" && topic === "") throw new UsageError("--channel needs --topic");
-  if (topic !== "" && !isValidTopicName(topic)) throw new UsageError(`invalid --topic "${topic}"`);
-  if (channel !== "" && !isValidChannelName(channel)) throw new UsageError(`invalid --channel "${channel}"`);
+  if (topic !== "" && !isValidTopicName(topic)) throw new UsageError(`invalid --topic "${topic}" (${NAME_RULE})`);
+  if (channel !== "" && !isValidChannelName(channel)) throw new UsageError(`invalid --channel "${channel}" (${NAME_RULE})`);
   if (nsqd.length === 0 && lookupd.length === 0) {
     throw new UsageError("--nsqd-http-address or --lookupd-http-address required");
   }

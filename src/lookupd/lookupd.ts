@@ -5,7 +5,7 @@
  *   await lookupd.start();   // lookupd.tcpPort / lookupd.httpPort are the bound ports
  *   await lookupd.close();
  */
-import { NSQ_VERSION } from "../protocol/version.ts";
+import { daemonVersionLine } from "../protocol/version.ts";
 import { createLogger, type Logger } from "../util/logger.ts";
 import { LookupHttpServer } from "./http.ts";
 import { defaultLookupdOptions, type LookupdOptions } from "./options.ts";
@@ -55,7 +55,7 @@ export class Nsqlookupd {
   /** Binds both listeners; rejects (with both closed) if either address cannot be bound. */
   async start(): Promise<void> {
     if (this.started) return;
-    this.logger.info(`nsqlookupd v${NSQ_VERSION} (built with bun v${Bun.version})`);
+    this.logger.info(daemonVersionLine("nsqlookupd"));
     try {
       await this.tcp.listen(this.options.tcpAddress);
       await this.http.listen(this.options.httpAddress);

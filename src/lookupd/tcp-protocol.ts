@@ -9,6 +9,7 @@
 import { hostname as osHostname } from "node:os";
 import { isEphemeral, isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 import { NSQ_VERSION } from "../protocol/version.ts";
+import { formatDuration } from "../util/duration.ts";
 import type { Logger } from "../util/logger.ts";
 import type { PeerInfo, RegistrationDB } from "./registration-db.ts";
 
@@ -64,6 +65,9 @@ export class LookupV1Session {
   private buffer: Buffer = Buffer.alloc(0);
   private bodySize = 0;
   private peer: PeerInfo | null = null;
+  /** the magic was accepted: the end of the connection is logged as the end of the IOLoop */
+  private loopStarted = false;
+  private failReason: string | null = null;
 
   constructor(
     private readonly io: ConnectionIO,
@@ -91,17 +95,29 @@ export class LookupV1Session {
 
   /** The connection ended (either side): drop the peer from every registration it holds. */
   disconnected(): void {
+    const before = this.state;
     this.state = "closed";
     this.buffer = Buffer.alloc(0);
+    // as nsqlookupd's tcp.go / IOLoop: a connection that never sent its magic, or ran the loop
+    if (before === "magic") this.ctx.logger.error(`failed to read protocol version - EOF`);
+    else if (this.loopStarted) this.ctx.logger.info(`PROTOCOL(V1): [${this.io.remoteAddress}] exiting ioloop`);
+    this.loopStarted = false;
     const peer = this.peer;
-    if (!peer) return;
+    if (!peer) return this.logFailReason();
     this.peer = null;
-    this.ctx.logger.info(`PROTOCOL(V1): [${this.io.remoteAddress}] exiting ioloop`);
     for (const r of this.ctx.db.removePeer(peer.id)) {
       this.ctx.logger.info(
         `DB: client(${this.io.remoteAddress}) UNREGISTER category:${r.category} key:${r.key} subkey:${r.subKey}`,
       );
     }
+    this.logFailReason();
+  }
+
+  /** nsqlookupd's tcp.go reports the error that ended the IOLoop after it returns. */
+  private logFailReason(): void {
+    const reason = this.failReason;
+    this.failReason = null;
+    if (reason !== null) this.ctx.logger.error(`client(${this.io.remoteAddress}) - ${reason}`);
   }
 
   /** Handles one unit of buffered input; false when more bytes are needed. */
@@ -132,6 +148,7 @@ export class LookupV1Session {
       return false;
     }
     this.state = "line";
+    this.loopStarted = true;
     return true;
   }
 
@@ -169,7 +186,7 @@ export class LookupV1Session {
     if (this.peer) {
       // a PING may arrive before IDENTIFY; only identified peers have a lastUpdate to refresh
       const now = Date.now();
-      this.ctx.logger.info(`CLIENT(${this.peer.id}): pinged (last ping ${now - this.peer.lastUpdate}ms)`);
+      this.ctx.logger.info(`CLIENT(${this.peer.id}): pinged (last ping ${formatDuration(now - this.peer.lastUpdate)})`);
       this.peer.lastUpdate = now;
     }
     this.io.write(OK);
@@ -268,6 +285,7 @@ export class LookupV1Session {
   private fail(err: FatalError): void {
     const cause = err.cause instanceof Error ? ` - ${err.cause.message}` : "";
     this.ctx.logger.error(`[${this.io.remoteAddress}] - ${err.message}${cause}`);
+    this.failReason = err.message;
     this.io.write(frameV1(err.message));
     this.close();
   }

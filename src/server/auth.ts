@@ -267,7 +267,7 @@ export class AuthManager {
     try {
       reply = await this.queryFor(client, secret);
     } catch (err) {
-      this.logger.warn(`PROTOCOL(V2): [${client.remoteAddress}] AUTH failed - ${errorText(err)}`);
+      this.logger.warn(`PROTOCOL(V2): [${client.remoteAddress}] AUTH failed ${errorText(err)}`);
       throw new ProtocolError("E_AUTH_FAILED", "AUTH failed");
     }
     this.store(client, secret, reply);

@@ -82,6 +82,8 @@ export class ClientV2 {
   channel: Channel | null = null;
   readonly inFlight = new InFlightList();
   closed = false;
+  /** why the server ended the connection, for the log (null: the client hung up) */
+  closeReason: string | null = null;
   /** ms timestamps driving heartbeats and the read deadline (2 × heartbeat) */
   lastReadAt = Date.now();
   nextHeartbeatAt: number;

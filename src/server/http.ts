@@ -14,7 +14,7 @@ import { preciseNowMs } from "./message.ts";
 import type { Topic } from "./topic.ts";
 import { parseListenAddress, joinHostPort } from "../protocol/address.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
-import { NSQ_VERSION } from "../protocol/version.ts";
+import { NSQ_VERSION, NSQD_BUILT_WITH, PACKAGE_VERSION, RUNTIME } from "../protocol/version.ts";
 import { formatDuration } from "../util/duration.ts";
 import { parseQuery, parseRequestQuery, firstValue, type QueryParams } from "../http-api/query.ts";
 import { splitTarget, targetText } from "../http-api/request.ts";
@@ -299,6 +299,9 @@ export class NsqdHttpServer {
       max_output_buffer_size: opts.maxOutputBufferSize,
       max_output_buffer_timeout: msToNs(opts.maxOutputBufferTimeout),
       max_deflate_level: opts.maxDeflateLevel,
+      // beyond nsqd (clients ignore unknown fields): what this broker really is
+      nsq_version: PACKAGE_VERSION,
+      runtime: RUNTIME,
     });
   }
 
@@ -426,7 +429,7 @@ export class NsqdHttpServer {
     const text = formatStatsText(doc, {
       startTimeMs: this.nsqd.startTimeMs,
       nowMs: now,
-      runtime: `bun ${Bun.version}`,
+      runtime: NSQD_BUILT_WITH,
     });
     return { kind: "text", status: 200, body: text };
   }

@@ -200,7 +200,7 @@ export class LookupPeer {
     void this.loop();
   }
 
-  send(data: Buffer): void {
+  send(data: Buffer, branch?: string): void {
     if (this.closed) return;
     if (this.queue.length >= this.opts.maxQueued) {
       // the snapshot sent on reconnect carries the current state, so queued deltas are redundant
@@ -209,7 +209,8 @@ export class LookupPeer {
       this.pingQueued = false;
       this.dropConnection();
     }
-    this.queue.push({ data, label: data.toString("utf8").trimEnd() });
+    const line = data.toString("utf8").trimEnd();
+    this.queue.push({ data, label: branch === undefined ? line : `${branch} ${line}` });
     this.wake(true);
   }
 
@@ -255,8 +256,8 @@ export class LookupPeer {
 
   /** Sends one queued command; on failure the connection is dropped (the snapshot re-sync covers it). */
   private async execute(connection: PeerConnection, command: QueuedCommand): Promise<void> {
-    const level = command.data === PING ? "debug" : "info";
-    this.opts.logger[level](`LOOKUPD(${this.address}): ${command.label}`);
+    if (command.data === PING) this.opts.logger.debug(`LOOKUPD(${this.address}): sending heartbeat`);
+    else this.opts.logger.info(`LOOKUPD(${this.address}): ${command.label}`);
     try {
       const reply = await connection.roundTrip(command.data, this.opts.commandTimeout);
       if (!reply.equals(OK_REPLY)) {

@@ -95,11 +95,11 @@ export class LookupPeers {
   }
 
   register(topic: string, channel?: string): void {
-    this.broadcast(registrationCommand("REGISTER", topic, channel));
+    this.broadcast(registrationCommand("REGISTER", topic, channel), channel === undefined ? "topic" : "channel");
   }
 
   unregister(topic: string, channel?: string): void {
-    this.broadcast(registrationCommand("UNREGISTER", topic, channel));
+    this.broadcast(registrationCommand("UNREGISTER", topic, channel), channel === undefined ? "topic" : "channel");
   }
 
   /**
@@ -146,9 +146,10 @@ export class LookupPeers {
     peer.start();
   }
 
-  private broadcast(command: Buffer): void {
+  /** `branch` ("topic" or "channel") prefixes the command in the log, as nsqd's lookupLoop does */
+  private broadcast(command: Buffer, branch: string): void {
     if (this.closed) return;
-    for (const peer of this.peers.values()) peer.send(command);
+    for (const peer of this.peers.values()) peer.send(command, branch);
   }
 
   /** The broker's snapshot, guarded: a throwing callback must not break reconnects. */

@@ -34,6 +34,7 @@ import { CoalescedWrite } from "./coalesced-write.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
 import { residentBytes } from "./process-memory.ts";
 import { FdGuard } from "../util/fd-guard.ts";
+import { logConnectionEnd, logNewClient, readTimeoutReason } from "./connection-log.ts";
 import { RateSampler } from "./rates.ts";
 import { DeadLetters } from "./dead-letter.ts";
 import { Drain } from "./drain.ts";
@@ -53,6 +54,8 @@ export class Nsqd implements TopicHost {
   readonly logger: Logger;
   readonly topics = new Map<string, Topic>();
   readonly clients = new Set<ClientV2>();
+  /** each client's protocol state, for the connection log when it ends */
+  private readonly connections = new WeakMap<ClientV2, ProtocolV2Connection>();
   readonly startTimeMs = Date.now();
   readonly startTime = Math.floor(this.startTimeMs / 1000);
   /** "OK", or the last disk error since which nothing was written successfully */
@@ -319,6 +322,8 @@ export class Nsqd implements TopicHost {
       (c) => this.removeClient(c),
     );
     const conn = new ProtocolV2Connection(client, this);
+    logNewClient(this.logger, remote);
+    this.connections.set(client, conn);
     this.clients.add(client);
     this.drain.admit(client);
     socket.on("data", (chunk: Buffer) => conn.onData(chunk));
@@ -333,6 +338,9 @@ export class Nsqd implements TopicHost {
   private removeClient(client: ClientV2): void {
     if (!this.clients.delete(client)) return;
     this.clientsGoneSinceGc++;
+    const conn = this.connections.get(client);
+    this.connections.delete(client);
+    if (conn) logConnectionEnd(this.logger, client.remoteAddress, conn.gotMagic, conn.badMagic, client.closeReason);
     client.state = ClientState.Closing;
     const ch = client.channel;
     if (ch !== null) ch.removeClient(client);
@@ -358,7 +366,7 @@ export class Nsqd implements TopicHost {
       // read deadline: the latest negotiated interval; heartbeats: the pump's (first IDENTIFY)
       const hb = c.heartbeatInterval;
       if (hb > 0 && now - c.lastReadAt > 2 * hb) {
-        this.logger.info(`PROTOCOL(V2): [${c.remoteAddress}] IO error - read timeout`);
+        c.closeReason = readTimeoutReason(c.socket, c.remoteAddress, c.closeReason);
         c.close();
         continue;
       }

@@ -16,6 +16,16 @@ import { decodeIdentify, negotiate } from "./identify.ts";
 import { MSG_HEADER_SIZE, preciseNowMs } from "./message.ts";
 import type { Topic } from "./topic.ts";
 import type { Nsqd } from "./nsqd.ts";
+import {
+  debugEnabled,
+  logCommand,
+  logCommandError,
+  logIdentify,
+  logProtocolMagic,
+  logRdyAfterCls,
+  logReqClamped,
+  logUpgrades,
+} from "./connection-log.ts";
 import { maxDeferTimeout } from "./options.ts";
 
 /** nsqd reads command lines through a 16 KiB buffer: 16383 bytes and the newline at most. */
@@ -96,7 +106,9 @@ function readInt32(buf: Uint8Array, off: number): number {
 }
 
 export class ProtocolV2Connection {
-  private gotMagic = false;
+  /** the 4-byte magic has arrived; `badMagic` when it was not "  V2" (for the connection log) */
+  gotMagic = false;
+  badMagic = false;
   /** bytes not yet consumed (an incomplete command) */
   private pending: Buffer | null = null;
   /** chunks waiting until `needBytes` have arrived, joined once */
@@ -162,7 +174,10 @@ export class ProtocolV2Connection {
     let pos = 0;
     if (!this.gotMagic) {
       if (buf.length < 4) return 0;
-      if (buf[0] !== MAGIC_V2[0] || buf[1] !== MAGIC_V2[1] || buf[2] !== MAGIC_V2[2] || buf[3] !== MAGIC_V2[3]) {
+      const badMagic = buf[0] !== MAGIC_V2[0] || buf[1] !== MAGIC_V2[1] || buf[2] !== MAGIC_V2[2] || buf[3] !== MAGIC_V2[3];
+      logProtocolMagic(this.nsqd.logger, this.client.remoteAddress, latin1(buf, 0, 4), !badMagic);
+      if (badMagic) {
+        this.badMagic = true;
         this.client.sendFrameBytes(encodeFrame(FRAME_TYPE_ERROR, "E_BAD_PROTOCOL"));
         this.client.closeAfterFlush();
         return buf.length;
@@ -174,11 +189,11 @@ export class ProtocolV2Connection {
     while (pos < len && !this.client.closed) {
       const nl = buf.indexOf(C_NL, pos);
       if (nl < 0) {
-        if (len - pos > MAX_LINE) this.lineTooLong();
+        if (len - pos > MAX_LINE) this.closeLineTooLong();
         return pos;
       }
       if (nl - pos > MAX_LINE) {
-        this.lineTooLong();
+        this.closeLineTooLong();
         return len;
       }
       let lineEnd = nl;
@@ -246,6 +261,12 @@ export class ProtocolV2Connection {
     return true;
   }
 
+  private closeLineTooLong(): void {
+    // nsqd's bufio.Reader.ReadSlice error for a line longer than its buffer
+    this.client.closeReason = "failed to read command - bufio: buffer full";
+    this.client.close();
+  }
+
   /**
    * A topic this PUB / MPUB / DPUB / SUB just created waits for the channels lookupd knows
    * (nsqd's GetTopic): the connection is suspended and the same command runs again once they
@@ -259,16 +280,15 @@ export class ProtocolV2Connection {
     return true;
   }
 
-  /** nsqd's 16 KiB read buffer filled without a newline: it closes too, and says so in its log. */
-  private lineTooLong(): void {
-    this.nsqd.logger.error(`client(${this.client.remoteAddress}) - failed to read command - line longer than ${MAX_LINE} bytes (bufio: buffer full)`);
-    this.client.close();
-  }
-
   private fail(err: ProtocolError): void {
+    logCommandError(this.nsqd.logger, this.client.remoteAddress, err.message);
     this.client.sendError(err.wireText());
-    if (err.fatal) this.client.closeAfterFlush();
-    else this.client.flush();
+    if (err.fatal) {
+      this.client.closeReason = err.message;
+      this.client.closeAfterFlush();
+    } else {
+      this.client.flush();
+    }
   }
 
   /**
@@ -279,6 +299,7 @@ export class ProtocolV2Connection {
     let nameEnd = buf.indexOf(C_SPACE, start);
     if (nameEnd < 0 || nameEnd > lineEnd) nameEnd = lineEnd;
     const client = this.client;
+    if (debugEnabled(this.nsqd.logger)) logCommand(this.nsqd.logger, client.remoteAddress, latin1(buf, start, lineEnd));
     const tlsRequired = this.nsqd.tlsRequiredForTcp && !client.tls;
     if (tlsRequired && !nameIs(buf, start, nameEnd, CMD_IDENTIFY)) {
       throw new ProtocolError("E_INVALID", `cannot ${latin1(buf, start, nameEnd)} in current state (TLS required)`);
@@ -349,8 +370,12 @@ export class ProtocolV2Connection {
     if (!/^[0-9]*$/.test(t)) throw new ProtocolError("E_INVALID", `REQ could not parse timeout ${t}`);
     let delay = goDurationMs(t);
     const max = this.nsqd.options.maxReqTimeout;
-    if (delay < 0) delay = 0; // an overflowing duration is negative in Go, then clamped to 0
-    else if (delay > max) delay = max; // clamped, not an error (spec §9 item 7)
+    if (delay < 0 || delay > max) {
+      // an overflowing duration is negative in Go, then clamped to 0; too long is clamped, not an error (spec §9 item 7)
+      const clamped = delay < 0 ? 0 : max;
+      logReqClamped(this.nsqd.logger, this.client.remoteAddress, delay, max, clamped);
+      delay = clamped;
+    }
     this.client.channel!.requeue(this.client, buf, idAt, delay, Date.now());
     this.pumpNeeded = true;
     return next;
@@ -365,7 +390,10 @@ export class ProtocolV2Connection {
 
   private rdy(buf: Buffer, nameEnd: number, lineEnd: number, next: number): number {
     const client = this.client;
-    if (client.state === ClientState.Closing) return next; // ignored after CLS
+    if (client.state === ClientState.Closing) {
+      logRdyAfterCls(this.nsqd.logger, client.remoteAddress); // ignored after CLS
+      return next;
+    }
     if (client.state !== ClientState.Subscribed) throw new ProtocolError("E_INVALID", "cannot RDY in current state");
     let count = 1;
     const p = this.firstParam(buf, nameEnd, lineEnd);
@@ -621,6 +649,7 @@ export class ProtocolV2Connection {
     const end = next + 4 + size;
     if (buf.length < end) return this.needMore(end - start);
     const data = decodeIdentify(buf.subarray(next + 4, end));
+    logIdentify(this.nsqd.logger, client.remoteAddress, data);
     const opts = this.nsqd.options;
     const settings = negotiate(data, opts);
     this.identifyCount++;
@@ -673,6 +702,7 @@ export class ProtocolV2Connection {
     });
     client.sendResponse(reply);
     if (tlsv1 || snappy || deflate) {
+      logUpgrades(this.nsqd.logger, client.remoteAddress, tlsv1, snappy, deflate, deflateLevel);
       client.flush();
       // bytes after the IDENTIFY body belong to the upgraded stream (e.g. a TLS ClientHello)
       const leftover = end < buf.length ? Buffer.from(buf.subarray(end)) : null;

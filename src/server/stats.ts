@@ -363,7 +363,7 @@ export interface TextStatsTimes {
   startTimeMs: number;
   /** the moment the stats were taken, ms since the epoch */
   nowMs: number;
-  /** e.g. "bun 1.4.5", printed as "built w/<runtime>" */
+  /** printed as "built w/<runtime>": nsqd's "go1.19.8" (see NSQD_BUILT_WITH) */
   runtime: string;
 }
 

@@ -10,7 +10,7 @@ import Table from "cli-table3";
 import { connect } from "node:net";
 import { baseUrl, endpointUrl, lookupTopic, NSQ_ACCEPT, postAction, producerHttpAddress } from "../client/lookupd.ts";
 import { errorText, HttpError } from "../client/errors.ts";
-import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
+import { isValidChannelName, isValidTopicName, NAME_RULE } from "../protocol/names.ts";
 import { UsageError } from "../util/usage-error.ts";
 
 export interface PauseOptions {
@@ -50,8 +50,8 @@ export function parseTarget(target: string, channelFlag: string): { topic: strin
     channel = target.slice(slash + 1);
   }
   if (!topic) throw new UsageError("--topic is required (or a positional topic[/channel])");
-  if (!isValidTopicName(topic)) throw new UsageError(`invalid topic name "${topic}"`);
-  if (channel && !isValidChannelName(channel)) throw new UsageError(`invalid channel name "${channel}"`);
+  if (!isValidTopicName(topic)) throw new UsageError(`invalid topic name "${topic}" (${NAME_RULE})`);
+  if (channel && !isValidChannelName(channel)) throw new UsageError(`invalid channel name "${channel}" (${NAME_RULE})`);
   return { topic, channel };
 }
 

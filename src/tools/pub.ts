@@ -8,7 +8,7 @@ import { Producer } from "../client/producer.ts";
 import { applyClientOptionFlags, defaultClientConfig } from "../client/config.ts";
 import { errorText } from "../client/errors.ts";
 import { parseHostPort } from "../client/address.ts";
-import { isValidTopicName } from "../protocol/names.ts";
+import { isValidTopicName, NAME_RULE } from "../protocol/names.ts";
 import { NSQ_VERSION, USER_AGENT_SUFFIX } from "../protocol/version.ts";
 import { UsageError } from "../util/usage-error.ts";
 import { DelimitedSplitter } from "./splitter.ts";
@@ -37,7 +37,7 @@ const BATCH_MAX_BYTES = 1024 * 1024;
 
 export async function runPub(opts: PubOptions): Promise<number> {
   if (!opts.topic) throw new UsageError("--topic required");
-  if (!isValidTopicName(opts.topic)) throw new UsageError(`invalid --topic "${opts.topic}"`);
+  if (!isValidTopicName(opts.topic)) throw new UsageError(`invalid --topic "${opts.topic}" (${NAME_RULE})`);
   if (opts.nsqdAddresses.length === 0) throw new UsageError("--nsqd-tcp-address required");
   const delim = Buffer.from(opts.delimiter, "utf8");
   if (delim.length !== 1) throw new UsageError("--delimiter must be a single byte");

@@ -7,7 +7,7 @@ import { Consumer } from "../client/consumer.ts";
 import { applyClientOptionFlags, defaultClientConfig } from "../client/config.ts";
 import { parseHostPort } from "../client/address.ts";
 import type { Message } from "../client/message.ts";
-import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
+import { isValidChannelName, isValidTopicName, NAME_RULE } from "../protocol/names.ts";
 import { NSQ_VERSION, USER_AGENT_SUFFIX } from "../protocol/version.ts";
 import { UsageError } from "../util/usage-error.ts";
 import type { Logger } from "../util/logger.ts";
@@ -45,9 +45,9 @@ export function checkConsumerSources(nsqd: string[], lookupd: string[]): void {
 
 export async function runTail(opts: TailOptions): Promise<number> {
   if (opts.topics.length === 0) throw new UsageError("--topic is required");
-  for (const t of opts.topics) if (!isValidTopicName(t)) throw new UsageError(`invalid topic name "${t}"`);
+  for (const t of opts.topics) if (!isValidTopicName(t)) throw new UsageError(`invalid topic name "${t}" (${NAME_RULE})`);
   const channel = opts.channel || randomTailChannel();
-  if (!isValidChannelName(channel)) throw new UsageError(`invalid channel name "${channel}"`);
+  if (!isValidChannelName(channel)) throw new UsageError(`invalid channel name "${channel}" (${NAME_RULE})`);
   checkConsumerSources(opts.nsqdAddresses, opts.lookupdAddresses);
   if (opts.count < 0) throw new UsageError("-n must not be negative");
 

@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import { applyClientOptionFlags, defaultClientConfig } from "../client/config.ts";
 import { errorText } from "../client/errors.ts";
 import { lookupdTopics } from "../client/lookupd.ts";
-import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
+import { isValidChannelName, isValidTopicName, NAME_RULE } from "../protocol/names.ts";
 import { NSQ_VERSION, USER_AGENT_SUFFIX } from "../protocol/version.ts";
 import { UsageError } from "../util/usage-error.ts";
 import type { Logger } from "../util/logger.ts";
@@ -77,13 +77,13 @@ function ensureWritableDir(dir: string, flag: string): void {
 export async function runToFile(opts: ToFileOptions): Promise<number> {
   if (opts.extraArgs.length > 0) throw new UsageError(`unexpected arguments: ${opts.extraArgs.join(" ")}`);
   if (!opts.channel) throw new UsageError("--channel is required");
-  if (!isValidChannelName(opts.channel)) throw new UsageError(`invalid channel name "${opts.channel}"`);
+  if (!isValidChannelName(opts.channel)) throw new UsageError(`invalid channel name "${opts.channel}" (${NAME_RULE})`);
   if (opts.topics.length === 0 && !opts.topicPattern) throw new UsageError("--topic or --topic-pattern required");
   if (opts.topics.length === 0 && opts.lookupdAddresses.length === 0) {
     throw new UsageError("--lookupd-http-address must be specified when no --topic specified");
   }
   checkConsumerSources(opts.nsqdAddresses, opts.lookupdAddresses);
-  for (const t of opts.topics) if (!isValidTopicName(t)) throw new UsageError(`invalid topic name "${t}"`);
+  for (const t of opts.topics) if (!isValidTopicName(t)) throw new UsageError(`invalid topic name "${t}" (${NAME_RULE})`);
   if (!Number.isInteger(opts.gzipLevel) || opts.gzipLevel < 1 || opts.gzipLevel > 9) throw new UsageError("invalid --gzip-level");
   if (opts.httpConnectTimeout <= 0) throw new UsageError("--http-client-connect-timeout should be positive");
   if (opts.httpRequestTimeout <= 0) throw new UsageError("--http-client-request-timeout should be positive");

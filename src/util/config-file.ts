@@ -4,6 +4,7 @@
  * Unknown keys are ignored (as nsqd does). Durations may be Go strings ("2s") or integers (ms).
  */
 import { readFileSync } from "node:fs";
+import { parse as parseTomlForPosition, TomlError } from "smol-toml";
 import type { FlagSpec, ParsedArgs } from "./flag-spec.ts";
 import { UsageError } from "./usage-error.ts";
 import { convertFlagText, givenFlags, markGiven, parseGoFlags, splitRepeatable, type FlagValue } from "./goflags.ts";
@@ -29,13 +30,28 @@ export function loadConfigFile(path: string): ConfigTable {
   try {
     parsed = Bun.TOML.parse(text);
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new Error(`failed to load config file ${path} - invalid TOML: ${oneLine(reason)}`);
+    const reason = (err instanceof Error ? err.message : String(err)).replace(/^TOML Parse error: /, "");
+    const at = tomlErrorPosition(text);
+    const where = at ? ` at line ${at.line}, column ${at.column}` : "";
+    throw new Error(`failed to load config file ${path} - invalid TOML${where}: ${oneLine(reason)}`);
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new Error(`failed to load config file ${path} - not a TOML table`);
   }
   return parsed as ConfigTable;
+}
+
+/**
+ * Bun's TOML parser does not say where a document is wrong; smol-toml does. It is used only to
+ * locate the error (Bun's parser stays the one that reads configs, so values are unchanged).
+ */
+function tomlErrorPosition(text: string): { line: number; column: number } | null {
+  try {
+    parseTomlForPosition(text);
+  } catch (err) {
+    if (err instanceof TomlError) return { line: err.line, column: err.column };
+  }
+  return null;
 }
 
 function describeReadError(code: string): string {

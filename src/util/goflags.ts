@@ -182,7 +182,8 @@ export function parseGoFlags(argv: readonly string[], flags: readonly FlagSpec[]
     const eq = body.indexOf("=");
     const name = eq === -1 ? body : body.slice(0, eq);
     const spec = byName.get(name);
-    if (!spec) throw new UsageError(`flag provided but not defined: -${name}`);
+    // named with the dashes the user typed (Go always prints one), so `--x` is reported as `--x`
+    if (!spec) throw new UsageError(`flag provided but not defined: ${token.startsWith("--") ? "--" : "-"}${name}`);
 
     let text: string;
     if (eq !== -1) {

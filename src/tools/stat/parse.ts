@@ -70,8 +70,9 @@ export function parseChannel(v: unknown): ChannelStats {
   };
 }
 
-/** The node's `rates` object when it offers one with every field numeric; nothing otherwise. */
-function rates(v: unknown): { rates?: RateStats } {
+/** The node's `rates` object when it offers one with every field numeric; nothing otherwise
+ * (also used by nsq admin, src/admin/stats.ts). */
+export function rates(v: unknown): { rates?: RateStats } {
   if (v === null || typeof v !== "object") return {};
   const o = v as Json;
   const keys = ["message_1s", "message_10s", "message_1m", "out_1s", "out_10s", "out_1m"] as const;

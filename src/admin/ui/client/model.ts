@@ -2,10 +2,12 @@
  * The cluster as the UI sees it, kept live by polling nsqadmin's API: the node list from
  * /api/nodes, then each node's stats from /api/nodes/:node on its own. A node that fails or is
  * slow only marks that node (its last numbers stay, shown as stale); every other node keeps
- * updating. Rates (msgs/s) are the change of message_count between a node's two last samples.
+ * updating. Rates (msgs/s) are a node's own 1 s rates when it measures them (`nsq serve` answers
+ * `/stats?rates=true` with a `rates` object, passed through by the API), else the change of
+ * message_count between that node's two last samples (real nsqd).
  */
 import type { Producer } from "../../api-types.ts";
-import type { AdminChannelStats, AdminTopicStats } from "../../api-types.ts";
+import type { AdminChannelStats, AdminRates, AdminTopicStats } from "../../api-types.ts";
 import { ApiError, get } from "./api.ts";
 
 export interface NodeReply {
@@ -50,6 +52,9 @@ export interface ChannelRow {
   timedOut: number;
   messages: number;
   rate: number | null;
+  /** the nodes' own rates summed over the `measuredBy` nodes that offer them (null: none does) */
+  measured: AdminRates | null;
+  measuredBy: number;
   clients: number;
   paused: boolean;
   /** per node */
@@ -64,6 +69,9 @@ export interface TopicRow {
   inFlight: number;
   messages: number;
   rate: number | null;
+  /** as ChannelRow.measured */
+  measured: AdminRates | null;
+  measuredBy: number;
   paused: boolean;
   channels: ChannelRow[];
   nodes: Array<{ node: string; stale: boolean; stats: AdminTopicStats; rate: number | null }>;
@@ -210,10 +218,17 @@ export class Cluster {
     return Math.max(0, (now - (before ?? 0)) / dt);
   }
 
+  /** msgs/s of one topic or channel on a node: its own when it offers rates, else differenced. */
+  private static queueRate(n: NodeState, stats: { rates?: AdminRates }, pick: (r: NodeReply) => number | undefined): number | null {
+    return stats.rates !== undefined ? stats.rates.message_1s : Cluster.rateOf(n, pick);
+  }
+
   totalRate(): number | null {
     let sum: number | null = null;
     for (const n of this.nodes.values()) {
-      const r = Cluster.rateOf(n, (reply) => channelMessages(reply));
+      const channels = n.sample ? n.sample.reply.topics.flatMap((t) => t.channels ?? []) : [];
+      const offered = channels.length > 0 && channels.every((c) => c.rates !== undefined);
+      const r = offered ? channels.reduce((s, c) => s + c.rates!.message_1s, 0) : Cluster.rateOf(n, (reply) => channelMessages(reply));
       if (r !== null) sum = (sum ?? 0) + r;
     }
     return sum;
@@ -235,10 +250,14 @@ export class Cluster {
       for (const t of n.sample.reply.topics) {
         let row = rows.get(t.topic_name);
         if (!row) {
-          row = { topic: t.topic_name, depth: 0, memory: 0, backend: 0, inFlight: 0, messages: 0, rate: null, paused: false, channels: [], nodes: [] };
+          row = {
+            topic: t.topic_name, depth: 0, memory: 0, backend: 0, inFlight: 0, messages: 0, rate: null,
+            measured: null, measuredBy: 0, paused: false, channels: [], nodes: [],
+          };
           rows.set(t.topic_name, row);
         }
-        const r = Cluster.rateOf(n, (reply) => reply.topics.find((x) => x.topic_name === t.topic_name)?.message_count);
+        const r = Cluster.queueRate(n, t, (reply) => reply.topics.find((x) => x.topic_name === t.topic_name)?.message_count);
+        addMeasured(row, t.rates);
         row.depth += t.depth;
         row.memory += t.memory_depth;
         row.backend += t.backend_depth;
@@ -252,11 +271,12 @@ export class Cluster {
           if (!ch) {
             ch = {
               topic: t.topic_name, channel: c.channel_name, depth: 0, memory: 0, backend: 0, inFlight: 0, deferred: 0,
-              requeued: 0, timedOut: 0, messages: 0, rate: null, clients: 0, paused: false, nodes: [],
+              requeued: 0, timedOut: 0, messages: 0, rate: null, measured: null, measuredBy: 0, clients: 0, paused: false, nodes: [],
             };
             row.channels.push(ch);
           }
-          const cr = Cluster.rateOf(n, (reply) =>
+          addMeasured(ch, c.rates);
+          const cr = Cluster.queueRate(n, c, (reply) =>
             reply.topics.find((x) => x.topic_name === t.topic_name)?.channels?.find((x) => x.channel_name === c.channel_name)?.message_count);
           ch.depth += c.depth;
           ch.memory += c.memory_depth;
@@ -288,6 +308,17 @@ function channelMessages(reply: NodeReply): number {
   let sum = 0;
   for (const t of reply.topics) for (const c of t.channels ?? []) sum += c.message_count;
   return sum;
+}
+
+/** Adds one node's own rates into a row's sum. */
+function addMeasured(row: { measured: AdminRates | null; measuredBy: number }, rates: AdminRates | undefined): void {
+  if (rates === undefined) return;
+  row.measuredBy++;
+  if (row.measured === null) {
+    row.measured = { ...rates };
+    return;
+  }
+  for (const k of Object.keys(rates) as Array<keyof AdminRates>) row.measured[k] += rates[k];
 }
 
 function push(list: number[], v: number): void {

@@ -5,7 +5,7 @@
 import type { Producer } from "../../api-types.ts";
 import type { AdminClientStats } from "../../api-types.ts";
 import { duration, esc, num, rate, sparkline } from "./format.ts";
-import { SLOW_AFTER_MS, type Cluster, type TopicRow } from "./model.ts";
+import { SLOW_AFTER_MS, type ChannelRow, type Cluster, type TopicRow } from "./model.ts";
 
 export interface UiConfig {
   version: string;
@@ -112,6 +112,22 @@ export function topicsPage(ctx: ViewContext): string {
   )}`;
 }
 
+/**
+ * The rates the nodes measure themselves (nsq serve's `rates`), summed over the nodes offering
+ * them, per window; nothing when no node does (real nsqd). `out` is what left: for a topic,
+ * handed to its channels; for a channel, finished (or emptied / dead-lettered).
+ */
+function measuredRates(r: TopicRow | ChannelRow, outLabel: string): string {
+  const m = r.measured;
+  if (m === null) return "";
+  const partial = r.measuredBy < r.nodes.length ? `; ${r.measuredBy} of ${r.nodes.length} nodes measure them, the others are not included` : "";
+  const line = (label: string, w: "1s" | "10s" | "1m"): string =>
+    `<tr><td>${label}</td><td class="n" data-rate="message_${w}">${rate(m[`message_${w}`])}</td><td class="n" data-rate="out_${w}">${rate(m[`out_${w}`])}</td></tr>`;
+  return `<h2>Rates <span class="muted small">measured by the nodes${esc(partial)}</span></h2>`
+    + `<div class="table-wrap narrow"><table class="grid compact narrow" data-testid="measured-rates"><thead><tr><th>Over the last</th><th class="n">In msgs/s</th><th class="n">${esc(outLabel)}</th></tr></thead>`
+    + `<tbody>${line("1 s", "1s")}${line("10 s", "10s")}${line("1 min", "1m")}</tbody></table></div>`;
+}
+
 export function topicPage(ctx: ViewContext, topic: string): string {
   const t = ctx.cluster.topics().find((x) => x.topic === topic);
   const crumbs = `<nav class="crumbs">${link(ctx, "/topics", "Topics")} / <b>${esc(topic)}</b></nav>`;
@@ -150,6 +166,7 @@ export function topicPage(ctx: ViewContext, topic: string): string {
       num(c.clients),
     ]));
   return `${crumbs}<div class="title"><h1>Topic <code>${esc(topic)}</code></h1>${actions}</div>${cards}
+${measuredRates(t, "Out msgs/s (to channels)")}
 <h2>Channels</h2>${table(["Channel", "Depth", "Memory + Disk", "In flight", "Deferred", "Requeued", "Timed out", "Messages", "msgs/s", "Clients"], channelRows, "No channels.")}
 <h2>Nodes</h2>${table(["Node", "Depth", "Memory + Disk", "Messages", "msgs/s", "Channels", ""], nodeRows, "No node has this topic.")}`;
 }
@@ -200,6 +217,7 @@ export function channelPage(ctx: ViewContext, topic: string, channel: string): s
     : `<div class="table-wrap"><table class="grid compact"><thead><tr><th>Client</th><th>Address</th><th>Node</th><th>Protocol</th><th>TLS / compression</th><th class="n">RDY</th><th class="n">In flight</th><th class="n">Messages</th><th class="n">Finished</th><th class="n">Requeued</th><th class="n">Connected</th></tr></thead><tbody>${clients.map(clientRow).join("")}</tbody></table></div>`;
   return `${crumbs}<div class="title"><h1>Channel <code>${esc(topic)}/${esc(channel)}</code></h1>${actions}</div>${cards}
 <h2>Clients <span class="muted">(${clients.length})</span></h2>${clientTable}
+${measuredRates(c, "Out msgs/s (finished)")}
 <h2>Nodes</h2>${table(["Node", "Depth", "Memory + Disk", "In flight", "Deferred", "Messages", "msgs/s", "Clients", ""], nodeRows, "No node has this channel.")}`;
 }
 
