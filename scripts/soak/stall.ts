@@ -18,9 +18,11 @@ export interface StallOptions {
   size: number;
   /** the stalled consumer's RDY (its in-flight window) */
   stalledRdy: number;
+  /** the broker's --msg-timeout */
+  msgTimeoutMs: number;
 }
 
-export const STALL_FULL: StallOptions = { phaseMs: 30_000, rate: 4000, size: 1024, stalledRdy: 2500 };
+export const STALL_FULL: StallOptions = { phaseMs: 30_000, rate: 4000, size: 1024, stalledRdy: 2500, msgTimeoutMs: 2000 };
 
 const TOPIC = "soak-stall";
 
@@ -44,7 +46,7 @@ class Healthy implements ConnectionEvents {
 
 export async function stall(o: StallOptions): Promise<ScenarioResult> {
   const failures: string[] = [];
-  const s = await startServe(["--msg-timeout=2s", `--max-rdy-count=${Math.max(2500, o.stalledRdy)}`]);
+  const s = await startServe([`--msg-timeout=${o.msgTimeoutMs}ms`, `--max-rdy-count=${Math.max(2500, o.stalledRdy)}`]);
   const address = `127.0.0.1:${s.tcp}`;
   const pid = s.daemon.pid;
   const seen = new Set<number>();
@@ -76,7 +78,7 @@ export async function stall(o: StallOptions): Promise<ScenarioResult> {
   })();
 
   // phase A: healthy consumers only
-  await Bun.sleep(1000);
+  await Bun.sleep(Math.min(1000, o.phaseMs / 2));
   const peakA = peakSampler(() => rssOf(pid));
   await Bun.sleep(o.phaseMs);
   const rssPeakA = peakA.stop();
