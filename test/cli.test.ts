@@ -255,7 +255,7 @@ describe("daemons", () => {
     await first.ports();
     const second = await nsq("serve", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", `--data-path=${data}`, "--log-level=error");
     expect(second.code).toBe(1);
-    expectOneErrorLine(second, "FATAL: failed to instantiate nsqd - cannot flock directory");
+    expectOneErrorLine(second, "FATAL: failed to instantiate nsqd - failed to lock data-path: cannot flock directory");
     expect(await first.stop()).toBe(0);
   });
 

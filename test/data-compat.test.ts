@@ -126,3 +126,34 @@ test("a garbled queue file never stops the server: good records delivered, the b
   c.close();
   await b.stop();
 });
+
+test("nsqd's directory mid-consumption (read position inside a later file, older files gone) starts nsq serve; what it leaves is nsqd's format again", async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, "nsqd.dat"), '{"topics":[{"name":"mid","paused":false,"channels":[{"name":"c","paused":false}]}],"version":"1.3.0"}');
+  // files 000003 (two records, the first one already read by nsqd) and 000004 (one record, the write file)
+  const f3 = Buffer.concat([record("3333333333333331", 1, "read"), record("3333333333333332", 0, "second")]);
+  const f4 = record("4444444444444441", 0, "third");
+  writeFileSync(join(dir, "mid:c.diskqueue.000003.dat"), f3, { mode: 0o600 });
+  writeFileSync(join(dir, "mid:c.diskqueue.000004.dat"), f4, { mode: 0o600 });
+  const firstLen = record("3333333333333331", 1, "read").length;
+  writeFileSync(join(dir, "mid:c.diskqueue.meta.dat"), `2\n3,${firstLen}\n4,${f4.length}\n`, { mode: 0o600 });
+  const b = await startBroker({ dataPath: dir, memQueueSize: 0 });
+  const c = await subscriber(b.tcpPort, "mid", "c", 10);
+  const got: string[] = [];
+  while (got.length < 2) {
+    const m = await c.readMessage();
+    got.push(m.body.toString());
+    c.write(`FIN ${m.id}\n`);
+  }
+  expect(got).toEqual(["second", "third"]);
+  expect(await c.expectNoFrame(200)).toBe(true);
+  c.close();
+  await b.stop();
+  // read position = write position, in nsqd's three-line format; no side record once all is finished
+  const meta = readFileSync(join(dir, "mid:c.diskqueue.meta.dat"), "latin1");
+  const m = /^(\d+)\n(\d+),(\d+)\n(\d+),(\d+)\n$/.exec(meta);
+  expect(m).not.toBeNull();
+  expect(Number(m![1])).toBe(0);
+  expect(`${m![2]},${m![3]}`).toBe(`${m![4]},${m![5]}`);
+  expect(readdirSync(dir).filter((f) => f.endsWith(".ack.bin"))).toEqual([]);
+});

@@ -46,7 +46,7 @@ for (const mechanism of ["flock", "lockfile"] as const) {
       const lock = lockDataPath(dir, { mechanism });
       locks.push(lock);
       expect(await lockInChild(dir, mechanism)).toBe(
-        `ERR cannot flock directory ${dir} - possibly in use by another instance of nsqd`,
+        `ERR cannot flock directory ${dir} - resource temporarily unavailable (possibly in use by another instance of nsqd)`,
       );
       lock.release();
       expect(await lockInChild(dir, mechanism)).toBe("LOCKED");
@@ -57,7 +57,7 @@ for (const mechanism of ["flock", "lockfile"] as const) {
       const lock = lockDataPath(dir, { mechanism });
       locks.push(lock);
       expect(() => lockDataPath(dir, { mechanism })).toThrow(
-        `cannot flock directory ${dir} - possibly in use by another instance of nsqd`,
+        `cannot flock directory ${dir} - resource temporarily unavailable (possibly in use by another instance of nsqd)`,
       );
       lock.release();
       lock.release();
@@ -72,7 +72,7 @@ test("flock leaves no file in the data directory; a missing directory is a clear
   const lock = lockDataPath(dir, { mechanism: "flock" });
   locks.push(lock);
   expect(existsSync(join(dir, FALLBACK_LOCK_FILE))).toBe(false);
-  expect(() => lockDataPath(join(dir, "missing"))).toThrow(`cannot open data directory ${join(dir, "missing")}`);
+  expect(() => lockDataPath(join(dir, "missing"))).toThrow(`open ${join(dir, "missing")}: no such file or directory`);
 });
 
 test("lock file fallback: holds our pid, a stale file from a dead process is reclaimed", async () => {
@@ -103,7 +103,7 @@ test("flock works inside a `bun build --compile` executable", async () => {
   const held = lockDataPath(target, { mechanism: "flock" });
   locks.push(held);
   const run = Bun.spawnSync([exe, target], { stdout: "pipe", stderr: "pipe" });
-  expect(run.stdout.toString().trim()).toBe(`ERR cannot flock directory ${target} - possibly in use by another instance of nsqd`);
+  expect(run.stdout.toString().trim()).toBe(`ERR cannot flock directory ${target} - resource temporarily unavailable (possibly in use by another instance of nsqd)`);
   held.release();
   const again = Bun.spawnSync([exe, target], { stdout: "pipe", stderr: "pipe" });
   expect(again.stdout.toString().trim()).toBe("LOCKED");

@@ -5,8 +5,9 @@
  * capturing logger for the DEBUG-only lines.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RawClient } from "./helpers/raw-client.ts";
@@ -58,6 +59,49 @@ const head = (prefix: string, level: string) => `^${esc(prefix)}\\d{4}/\\d\\d/\\
 const NSQD_INFO = head("[nsqd] ", "INFO");
 const NSQD_ERROR = head("[nsqd] ", "ERROR");
 const LOOKUPD_INFO = head("[nsqlookupd] ", "INFO");
+const VERSION = esc("v1.3.0 (built w/go1.19.8)");
+
+/**
+ * Each pattern matches a later line than the one before (nsqd's order); resolves with the line
+ * indexes once all have appeared (fails the test after 5 s, showing the log).
+ */
+async function inOrder(p: Proc, patterns: RegExp[], what: string): Promise<number[]> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const lines = p.log().split("\n");
+    const found: number[] = [];
+    let from = 0;
+    for (const pattern of patterns) {
+      const i = lines.findIndex((l, n) => n >= from && pattern.test(l));
+      if (i < 0) break;
+      found.push(i);
+      from = i + 1;
+    }
+    if (found.length === patterns.length) return found;
+    if (Date.now() > deadline) {
+      throw new Error(`${what}: no line after line ${from} for ${patterns[found.length]}; log:\n${p.log()}`);
+    }
+    await Bun.sleep(20);
+  }
+}
+
+/** Sends `signal` and resolves with the exit code. */
+function stop(p: Proc, signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (p.proc.exitCode !== null) return resolve(p.proc.exitCode);
+    p.proc.once("exit", (code) => resolve(code));
+    p.proc.kill(signal);
+  });
+}
+
+/** A loopback port with nothing listening on it (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 let lookupd: Proc;
 let nsqd: Proc;
@@ -218,4 +262,167 @@ test("--log-level=debug adds each command and the decoded IDENTIFY; info does no
   } finally {
     await broker.close();
   }
+});
+
+test("nsqd's start-up lines come in nsqd's order: version, ID, metadata, listeners, lookupd", async () => {
+  const lookupAddr = esc(`127.0.0.1:${lookupd.tcp}`);
+  await inOrder(
+    nsqd,
+    [
+      new RegExp(`${NSQD_INFO}nsqd ${VERSION}$`),
+      new RegExp(`${NSQD_INFO}ID: \\d+$`),
+      new RegExp(`${NSQD_INFO}NSQ: persisting topic/channel metadata to .*nsqd\\.dat$`),
+      new RegExp(`${NSQD_INFO}TCP: listening on 127\\.0\\.0\\.1:${nsqd.tcp}$`),
+      new RegExp(`${NSQD_INFO}HTTP: listening on 127\\.0\\.0\\.1:${nsqd.http}$`),
+      new RegExp(`${NSQD_INFO}LOOKUP\\(${lookupAddr}\\): adding peer$`),
+      new RegExp(`${NSQD_INFO}LOOKUP connecting to ${lookupAddr}$`),
+      new RegExp(`${NSQD_INFO}LOOKUPD\\(${lookupAddr}\\): peer info \\{`),
+    ],
+    "nsqd start-up",
+  );
+  expect(nsqd.log().split("\n")[0]).toMatch(new RegExp(`${NSQD_INFO}nsqd ${VERSION}$`));
+});
+
+test("SIGTERM: nsqd's shutdown lines in order; a restart loads the metadata with nsqd's lines, a failed lookupd dial and a second instance's lock error read as nsqd's", async () => {
+  const dataPath = mkdtempSync(join(tmpdir(), "nsq-logs-life-"));
+  dirs.push(dataPath);
+  const args = ["serve", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", `--data-path=${dataPath}`];
+  const first = await startProcess(args);
+  const http = `http://127.0.0.1:${first.http}`;
+  expect((await fetch(`${http}/topic/create?topic=life`, { method: "POST" })).status).toBe(200);
+  expect((await fetch(`${http}/channel/create?topic=life&channel=keep`, { method: "POST" })).status).toBe(200);
+  expect((await fetch(`${http}/channel/create?topic=life&channel=tmp#ephemeral`.replace("#", "%23"), { method: "POST" })).status).toBe(200);
+  expect((await fetch(`${http}/pub?topic=life`, { method: "POST", body: "m1" })).status).toBe(200);
+  expect(await stop(first)).toBe(0);
+  await inOrder(
+    first,
+    [
+      new RegExp(`${NSQD_INFO}TCP: closing 127\\.0\\.0\\.1:${first.tcp}$`),
+      new RegExp(`${NSQD_INFO}HTTP: closing 127\\.0\\.0\\.1:${first.http}$`),
+      new RegExp(`${NSQD_INFO}NSQ: persisting topic/channel metadata to ${esc(join(dataPath, "nsqd.dat"))}$`),
+      new RegExp(`${NSQD_INFO}NSQ: closing topics$`),
+      new RegExp(`${NSQD_INFO}TOPIC\\(life\\): closing$`),
+      new RegExp(`${NSQD_INFO}TOPIC\\(life\\): closing \\.\\.\\. messagePump$`),
+      new RegExp(`${NSQD_INFO}CHANNEL\\(keep\\): closing$`),
+      new RegExp(`${NSQD_INFO}CHANNEL\\(keep\\): flushing 1 memory 0 in-flight 0 deferred messages to backend$`),
+      new RegExp(`${NSQD_INFO}DISKQUEUE\\(life:keep\\): closing$`),
+      new RegExp(`${NSQD_INFO}DISKQUEUE\\(life:keep\\): closing \\.\\.\\. ioLoop$`),
+      new RegExp(`${NSQD_INFO}DISKQUEUE\\(life\\): closing$`),
+      new RegExp(`${NSQD_INFO}DISKQUEUE\\(life\\): closing \\.\\.\\. ioLoop$`),
+      new RegExp(`${NSQD_INFO}NSQ: stopping subsystems$`),
+      new RegExp(`${NSQD_INFO}QUEUESCAN: closing$`),
+      new RegExp(`${NSQD_INFO}LOOKUP: closing$`),
+      new RegExp(`${NSQD_INFO}NSQ: bye$`),
+    ],
+    "nsqd shutdown",
+  );
+  // the ephemeral channel closes too, but has no disk queue (as nsqd's dummy backend)
+  expect(first.log()).toMatch(new RegExp(`${NSQD_INFO}CHANNEL\\(tmp#ephemeral\\): flushing 1 memory 0 in-flight 0 deferred`, "m"));
+  expect(first.log()).not.toContain("DISKQUEUE(life:tmp#ephemeral)");
+  expect(first.log().trimEnd().split("\n").at(-1)).toMatch(new RegExp(`${NSQD_INFO}NSQ: bye$`));
+
+  const deadPort = await closedPort();
+  const dead = esc(`127.0.0.1:${deadPort}`);
+  const second = await startProcess([...args, `--lookupd-tcp-address=127.0.0.1:${deadPort}`]);
+  await inOrder(
+    second,
+    [
+      new RegExp(`${NSQD_INFO}nsqd ${VERSION}$`),
+      new RegExp(`${NSQD_INFO}ID: \\d+$`),
+      new RegExp(`${NSQD_INFO}TOPIC\\(life\\): created$`),
+      new RegExp(`${NSQD_INFO}TOPIC\\(life\\): new channel\\(keep\\)$`),
+      new RegExp(`${NSQD_INFO}NSQ: persisting topic/channel metadata to ${esc(join(dataPath, "nsqd.dat"))}$`),
+      new RegExp(`${NSQD_INFO}TCP: listening on 127\\.0\\.0\\.1:${second.tcp}$`),
+      new RegExp(`${NSQD_INFO}HTTP: listening on 127\\.0\\.0\\.1:${second.http}$`),
+      new RegExp(`${NSQD_INFO}LOOKUP\\(${dead}\\): adding peer$`),
+      new RegExp(`${NSQD_INFO}LOOKUP connecting to ${dead}$`),
+      new RegExp(`${NSQD_ERROR}LOOKUPD\\(${dead}\\): PING - dial tcp ${dead}: connect: connection refused$`),
+      // and it keeps trying, each attempt logged the same way
+      new RegExp(`${NSQD_INFO}LOOKUP connecting to ${dead}$`),
+      new RegExp(`${NSQD_ERROR}LOOKUPD\\(${dead}\\): PING - dial tcp ${dead}: connect: connection refused$`),
+    ],
+    "nsqd restart",
+  );
+
+  // a second instance on the same data path: nsqd's one FATAL line, nothing before it
+  const third = spawnSync(BUN, [CLI, ...args], { encoding: "utf8", timeout: 20_000 });
+  expect(third.status).toBe(1);
+  expect(third.stderr.trimEnd().split("\n")).toEqual([
+    expect.stringMatching(
+      new RegExp(
+        `${head("[nsqd] ", "FATAL")}${esc(
+          `failed to instantiate nsqd - failed to lock data-path: cannot flock directory ${dataPath} - ` +
+            "resource temporarily unavailable (possibly in use by another instance of nsqd)",
+        )}$`,
+      ),
+    ),
+  ]);
+  expect(await stop(second)).toBe(0);
+});
+
+test("a lookupd that fails IDENTIFY is logged as nsqd's connect callback does", async () => {
+  // accepts, reads the magic and the IDENTIFY, then hangs up cleanly (FIN: nsqd reads EOF)
+  const fake = createServer((socket) => {
+    let ending = false;
+    socket.on("data", () => {
+      if (!ending) setTimeout(() => socket.end(), 20);
+      ending = true;
+    });
+  });
+  await new Promise<void>((resolve) => fake.listen(0, "127.0.0.1", resolve));
+  const port = (fake.address() as { port: number }).port;
+  const lines: string[] = [];
+  const logger = createLogger("[nsqd] ", "info", (l) => void lines.push(l.trimEnd()));
+  const dataPath = mkdtempSync(join(tmpdir(), "nsq-logs-ident-"));
+  dirs.push(dataPath);
+  const broker = new Nsqd(
+    { tcpAddress: "127.0.0.1:0", httpAddress: "127.0.0.1:0", httpsAddress: "", nodeId: 1, dataPath, lookupdTcpAddresses: [`127.0.0.1:${port}`] },
+    logger,
+  );
+  await broker.start();
+  try {
+    const addr = `127.0.0.1:${port}`;
+    const want = [` ERROR: LOOKUPD(${addr}): IDENTIFY - EOF`, ` ERROR: LOOKUPD(${addr}): PING - lookupPeer connectCallback() failed`];
+    for (let i = 0; i < 250 && !want.every((w) => lines.some((l) => l.endsWith(w))); i++) await Bun.sleep(20);
+    const at = want.map((w) => lines.findIndex((l) => l.endsWith(w)));
+    expect(at[0]).toBeGreaterThan(lines.findIndex((l) => l.endsWith(` INFO: LOOKUP connecting to ${addr}`)));
+    expect(at[1]).toBeGreaterThan(at[0]!);
+  } finally {
+    await broker.close();
+    fake.close();
+  }
+  expect(lines.at(-1)).toEndWith(" INFO: NSQ: bye");
+});
+
+test("nsqlookupd's start-up and SIGTERM lines; nsqd logs the lost lookupd as a failed PING and redials", async () => {
+  await inOrder(
+    lookupd,
+    [
+      new RegExp(`${LOOKUPD_INFO}nsqlookupd ${VERSION}$`),
+      new RegExp(`${LOOKUPD_INFO}TCP: listening on 127\\.0\\.0\\.1:${lookupd.tcp}$`),
+      new RegExp(`${LOOKUPD_INFO}HTTP: listening on 127\\.0\\.0\\.1:${lookupd.http}$`),
+    ],
+    "nsqlookupd start-up",
+  );
+  const before = nsqd.log().length;
+  expect(await stop(lookupd)).toBe(0);
+  await inOrder(
+    lookupd,
+    [
+      new RegExp(`${LOOKUPD_INFO}TCP: closing 127\\.0\\.0\\.1:${lookupd.tcp}$`),
+      new RegExp(`${LOOKUPD_INFO}HTTP: closing 127\\.0\\.0\\.1:${lookupd.http}$`),
+    ],
+    "nsqlookupd shutdown",
+  );
+  const addr = esc(`127.0.0.1:${lookupd.tcp}`);
+  const after: Proc = { ...nsqd, log: () => nsqd.log().slice(before) };
+  await inOrder(
+    after,
+    [
+      new RegExp(`${NSQD_ERROR}LOOKUPD\\(${addr}\\): PING - EOF$`),
+      new RegExp(`${NSQD_INFO}LOOKUP connecting to ${addr}$`),
+      new RegExp(`${NSQD_ERROR}LOOKUPD\\(${addr}\\): PING - dial tcp ${addr}: connect: connection refused$`),
+    ],
+    "nsqd after lookupd left",
+  );
 });

@@ -6,7 +6,6 @@ import type { NsqCommand, ParsedArgs } from "./types.ts";
 import { NSQD_COMMAND_FLAGS, nsqdOptionsFromArgs } from "../server/flags.ts";
 import { Nsqd } from "../server/nsqd.ts";
 import { createLogger } from "../util/logger.ts";
-import { daemonVersionLine } from "../protocol/version.ts";
 import { runUntilShutdownSignal } from "./run-daemon.ts";
 
 export const command: NsqCommand = {
@@ -19,7 +18,6 @@ export const command: NsqCommand = {
   async run(args: ParsedArgs): Promise<number> {
     const opts = nsqdOptionsFromArgs(args);
     const logger = createLogger(opts.logPrefix, opts.logLevel);
-    logger.info(daemonVersionLine("nsqd"));
     const nsqd = new Nsqd(opts, logger);
     return runUntilShutdownSignal("nsqd", nsqd, logger);
   },

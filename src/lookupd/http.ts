@@ -13,6 +13,7 @@ import { splitTarget, targetText } from "../http-api/request.ts";
 import { allowHeader, badRequestResponse, errorBody, HttpError, JSON_TYPE, NSQ_CONTENT_TYPE, optionsResponse, TEXT_TYPE, trailingSlashRedirect } from "../http-api/response.ts";
 import { filterActive, type Producer, type RegistrationDB } from "./registration-db.ts";
 import { LookupdMetrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
+import { goListenerAddress } from "../protocol/listener-address.ts";
 
 export interface LookupHttpContext {
   db: RegistrationDB;
@@ -39,6 +40,8 @@ const GO_ZERO_TIME_NS = -6795364578871345152n;
 
 export class LookupHttpServer {
   private listener: HttpListener | null = null;
+  /** as the start-up line printed it, for the shutdown line */
+  private listenAddress = "";
   private readonly routes = new Map<string, Map<string, Handler>>();
 
   constructor(private readonly ctx: LookupHttpContext) {
@@ -81,7 +84,8 @@ export class LookupHttpServer {
         return this.respond({ kind: "json", status: 500, body: errorBody("INTERNAL_ERROR") }) as Response; // json: never async
       },
     });
-    this.ctx.logger.info(`HTTP: listening on ${address.replace(/:\d+$/, `:${this.port}`)}`);
+    this.listenAddress = goListenerAddress(host, this.port);
+    this.ctx.logger.info(`HTTP: listening on ${this.listenAddress}`);
   }
 
   /** Out of file descriptors: stop accepting (src/util/fd-guard.ts); resume() listens again. */
@@ -96,7 +100,9 @@ export class LookupHttpServer {
   async close(): Promise<void> {
     const listener = this.listener;
     this.listener = null;
-    if (listener) await listener.stop();
+    if (!listener) return;
+    await listener.stop();
+    this.ctx.logger.info(`HTTP: closing ${this.listenAddress}`);
   }
 
   /** Routes one request (never throws: a failing handler becomes 500 INTERNAL_ERROR). */

@@ -4,12 +4,15 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { goListenError, listenHost, peerAddress, splitHostPort } from "../protocol/address.ts";
 import { LookupV1Session, type LookupContext } from "./tcp-protocol.ts";
+import { goListenerAddress } from "../protocol/listener-address.ts";
 
 export class LookupTcpServer {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private boundPort = 0;
   private host = "";
+  /** as the start-up line printed it, for the shutdown line */
+  private listenAddress = "";
 
   constructor(private readonly ctx: LookupContext) {}
 
@@ -39,7 +42,8 @@ export class LookupTcpServer {
     this.boundPort = typeof bound === "object" && bound ? bound.port : port;
     this.host = listenHost(host);
     this.server = server;
-    this.ctx.logger.info(`TCP: listening on ${address.replace(/:\d+$/, `:${this.boundPort}`)}`);
+    this.listenAddress = goListenerAddress(host, this.boundPort);
+    this.ctx.logger.info(`TCP: listening on ${this.listenAddress}`);
   }
 
   /** Out of file descriptors: stop accepting, keep the connected peers (src/util/fd-guard.ts). */
@@ -60,8 +64,10 @@ export class LookupTcpServer {
     this.server = null;
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
-    if (!server || !server.listening) return;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (!server) return;
+    // paused (out of file descriptors): already closed, nothing to wait for
+    if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+    this.ctx.logger.info(`TCP: closing ${this.listenAddress}`);
   }
 
   private accept(socket: Socket): void {

@@ -1,3 +1,5 @@
+import type { AckWindow } from "./ack-window.ts";
+
 /**
  * Where a topic or channel puts messages that do not fit its memory queue. Non-ephemeral queues
  * use the disk queue (src/server/disk-queue.ts); ephemeral ones have none (overflow is dropped).
@@ -13,8 +15,12 @@ export interface BackendQueue {
   empty(): void;
   /** empties and removes the queue's files */
   delete(): void;
+  /** fsyncs what was written so far and persists the metadata (throws with context when it cannot) */
+  sync?(): void;
   /** syncs and closes, keeping the data */
   close(): void;
+  /** crash-safe delivery (a channel's queue): records stay until the returned window acknowledges them */
+  trackAcks?(): AckWindow;
   /** what was set aside as corrupt since the queue opened, when the backend detects corruption */
   readonly corruption?: { events: number; skippedBytes: number; lastError: string };
 }

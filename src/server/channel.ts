@@ -15,6 +15,7 @@ import type { ClientV2 } from "./client.ts";
 import type { Topic } from "./topic.ts";
 import { LatencyStats } from "./latency-stats.ts";
 import type { DeferredRestore } from "./deferred-restore.ts";
+import { ReadVerdict, type AckWindow } from "./ack-window.ts";
 
 export interface ChannelHost {
   readonly memQueueSize: number;
@@ -51,6 +52,10 @@ export class Channel {
   restoredDeferred: DeferredRestore | null = null;
   /** member of the broker's scan set (has in-flight or deferred messages) */
   inScanSet = false;
+  /** crash-safe delivery of disk-queue records (ack-window.ts); null without a disk queue */
+  readonly ackWindow: AckWindow | null;
+  /** the window entry of the record take() returned last (-1: it came from memory) */
+  private takenSeq = -1;
 
   constructor(
     readonly topic: Topic,
@@ -61,11 +66,18 @@ export class Channel {
   ) {
     this.ephemeral = isEphemeral(name);
     this.e2e = e2e;
+    this.ackWindow = backend?.trackAcks?.() ?? null;
   }
 
   /** memory + disk, excluding in-flight and deferred (spec §2.11) */
   depth(): number {
-    return this.memQueue.length + (this.backend?.depth() ?? 0);
+    const hidden = this.ackWindow?.hiddenRecords() ?? 0; // copies of in-memory messages, restored finished/deferred ones
+    return this.memQueue.length + Math.max(0, (this.backend?.depth() ?? 0) - hidden);
+  }
+
+  /** deferred messages, including those restored after a restart and not yet read back from disk */
+  deferredCount(): number {
+    return this.deferred.size + (this.ackWindow?.deferredOnDisk() ?? 0);
   }
 
   backendDepth(): number {
@@ -113,9 +125,20 @@ export class Channel {
   }
 
   /** A message from the topic that must wait `delayMs` first (DPUB). */
-  putDeferred(buf: Uint8Array, dueAt: number): void {
+  putDeferred(buf: Uint8Array, dueAt: number, acked = false): void {
     this.messageCount++;
-    this.addDeferred(buf, dueAt);
+    if (acked) this.addDeferredAcked(buf, dueAt);
+    else this.addDeferred(buf, dueAt);
+  }
+
+  /** addDeferred for a message already acknowledged: when the disk fails it stays in memory, never lost. */
+  private addDeferredAcked(buf: Uint8Array, dueAt: number): void {
+    try {
+      this.addDeferred(buf, dueAt);
+    } catch (err) {
+      this.host.storageFailed(err);
+      this.addDeferred(buf, dueAt, -1, false);
+    }
   }
 
   /**
@@ -147,12 +170,23 @@ export class Channel {
     }
   }
 
-  private addDeferred(buf: Uint8Array, dueAt: number): void {
+  /**
+   * A deferred message. `seq`: its record's window entry when it was just read from disk; otherwise,
+   * with an ack window, a copy is written to disk first (throws, for DPUB's error reply, when it
+   * cannot be), so a crash does not lose it.
+   */
+  private addDeferred(buf: Uint8Array, dueAt: number, seq = -1, persist = true): Message {
     const msg = new Message(buf, idKey(buf, MSG_ID_OFFSET), this);
     msg.state = MessageState.Deferred;
     msg.deadline = dueAt;
+    const window = this.ackWindow;
+    if (window !== null && persist) {
+      if (seq >= 0) window.bind(seq, msg);
+      else window.persistCopy(msg);
+    }
     this.deferred.push(msg);
     this.host.markActive(this);
+    return msg;
   }
 
   addClient(client: ClientV2): void {
@@ -214,18 +248,31 @@ export class Channel {
       this.preferBackend = false;
       const rec = backend.readNext();
       if (rec === null) break;
+      let seq = -1;
+      const window = this.ackWindow;
+      if (window !== null) {
+        const verdict = window.onRead(rec);
+        if (verdict === ReadVerdict.Skip) continue;
+        seq = window.lastSeq;
+        if (verdict === ReadVerdict.Defer) {
+          this.addDeferred(rec, window.lastDue, seq);
+          continue;
+        }
+      }
       const restore = this.restoredDeferred;
       if (restore !== null) {
         const due = restore.dueTime(rec, Date.now());
         if (restore.done) this.restoredDeferred = null;
         if (due > 0) {
-          this.addDeferred(rec, due);
+          this.addDeferred(rec, due, seq);
           continue;
         }
       }
+      this.takenSeq = seq;
       return rec;
     }
     this.preferBackend = true;
+    this.takenSeq = -1;
     return this.memQueue.shift() ?? null;
   }
 
@@ -245,9 +292,15 @@ export class Channel {
 
   /** Sends one message; false when sampling dropped it. */
   private deliver(client: ClientV2, buf: Uint8Array, now: number): boolean {
-    if (client.pumpSampleRate > 0 && Math.floor(Math.random() * 100) > client.pumpSampleRate) return false;
+    const seq = this.takenSeq;
+    this.takenSeq = -1;
+    if (client.pumpSampleRate > 0 && Math.floor(Math.random() * 100) > client.pumpSampleRate) {
+      if (seq >= 0) this.ackWindow!.finish(seq); // sampled out: dropped for good, as in nsqd
+      return false;
+    }
     writeAttempts(buf, readAttempts(buf) + 1);
     const msg = new Message(buf, idKey(buf, MSG_ID_OFFSET), this);
+    if (seq >= 0) this.ackWindow!.bind(seq, msg);
     msg.deliveredAt = now;
     msg.deadline = now + client.pumpMsgTimeout;
     msg.owner = client;
@@ -277,6 +330,7 @@ export class Channel {
   finish(client: ClientV2, id: Uint8Array, off: number, now: number): void {
     const msg = this.takeOwned(client, "FIN", id, off);
     this.removeInFlight(msg);
+    this.ackWindow?.release(msg);
     client.finishCount++;
     if (this.e2e !== null) this.e2e.add(now - readTimestampMs(msg.buf), now);
   }
@@ -286,9 +340,12 @@ export class Channel {
     this.removeInFlight(msg);
     client.requeueCount++;
     this.requeueCount++;
-    if (this.divertToDeadLetter(msg)) return;
-    if (delayMs > 0) this.addDeferred(msg.buf, now + delayMs);
-    else this.requeueBuf(msg.buf);
+    if (this.divertToDeadLetter(msg)) {
+      this.ackWindow?.release(msg); // it left the channel, as after a FIN
+      return;
+    }
+    if (delayMs > 0) this.deferAgain(msg, now + delayMs);
+    else this.requeueMsg(msg);
   }
 
   touch(client: ClientV2, id: Uint8Array, off: number, now: number): void {
@@ -314,6 +371,27 @@ export class Channel {
     this.enqueue(buf, true);
   }
 
+  /** requeueBuf, then its old durable record is no longer needed (written again first: never lost). */
+  private requeueMsg(msg: Message): void {
+    this.requeueBuf(msg.buf);
+    this.ackWindow?.release(msg);
+  }
+
+  /** REQ with a delay: deferred, keeping its durable record (or getting one). */
+  private deferAgain(msg: Message, dueAt: number): void {
+    const window = this.ackWindow;
+    if (window === null || !window.isDurable(msg)) {
+      this.addDeferredAcked(msg.buf, dueAt);
+      return;
+    }
+    const deferred = new Message(msg.buf, msg.key, this);
+    deferred.state = MessageState.Deferred;
+    deferred.deadline = dueAt;
+    window.transfer(msg, deferred);
+    this.deferred.push(deferred);
+    this.host.markActive(this);
+  }
+
   /**
    * Scan-loop work: in-flight deadlines and deferred due times. Returns true while the channel
    * still has in-flight or deferred messages (stays in the scan set).
@@ -327,7 +405,7 @@ export class Channel {
     }
     for (let msg = this.deferred.popDue(now); msg !== null; msg = this.deferred.popDue(now)) {
       msg.state = MessageState.Done;
-      this.requeueBuf(msg.buf);
+      this.requeueMsg(msg);
       changed = true;
     }
     if (changed) this.pump();
@@ -341,7 +419,8 @@ export class Channel {
       const msg = list.head;
       this.removeInFlight(msg);
       this.timeoutCount++;
-      if (!this.divertToDeadLetter(msg)) this.requeueBuf(msg.buf);
+      if (this.divertToDeadLetter(msg)) this.ackWindow?.release(msg);
+      else this.requeueMsg(msg);
       expired = true;
     }
     return expired;
@@ -377,9 +456,11 @@ export class Channel {
    */
   takeAllForShutdown(): { buf: Uint8Array; dueAt: number }[] {
     const out: { buf: Uint8Array; dueAt: number }[] = [];
-    for (const msg of this.inFlight.values()) out.push({ buf: msg.buf, dueAt: 0 });
+    // those already on disk come back from there, in their state (the ack window's side record)
+    const window = this.ackWindow;
+    for (const msg of this.inFlight.values()) if (window === null || !window.isDurable(msg)) out.push({ buf: msg.buf, dueAt: 0 });
     this.inFlight.clear();
-    for (const msg of this.deferred.drain()) out.push({ buf: msg.buf, dueAt: msg.deadline });
+    for (const msg of this.deferred.drain()) if (window === null || !window.isDurable(msg)) out.push({ buf: msg.buf, dueAt: msg.deadline });
     for (const buf of this.memQueue.drain()) out.push({ buf, dueAt: 0 });
     return out;
   }

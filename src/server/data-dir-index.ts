@@ -26,6 +26,8 @@ export interface QueueFiles {
   meta: boolean;
   /** `<name>.diskqueue.meta.dat.<random>.tmp` left by a crash during a metadata write */
   metaTmps: string[];
+  /** `<name>.diskqueue.ack.bin` (ack-window.ts) exists; absent = false */
+  ackSidecar?: boolean;
 }
 
 let directoryReads = 0;
@@ -45,6 +47,7 @@ const DATA_FILE_RE = /^(.+)\.diskqueue\.(\d{6,})\.dat$/;
 const META_FILE_SUFFIX = ".diskqueue.meta.dat";
 const META_TMP_RE = /^(.+)\.diskqueue\.meta\.dat\..*\.tmp$/;
 const DEFERRED_SIDECAR_SUFFIX = ".diskqueue.deferred.bin";
+const ACK_SIDECAR_SUFFIX = ".diskqueue.ack.bin";
 
 export class DataDirIndex {
   private readonly queues = new Map<string, QueueFiles>();
@@ -89,6 +92,7 @@ export class DataDirIndex {
       return;
     }
     if (entry.endsWith(DEFERRED_SIDECAR_SUFFIX)) this.deferredSidecars.add(entry.slice(0, -DEFERRED_SIDECAR_SUFFIX.length));
+    else if (entry.endsWith(ACK_SIDECAR_SUFFIX)) this.entry(entry.slice(0, -ACK_SIDECAR_SUFFIX.length)).ackSidecar = true;
   }
 
   private entry(name: string): QueueFiles {

@@ -54,8 +54,37 @@ function loadFlock(): FlockFn | null {
   return flockFn;
 }
 
+/** dirlock's words, with the EWOULDBLOCK text Go prints (the lock-file fallback says the same). */
 function inUseError(dir: string): Error {
-  return new Error(`cannot flock directory ${dir} - possibly in use by another instance of nsqd`);
+  return new Error(`cannot flock directory ${dir} - resource temporarily unavailable (possibly in use by another instance of nsqd)`);
+}
+
+/** strerror texts as Go prints them, for what opening the data directory can meet. */
+const OPEN_ERRORS: Record<string, string> = {
+  ENOENT: "no such file or directory",
+  EACCES: "permission denied",
+  ENOTDIR: "not a directory",
+  ELOOP: "too many levels of symbolic links",
+  ENAMETOOLONG: "file name too long",
+  EMFILE: "too many open files",
+};
+
+/** Go's *PathError text for a failed os.Open: `open /var/lib/nsq: no such file or directory`. */
+function openErrorText(dir: string, err: unknown): string {
+  const text = OPEN_ERRORS[errnoCode(err) ?? ""];
+  return text !== undefined ? `open ${dir}: ${text}` : `open ${dir}: ${errorText(err)}`;
+}
+
+/**
+ * nsqd's data-path lock, failing with nsqd.New's words: `failed to lock data-path: cannot flock
+ * directory X - resource temporarily unavailable (possibly in use by another instance of nsqd)`.
+ */
+export function lockNsqdDataPath(dir: string, options: LockOptions = {}): DataPathLock {
+  try {
+    return lockDataPath(dir, options);
+  } catch (err) {
+    throw new Error(`failed to lock data-path: ${errorText(err)}`, { cause: err });
+  }
 }
 
 /** Locks `dir` exclusively without blocking; throws if another process (or another lock here) holds it. */
@@ -72,7 +101,7 @@ function lockWithFlock(dir: string, flock: FlockFn): DataPathLock {
   try {
     fd = openSync(dir, "r");
   } catch (err) {
-    throw new Error(`cannot open data directory ${dir} - ${errorText(err)}`, { cause: err });
+    throw new Error(openErrorText(dir, err), { cause: err });
   }
   if (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     closeSync(fd);

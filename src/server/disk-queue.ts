@@ -56,6 +56,7 @@ import type { Logger } from "../util/logger.ts";
 import { fsyncDirectory, replaceFileDurably } from "./durable-file.ts";
 import { deferredSidecarPath } from "./metadata.ts";
 import { listDataDirectory, type QueueFiles } from "./data-dir-index.ts";
+import { AckWindow, ackSidePath, type AckQueue } from "./ack-window.ts";
 
 export interface DiskQueueOptions {
   name: string;
@@ -175,7 +176,7 @@ function syncDueQueues(): void {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-export class DiskQueue {
+export class DiskQueue implements AckQueue {
   readonly corruption: CorruptionReport = { events: 0, skippedBytes: 0, lastError: "" };
 
   private readonly name: string;
@@ -220,6 +221,8 @@ export class DiskQueue {
   private dirSyncedSeq = 0;
   private dirtySince = 0;
   private closed = false;
+  /** close() is syncing: the side record is written whatever its interval */
+  private closing = false;
 
   /** The asynchronous sync in flight (at most one per queue), or null. */
   private syncJob: SyncJob | null = null;
@@ -236,6 +239,34 @@ export class DiskQueue {
   private idleWaiters: (() => void)[] = [];
 
   private readonly onWriteSucceeded: (() => void) | null;
+
+  // Crash-safe delivery (ack-window.ts), once trackAcks() was called: the read position written to the
+  // metadata is the acknowledged one, and data files are deleted only when it has passed them.
+  private ackWindow: AckWindow | null = null;
+  private ackFileNum = 0;
+  private ackPos = 0;
+  /** records read but not yet acknowledged (still in the window) */
+  private unackedRecords = 0;
+  /** files read to their end but not yet acknowledged, ascending */
+  private retainedFiles: { num: number; end: number }[] = [];
+  /**
+   * The acknowledged position of the side record on disk; the metadata carries this one (never a newer one, so
+   * the two always match after a crash) and files are deleted only once it has passed them.
+   */
+  private persistedAckFile = 0;
+  private persistedAckPos = 0;
+  /** records acknowledged since the position on disk (for the metadata's depth) */
+  private ackedSinceStamp = 0;
+  private lastSideWriteAt = 0;
+  /** a sync left the changed side record for later (interval): the timer must come back */
+  private sidePending = false;
+  /** false when the start-up listing showed no side record for this queue (then it is not looked for) */
+  private sideRecordMayExist = true;
+  /** the read position found in the metadata on open, or null */
+  private metaPosition: { file: number; pos: number } | null = null;
+  /** where the record last returned by readNext() ends */
+  lastReadFile = 0;
+  lastReadEnd = 0;
 
   constructor(opts: DiskQueueOptions) {
     this.name = opts.name;
@@ -384,8 +415,16 @@ export class DiskQueue {
       const record = this.readRecordAt(file, end);
       if (record === null) continue; // the file was abandoned as corrupt; try the next one
 
+      this.lastReadFile = file.num;
+      this.lastReadEnd = this.readPos;
       file.remaining--;
       this.depthCount--;
+      if (this.ackWindow !== null) {
+        this.unackedRecords++;
+        if (!isWriteFile && file.remaining === 0) this.finishReadFile(file);
+        this.afterAckChange();
+        return record;
+      }
       this.opsSinceSync++;
       if (!isWriteFile && file.remaining === 0) this.finishReadFile(file);
       this.afterRead();
@@ -409,6 +448,7 @@ export class DiskQueue {
   delete(): void {
     if (this.closed) return;
     this.log.info(`DISKQUEUE(${this.name}): deleting`);
+    this.log.info(`DISKQUEUE(${this.name}): closing ... ioLoop`); // go-diskqueue's ioLoop ends here
     const failures = this.deleteAllFiles();
     this.release();
     if (failures.length > 0) this.log.error(`DISKQUEUE(${this.name}) failed to delete - ${failures.join("; ")}`);
@@ -418,10 +458,13 @@ export class DiskQueue {
   close(): void {
     if (this.closed) return;
     this.log.info(`DISKQUEUE(${this.name}): closing`);
+    this.log.info(`DISKQUEUE(${this.name}): closing ... ioLoop`); // go-diskqueue's ioLoop ends here
     let failure: unknown = null;
+    this.closing = true;
     try {
       // Unchanged since the last durable metadata: no fsync, no rewrite (nsq issue 21: 20,000 idle queues).
-      if (this.syncJob !== null || this.metaOnDisk !== this.metadataText()) this.syncNow();
+      const sideChanged = this.ackWindow !== null && this.ackWindow.hasChanges;
+      if (this.syncJob !== null || sideChanged || this.metaOnDisk !== this.metadataText()) this.syncNow();
     } catch (err) {
       failure = err;
     }
@@ -434,7 +477,7 @@ export class DiskQueue {
   /** fsync the write file and persist metadata. Throws DiskQueueError on failure. */
   sync(): void {
     if (this.closed) return;
-    this.syncNow();
+    this.syncNow(true);
   }
 
   /** Called by the shared sync timer. */
@@ -452,10 +495,114 @@ export class DiskQueue {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * Switches on crash-safe delivery (a channel's queue): from now on a record counts as consumed only when
+   * the returned window acknowledges it. Loads the window's side record left by the last run.
+   */
+  trackAcks(): AckWindow {
+    if (this.ackWindow !== null) return this.ackWindow;
+    this.ackFileNum = this.persistedAckFile = this.readFileNum;
+    this.ackPos = this.persistedAckPos = this.readPos;
+    const window = new AckWindow(this, ackSidePath(this.dataPath, this.name), this.log, this.name);
+    // the side record replays by position: only when reading starts exactly where the metadata said, undamaged
+    const meta = this.metaPosition;
+    const trusted = meta !== null && meta.file === this.readFileNum && meta.pos === this.readPos && this.corruption.events === 0;
+    if (this.sideRecordMayExist) window.load(meta, trusted);
+    this.ackWindow = window;
+    return window;
+  }
+
+  /** AckQueue: every record up to (fileNum, pos) is done. */
+  ackTo(fileNum: number, pos: number, records: number): void {
+    this.unackedRecords -= records;
+    this.ackedSinceStamp += records;
+    let file = fileNum;
+    let at = pos;
+    // acknowledged to the end of a file the reader has left: move to the next one, as the reader did
+    for (let i = 0; i < this.retainedFiles.length; i++) {
+      const r = this.retainedFiles[i]!;
+      if (r.num !== file || r.end !== at) continue;
+      file = i + 1 < this.retainedFiles.length ? this.retainedFiles[i + 1]!.num : this.readFileNum;
+      at = 0;
+    }
+    this.ackFileNum = file;
+    this.ackPos = at;
+    this.afterAckChange();
+  }
+
+  /** Deletes the files read to their end that lie before the acknowledged position now in the metadata. */
+  private dropAckedFiles(beforeFile: number): void {
+    while (this.retainedFiles.length > 0 && this.retainedFiles[0]!.num < beforeFile) {
+      const path = this.fileName(this.retainedFiles.shift()!.num);
+      try {
+        unlinkSync(path);
+      } catch (err) {
+        if (errnoCode(err) !== "ENOENT") this.log.error(`DISKQUEUE(${this.name}) failed to Remove(${path}) - ${errorText(err)}`);
+      }
+    }
+  }
+
+  /** AckQueue: the window changed without a read or write (an out-of-order FIN, a deferral). */
+  sideRecordChanged(): void {
+    this.afterAckChange();
+  }
+
+  /**
+   * Reads and acknowledgements (ack mode) change only the side record and the acknowledged position: losing
+   * them in a crash means redelivery, never loss, so they don't count toward --sync-every; the next sync (a
+   * write's, or the --sync-timeout timer's) takes them along.
+   */
+  private afterAckChange(): void {
+    if (this.needSync) {
+      this.requestSync();
+      return;
+    }
+    this.markDirtyNow();
+  }
+
+  private markDirtyNow(): void {
+    if (this.dirtySince === 0) {
+      this.dirtySince = Date.now();
+      dirtyQueues.add(this);
+    }
+  }
+
+  /**
+   * The side record for a sync starting now, or null: unchanged, or written less than sideInterval ago (one
+   * fsync more per sync would halve the grouped sync rate; a later sync or the timer writes it).
+   */
+  private captureSide(force: boolean): SideCapture | null {
+    const window = this.ackWindow;
+    if (window === null || !window.hasChanges) return null;
+    const now = Date.now();
+    if (!force && now - this.lastSideWriteAt < Math.min(SIDE_INTERVAL_MS, this.syncTimeout)) {
+      this.sidePending = true;
+      return null;
+    }
+    const bytes = window.capture(this.ackFileNum, this.ackPos);
+    if (bytes === null) return null;
+    return { bytes, file: this.ackFileNum, pos: this.ackPos, acked: this.ackedSinceStamp };
+  }
+
+  /** The side record `side` is on disk: the metadata may carry its position from now on. */
+  private sideWritten(side: SideCapture): void {
+    // only a completed write counts: a sync cancelled by a synchronous one must not hold the next write back
+    this.lastSideWriteAt = Date.now();
+    this.persistedAckFile = side.file;
+    this.persistedAckPos = side.pos;
+    this.ackedSinceStamp -= side.acked;
+  }
+
+  private sideFailed(): void {
+    this.ackWindow?.captureFailed();
+    this.sidePending = true;
+  }
+
   // -------------------------------------------------------------------------------------------------------------
   // Recovery on open
 
   private recover(startupFiles: QueueFiles | null | undefined): void {
+    if (startupFiles !== undefined && startupFiles !== null) this.sideRecordMayExist = startupFiles.ackSidecar === true;
     // With the broker's start-up listing (startupFiles), the directory is not listed again and a metadata file
     // it did not see is not looked for. null (nothing at start-up): only a metadata file written since — a
     // delete that failed to remove it — makes us list the directory.
@@ -469,6 +616,7 @@ export class DiskQueue {
     let writePos: number;
     if (meta !== null) {
       ({ readNum, readPos, writeNum, writePos } = meta);
+      this.metaPosition = { file: readNum, pos: readPos };
     } else if (present.length > 0) {
       // No usable metadata but data files exist (crash right after Empty, or a lost meta file): deliver them all.
       readNum = present[0];
@@ -804,10 +952,14 @@ export class DiskQueue {
     if (this.readFdNum === file.num) this.closeReadFile();
     this.files.delete(file.num);
     const path = this.fileName(file.num);
-    try {
-      unlinkSync(path);
-    } catch (err) {
-      if (errnoCode(err) !== "ENOENT") this.log.error(`DISKQUEUE(${this.name}) failed to Remove(${path}) - ${errorText(err)}`);
+    if (this.ackWindow !== null && file.num >= this.ackFileNum) {
+      this.retainedFiles.push({ num: file.num, end: file.end }); // deleted once acknowledged (ackTo)
+    } else {
+      try {
+        unlinkSync(path);
+      } catch (err) {
+        if (errnoCode(err) !== "ENOENT") this.log.error(`DISKQUEUE(${this.name}) failed to Remove(${path}) - ${errorText(err)}`);
+      }
     }
     if (file.remaining !== 0) {
       // Cannot happen unless the accounting is wrong; keep depth honest anyway.
@@ -1017,7 +1169,16 @@ export class DiskQueue {
       failure: null,
       cancelled: false,
       tmp: "",
+      side: null,
+      metaWithSide: "",
+      metaAckFile: this.persistedAckFile,
     };
+    const side = this.captureSide(false);
+    if (side !== null) {
+      job.side = side;
+      const depth = this.depthCount + this.unackedRecords + this.ackedSinceStamp - side.acked;
+      job.metaWithSide = `${depth}\n${side.file},${side.pos}\n${this.writeFileNum},${this.writePos}\n`;
+    }
     this.syncJob = job;
     this.opsSinceSync = 0;
     this.needSync = false;
@@ -1064,12 +1225,65 @@ export class DiskQueue {
       return;
     }
     if (job.dirSeq <= this.dirSyncedSeq) {
-      this.writeMetadataTmp(job);
+      this.writeSideRecord(job);
       return;
     }
     fsyncDirectoryAsync(this.dataPath, () => {
       if (job.dirSeq > this.dirSyncedSeq) this.dirSyncedSeq = job.dirSeq;
+      this.writeSideRecord(job);
+    });
+  }
+
+  /**
+   * The ack window's side record goes in place before the metadata stamped with the same position (tmp +
+   * fsync off the event loop, rename on it, like the metadata). A failure is logged and the metadata still
+   * written: a side record that does not match the metadata is ignored on open (redelivery, never loss).
+   */
+  private writeSideRecord(job: SyncJob): void {
+    const side = job.side;
+    const window = this.ackWindow;
+    if (side === null || window === null || job.cancelled) {
       this.writeMetadataTmp(job);
+      return;
+    }
+    job.side = null;
+    const written = () => {
+      this.sideWritten(side);
+      job.meta = job.metaWithSide;
+      job.metaAckFile = side.file;
+    };
+    if (side.bytes === "delete" || side.bytes === "none") {
+      if (side.bytes === "delete") removeQuietly(window.path);
+      written();
+      this.writeMetadataTmp(job);
+      return;
+    }
+    const bytes = side.bytes;
+    const tmp = metadataTmpName(window.path);
+    const done = (err: unknown) => {
+      if (err === null && !job.cancelled && !this.closed && job.seq > this.metaSeqOnDisk) {
+        try {
+          renameSync(tmp, window.path);
+          written();
+        } catch (renameErr) {
+          err = renameErr;
+        }
+      } else if (err === null) {
+        this.sideFailed(); // overtaken: the next sync writes the current state
+      }
+      if (err !== null) {
+        removeQuietly(tmp);
+        this.sideFailed();
+        this.log.error(`DISKQUEUE(${this.name}) failed to write ${window.path} - ${errorText(err)}`);
+      } else removeQuietly(tmp);
+      this.writeMetadataTmp(job);
+    };
+    openAsync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC, 0o600, (openErr, fd) => {
+      if (openErr !== null) return done(openErr);
+      writeAllAsync(fd, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), 0, (writeErr) => {
+        if (writeErr !== null) return closeAsync(fd, () => done(writeErr));
+        fsyncAsync(fd, (syncErr) => closeAsync(fd, (closeErr) => done(syncErr ?? closeErr ?? null)));
+      });
     });
   }
 
@@ -1099,6 +1313,7 @@ export class DiskQueue {
   /** Renames the job's tmp file into place when it is still the newest metadata, then starts a queued sync. */
   private finishSync(job: SyncJob, failure: DiskQueueError | null): void {
     if (this.syncJob === job) this.syncJob = null;
+    if (job.side !== null && !job.cancelled) this.sideFailed(); // never written (the data's fsync failed): next sync
     let err = failure;
     if (job.tmp !== "") {
       let renamed = false;
@@ -1108,6 +1323,7 @@ export class DiskQueue {
           this.metaSeqOnDisk = job.seq;
           this.metaOnDisk = job.meta;
           renamed = true;
+          if (this.ackWindow !== null) this.dropAckedFiles(job.metaAckFile);
         } catch (renameErr) {
           err = this.metadataError(renameErr);
         }
@@ -1125,6 +1341,10 @@ export class DiskQueue {
       dirtyQueues.add(this);
     } else if (this.syncAgain && !this.closed) {
       this.startSync();
+    }
+    if (this.sidePending && !this.closed && this.syncJob === null) {
+      this.sidePending = false;
+      this.markDirtyNow(); // the timer writes the side record left for later
     }
     if (this.syncJob === null && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
@@ -1151,9 +1371,12 @@ export class DiskQueue {
   }
 
   /** Fully synchronous sync (close, sync(), open): everything written so far is on disk when it returns. */
-  private syncNow(): void {
+  private syncNow(forceSide = false): void {
     // Whatever an async sync in flight captured is older than what we are about to write: skip its metadata.
-    if (this.syncJob !== null) this.syncJob.cancelled = true;
+    if (this.syncJob !== null) {
+      this.syncJob.cancelled = true;
+      if (this.syncJob.side !== null) this.sideFailed(); // its side record may never be written
+    }
     let failure: DiskQueueError | null = null;
     for (const handle of Array.from(this.unsyncedHandles)) {
       try {
@@ -1177,11 +1400,32 @@ export class DiskQueue {
       fsyncDirectory(this.dataPath);
       this.dirSyncedSeq = this.dirChangeSeq;
     }
+    this.persistSideRecordNow(forceSide || this.closing);
     this.persistQueueMetadata();
+    if (this.ackWindow !== null) this.dropAckedFiles(this.persistedAckFile);
     this.opsSinceSync = 0;
     this.needSync = false;
     this.dirtySince = 0;
     dirtyQueues.delete(this);
+    if (this.sidePending && !this.closing) {
+      this.sidePending = false;
+      this.markDirtyNow(); // the timer writes the side record left for later
+    }
+  }
+
+  /** The ack window's side record, written before the metadata it is stamped for (failure: logged, retried). */
+  private persistSideRecordNow(force: boolean): void {
+    const window = this.ackWindow;
+    const side = this.captureSide(force);
+    if (window === null || side === null) return;
+    try {
+      if (side.bytes === "delete") removeIfPresentOrThrow(window.path);
+      else if (side.bytes !== "none") replaceFileDurably(window.path, side.bytes);
+      this.sideWritten(side);
+    } catch (err) {
+      this.sideFailed();
+      this.log.error(`DISKQUEUE(${this.name}) failed to write ${window.path} - ${errorText(err)}`);
+    }
   }
 
   private persistQueueMetadata(): void {
@@ -1197,6 +1441,10 @@ export class DiskQueue {
   }
 
   private metadataText(): string {
+    if (this.ackWindow !== null) {
+      const depth = this.depthCount + this.unackedRecords + this.ackedSinceStamp;
+      return `${depth}\n${this.persistedAckFile},${this.persistedAckPos}\n${this.writeFileNum},${this.writePos}\n`;
+    }
     return `${this.depthCount}\n${this.readFileNum},${this.readPos}\n${this.writeFileNum},${this.writePos}\n`;
   }
 
@@ -1228,7 +1476,9 @@ export class DiskQueue {
     const failures: string[] = [];
     const numbers = new Set<number>(this.files.keys());
     for (let n = this.readFileNum; n <= this.writeFileNum; n++) numbers.add(n);
+    for (const r of this.retainedFiles) numbers.add(r.num);
     for (const num of numbers) removeIfPresent(this.fileName(num), failures);
+    if (this.ackWindow !== null) removeIfPresent(this.ackWindow.path, failures); // before the metadata: see recover
     removeIfPresent(this.metaFileName(), failures);
     removeIfPresent(deferredSidecarPath(this.dataPath, this.name), failures);
     this.metaOnDisk = null;
@@ -1238,6 +1488,12 @@ export class DiskQueue {
     this.readPos = 0;
     this.depthCount = 0;
     this.files = new Map([[this.writeFileNum, newDataFile(this.writeFileNum, 0)]]);
+    this.ackFileNum = this.persistedAckFile = this.readFileNum;
+    this.ackPos = this.persistedAckPos = 0;
+    this.unackedRecords = 0;
+    this.ackedSinceStamp = 0;
+    this.retainedFiles = [];
+    this.ackWindow?.reset();
     this.opsSinceSync = 0;
     this.needSync = false;
     this.syncAgain = false;
@@ -1345,7 +1601,25 @@ interface SyncJob {
   cancelled: boolean;
   /** The tmp metadata file once its name is chosen, else "". */
   tmp: string;
+  /** The ack window's side record captured with the metadata (written just before it), or null. */
+  side: SideCapture | null;
+  /** The metadata text to write instead of `meta` once `side` is on disk (it carries the side's position). */
+  metaWithSide: string;
+  /** The acknowledged file number in the metadata written (files before it may go once it is in place). */
+  metaAckFile: number;
 }
+
+/** A side record captured for a sync, with the acknowledged position it is stamped with. */
+interface SideCapture {
+  bytes: Uint8Array | "delete" | "none";
+  file: number;
+  pos: number;
+  /** ackedSinceStamp at capture */
+  acked: number;
+}
+
+/** At most one side-record write per this interval (or --sync-timeout if smaller), except at close. */
+const SIDE_INTERVAL_MS = 100;
 
 function releaseHandle(handle: WriteHandle): void {
   handle.closeWanted = true;
@@ -1468,6 +1742,14 @@ function fileSize(path: string): number {
     return statSync(path).size;
   } catch {
     return -1;
+  }
+}
+
+function removeIfPresentOrThrow(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if (errnoCode(err) !== "ENOENT") throw err;
   }
 }
 

@@ -10,6 +10,7 @@
  */
 import { connect, type Socket } from "node:net";
 import { splitHostPort } from "../protocol/address.ts";
+import { goConnError, goDialError, goDialTimeout, goReadTimeout, socketEnds } from "../protocol/go-net-error.ts";
 import type { Logger } from "../util/logger.ts";
 
 export const MAGIC_V1 = Buffer.from("  V1", "latin1");
@@ -66,15 +67,19 @@ class PeerConnection {
   private pending: { resolve(reply: Buffer): void; reject(err: Error): void; timer: ReturnType<typeof setTimeout> } | null =
     null;
   private closedError: Error | null = null;
-  private onClosed: (() => void) | null = null;
+  private onClosed: ((err: Error) => void) | null = null;
+  /** `L->R`, for Go's error texts (nsqd's log lines quote them) */
+  private readonly ends: string;
 
   private constructor(
     private readonly socket: Socket,
     private readonly maxReplySize: number,
   ) {
+    this.ends = socketEnds(socket);
     socket.on("data", (chunk: Buffer) => this.receive(chunk));
-    socket.on("error", (err) => this.fail(err));
-    socket.on("close", () => this.fail(new Error("connection closed")));
+    socket.on("error", (err) => this.fail(new Error(goConnError(this.ends, err))));
+    // what Go's read returns once the peer has closed
+    socket.on("close", () => this.fail(new Error("EOF")));
   }
 
   static open(host: string, port: number, timeoutMs: number, maxReplySize: number): Promise<PeerConnection> {
@@ -82,12 +87,12 @@ class PeerConnection {
       const socket = connect({ host, port });
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new Error(`dial timeout after ${timeoutMs}ms`));
+        reject(new Error(goDialTimeout(host, port)));
       }, timeoutMs);
       socket.once("error", (err) => {
         clearTimeout(timer);
         socket.destroy();
-        reject(err);
+        reject(new Error(goDialError(host, port, err)));
       });
       socket.once("connect", () => {
         clearTimeout(timer);
@@ -99,7 +104,7 @@ class PeerConnection {
   }
 
   /** Called once when the connection breaks for any reason other than destroy(). */
-  whenClosed(callback: () => void): void {
+  whenClosed(callback: (err: Error) => void): void {
     this.onClosed = callback;
   }
 
@@ -112,7 +117,7 @@ class PeerConnection {
     if (this.closedError) return Promise.reject(this.closedError);
     if (this.pending) return Promise.reject(new Error("command already in progress"));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(new Error(`no reply within ${timeoutMs}ms`)), timeoutMs);
+      const timer = setTimeout(() => this.fail(new Error(goReadTimeout(this.ends))), timeoutMs);
       this.pending = { resolve, reject, timer };
       this.socket.write(data);
       this.deliver();
@@ -157,13 +162,15 @@ class PeerConnection {
     }
     const callback = this.onClosed;
     this.onClosed = null;
-    callback?.();
+    callback?.(err);
   }
 }
 
 interface QueuedCommand {
   data: Buffer;
-  /** for logs: the command line without its newline */
+  /** for logs: the command line without its newline (go-nsq's Command.String()) */
+  line: string;
+  /** for the INFO line: `topic REGISTER t`, as nsqd's lookupLoop prefixes its branch */
   label: string;
 }
 
@@ -176,6 +183,8 @@ export class LookupPeer {
   private running = false;
   private closed = false;
   private backoff: number;
+  /** true while execute() waits for a reply (it logs that command's failure itself) */
+  private commandInFlight = false;
   /** resolves the loop's current wait; `workWakes` says whether new commands may cut it short */
   private wakeLoop: (() => void) | null = null;
   private workWakes = false;
@@ -210,7 +219,7 @@ export class LookupPeer {
       this.dropConnection();
     }
     const line = data.toString("utf8").trimEnd();
-    this.queue.push({ data, label: branch === undefined ? line : `${branch} ${line}` });
+    this.queue.push({ data, line, label: branch === undefined ? line : `${branch} ${line}` });
     this.wake(true);
   }
 
@@ -258,21 +267,32 @@ export class LookupPeer {
   private async execute(connection: PeerConnection, command: QueuedCommand): Promise<void> {
     if (command.data === PING) this.opts.logger.debug(`LOOKUPD(${this.address}): sending heartbeat`);
     else this.opts.logger.info(`LOOKUPD(${this.address}): ${command.label}`);
+    this.commandInFlight = true;
     try {
       const reply = await connection.roundTrip(command.data, this.opts.commandTimeout);
       if (!reply.equals(OK_REPLY)) {
-        this.opts.logger.error(`LOOKUPD(${this.address}): ${command.label} - lookupd replied ${reply.toString("utf8")}`);
+        this.opts.logger.error(`LOOKUPD(${this.address}): ${command.line} - lookupd replied ${reply.toString("utf8")}`);
       }
     } catch (err) {
-      this.opts.logger.error(`LOOKUPD(${this.address}): ${command.label} - ${errorText(err)}`);
+      // nsqd's words: `LOOKUPD(addr): PING - read tcp …: i/o timeout`, `… REGISTER t - EOF`
+      this.opts.logger.error(`LOOKUPD(${this.address}): ${command.line} - ${errorText(err)}`);
       this.dropConnection();
+    } finally {
+      this.commandInFlight = false;
     }
   }
 
-  /** Dial, magic, IDENTIFY, REGISTER the snapshot; true when the connection is ready. */
+  /**
+   * Dial, magic, IDENTIFY, REGISTER the snapshot; true when the connection is ready. Logged as
+   * nsqd's lookupPeer does: nsqd connects inside the command that needs the connection (a PING
+   * every 15 s, or a REGISTER), so a failed dial reads `LOOKUPD(addr): PING - dial tcp …`, and a
+   * failed IDENTIFY or REGISTER adds `… - lookupPeer connectCallback() failed`.
+   */
   private async connectAndSync(): Promise<boolean> {
     const { logger, address } = this.opts;
+    const trigger = this.queue[0]?.line ?? "PING";
     let connection: PeerConnection | null = null;
+    let step = trigger; // the command a thrown error is logged against
     try {
       const { host, port } = splitHostPort(address);
       logger.info(`LOOKUP connecting to ${address}`);
@@ -282,16 +302,27 @@ export class LookupPeer {
         return false;
       }
       connection.write(MAGIC_V1);
+      step = "IDENTIFY";
       const reply = await connection.roundTrip(identifyCommand(this.opts.identifyBody), this.opts.commandTimeout);
-      this.info = parseIdentifyReply(reply);
+      if (reply.toString("utf8") === "E_INVALID") {
+        logger.info(`LOOKUPD(${address}): lookupd returned E_INVALID`);
+        throw CALLBACK_FAILED;
+      }
+      const info = parseIdentifyReply(reply);
+      if (info === null) {
+        logger.error(`LOOKUPD(${address}): parsing response - ${reply.toString("utf8")}`);
+        throw CALLBACK_FAILED;
+      }
+      this.info = info;
       logger.info(
-        `LOOKUPD(${address}): peer info {TCPPort:${this.info.tcpPort} HTTPPort:${this.info.httpPort} ` +
-          `Version:${this.info.version} BroadcastAddress:${this.info.broadcastAddress}}`,
+        `LOOKUPD(${address}): peer info {TCPPort:${info.tcpPort} HTTPPort:${info.httpPort} ` +
+          `Version:${info.version} BroadcastAddress:${info.broadcastAddress}}`,
       );
-      if (this.info.broadcastAddress === "") logger.error(`LOOKUPD(${address}): no broadcast address`);
+      if (info.broadcastAddress === "") logger.error(`LOOKUPD(${address}): no broadcast address`);
       for (const command of snapshotCommands(this.opts.snapshot())) {
         if (this.closed) break;
-        logger.info(`LOOKUPD(${address}): ${command.toString("utf8").trimEnd()}`);
+        step = command.toString("utf8").trimEnd();
+        logger.info(`LOOKUPD(${address}): ${step}`);
         await connection.roundTrip(command, this.opts.commandTimeout);
       }
       if (this.closed) {
@@ -299,13 +330,17 @@ export class LookupPeer {
         return false;
       }
     } catch (err) {
-      logger.error(`LOOKUPD(${address}): connect failed - ${errorText(err)}`);
       connection?.destroy();
+      if (this.closed) return false;
+      if (err !== CALLBACK_FAILED) logger.error(`LOOKUPD(${address}): ${step} - ${errorText(err)}`);
+      if (connection !== null) logger.error(`LOOKUPD(${address}): ${trigger} - lookupPeer connectCallback() failed`);
       return false;
     }
-    connection.whenClosed(() => {
+    connection.whenClosed((err) => {
       if (this.connection !== connection) return;
-      logger.warn(`LOOKUPD(${address}): connection lost, reconnecting`);
+      // nsqd notices a lost connection at its next PING and logs the read error; we notice at once
+      // (a command waiting for its reply logs its own failure)
+      if (!this.commandInFlight) logger.error(`LOOKUPD(${address}): PING - ${err.message}`);
       this.connection = null;
       this.wake(false);
     });
@@ -346,6 +381,8 @@ export class LookupPeer {
 }
 
 const OK_REPLY = Buffer.from("OK");
+/** thrown inside connectAndSync when the failure was already logged in nsqd's words */
+const CALLBACK_FAILED = new Error("lookupPeer connectCallback() failed");
 
 /** REGISTER lines for a snapshot: `REGISTER t` for a topic without channels, else one per channel. */
 export function snapshotCommands(snapshot: TopicRegistration[]): Buffer[] {
@@ -357,17 +394,15 @@ export function snapshotCommands(snapshot: TopicRegistration[]): Buffer[] {
   return commands;
 }
 
-function parseIdentifyReply(reply: Buffer): LookupdInfo {
-  const text = reply.toString("utf8");
+/** The lookupd's IDENTIFY reply, or null when it is not a JSON object (nsqd: "parsing response"). */
+function parseIdentifyReply(reply: Buffer): LookupdInfo | null {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(reply.toString("utf8"));
   } catch {
-    throw new Error(`IDENTIFY rejected - ${text}`);
+    return null;
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new Error(`IDENTIFY reply is not a JSON object - ${text}`);
-  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return null;
   const fields = parsed as Record<string, unknown>;
   return {
     broadcastAddress: typeof fields.broadcast_address === "string" ? fields.broadcast_address : "",

@@ -79,6 +79,10 @@ export class Message {
   /** intrusive links of the owner's in-flight list (ordered by deadline) */
   prev: Message | null = null;
   next: Message | null = null;
+  /** its record's entry in the channel's ack window (ack-window.ts), or -1 */
+  windowSeq = -1;
+  /** a copy of its record was appended to the disk queue and not yet read back */
+  copyPending = false;
 
   constructor(
     /** the message layout bytes; owned by this message */

@@ -26,7 +26,7 @@ import { AuthManager } from "./auth.ts";
 import { DiskQueue } from "./disk-queue.ts";
 import { MSG_HEADER_SIZE, MSG_ID_OFFSET, reanchorClock } from "./message.ts";
 import { readMetadata, writeMetadata, writeMetadataAsync, readDeferredSidecar, writeDeferredSidecar, type NsqdMetadata } from "./metadata.ts";
-import { lockDataPath, type DataPathLock } from "./data-lock.ts";
+import { lockNsqdDataPath, type DataPathLock } from "./data-lock.ts";
 import { DeferredRestore } from "./deferred-restore.ts";
 import { LookupPeers } from "./lookup-peers.ts";
 import { DataDirIndex } from "./data-dir-index.ts";
@@ -38,6 +38,8 @@ import { logConnectionEnd, logNewClient, readTimeoutReason } from "./connection-
 import { RateSampler } from "./rates.ts";
 import { DeadLetters } from "./dead-letter.ts";
 import { Drain } from "./drain.ts";
+import * as lifecycle from "./lifecycle-log.ts";
+import { goListenerAddress, goListenerAddressText } from "../protocol/listener-address.ts";
 
 /** The scan loop's period, as nsqd's queue scan interval. */
 const SCAN_INTERVAL_MS = 100;
@@ -76,6 +78,8 @@ export class Nsqd implements TopicHost {
   httpsPort = -1;
   readonly dataPath: string;
   private dataLock: DataPathLock | null = null;
+  /** as the start-up line printed it, for the shutdown line */
+  private tcpListenAddress = "";
   private lookupPeers: LookupPeers | null = null;
   /** topics created at runtime still waiting for lookupd's channel list (see channelsReady) */
   private readonly channelQueries = new Map<Topic, Promise<void>>();
@@ -125,7 +129,8 @@ export class Nsqd implements TopicHost {
 
   async start(): Promise<void> {
     loadTlsConfig(this.options); // a bad --tls-* file fails the start, not the first TLS client
-    this.dataLock = lockDataPath(this.dataPath);
+    this.dataLock = lockNsqdDataPath(this.dataPath);
+    lifecycle.logNsqdIdentity(this.logger, this.options.nodeId);
     try {
       this.dirIndex = DataDirIndex.read(this.dataPath);
       this.loadMetadata();
@@ -135,12 +140,12 @@ export class Nsqd implements TopicHost {
       if (this.options.httpAddress !== "") {
         this.http = startHttpServer(this, this.options.httpAddress);
         this.httpPort = this.http.port;
-        this.logger.info(`HTTP: listening on ${this.http.address}`);
+        this.logger.info(`HTTP: listening on ${goListenerAddressText(this.http.address)}`);
       }
       if (this.options.httpsAddress !== "" && this.tlsAvailable) {
         this.https = startHttpsServer(this, this.options.httpsAddress);
         this.httpsPort = this.https.port;
-        this.logger.info(`HTTPS: listening on ${this.https.address}`);
+        this.logger.info(`HTTPS: listening on ${goListenerAddressText(this.https.address)}`);
       }
     } catch (err) {
       this.tcpServer?.close();
@@ -234,6 +239,7 @@ export class Nsqd implements TopicHost {
   }
 
   private writeMetadataNow(): void {
+    lifecycle.logPersistMetadata(this.logger, this.options.dataPath);
     try {
       writeMetadata(this.dataPath, this.metadataSnapshot());
     } catch (err) {
@@ -243,6 +249,7 @@ export class Nsqd implements TopicHost {
 
   /** A run-time rewrite: the fsyncs of a file with every topic in it must not stall the connections. */
   private async writeMetadataInBackground(): Promise<void> {
+    lifecycle.logPersistMetadata(this.logger, this.options.dataPath);
     try {
       await writeMetadataAsync(this.dataPath, this.metadataSnapshot());
     } catch (err) {
@@ -252,6 +259,7 @@ export class Nsqd implements TopicHost {
 
   /** As nsqd: a data path that cannot be written at start-up is fatal, not a logged error. */
   private persistMetadataAtStart(): void {
+    lifecycle.logPersistMetadata(this.logger, this.options.dataPath);
     try {
       writeMetadata(this.dataPath, this.metadataSnapshot());
     } catch (err) {
@@ -270,9 +278,11 @@ export class Nsqd implements TopicHost {
         const a = server.address();
         if (a !== null && typeof a === "object") {
           this.tcpPort = a.port;
-          this.logger.info(`TCP: listening on ${joinHostPort(a.address, a.port)}`);
+          this.tcpListenAddress = goListenerAddress(a.address, a.port);
+          this.logger.info(`TCP: listening on ${this.tcpListenAddress}`);
         } else {
-          this.logger.info(`TCP: listening on ${this.options.tcpAddress}`);
+          this.tcpListenAddress = this.options.tcpAddress;
+          this.logger.info(`TCP: listening on ${this.tcpListenAddress}`);
         }
         resolve();
       };
@@ -620,6 +630,7 @@ export class Nsqd implements TopicHost {
     if (this.closing || this.drain.active) return;
     if (this.options.drainTimeout > 0 && this.scanTimer !== null) await this.drain.run(this.options.drainTimeout);
     this.closing = true;
+    const started = this.scanTimer !== null; // after a failed start nsqd prints only the FATAL line
     if (this.scanTimer !== null) clearInterval(this.scanTimer);
     this.fdGuard?.stop();
     this.statsd?.stop();
@@ -632,13 +643,24 @@ export class Nsqd implements TopicHost {
     this.https?.stop();
     this.lookupPeers?.close();
     await tcpClosed;
+    if (started) {
+      lifecycle.logListenerClosed(this.logger, "TCP", this.tcpListenAddress);
+      if (this.http !== null) lifecycle.logListenerClosed(this.logger, "HTTP", goListenerAddressText(this.http.address));
+      if (this.https !== null) lifecycle.logListenerClosed(this.logger, "HTTPS", goListenerAddressText(this.https.address));
+    }
     await this.metadataWrite.stop(); // a background rewrite still running must not land after the final one
     if (this.loaded) {
       this.writeMetadataNow();
+      lifecycle.logClosingTopics(this.logger);
       for (const topic of this.topics.values()) this.flushTopicForShutdown(topic);
+    }
+    if (started) {
+      lifecycle.logSubsystemsStopping(this.logger);
+      lifecycle.logSubsystemsStopped(this.logger, this.statsd !== null);
     }
     this.dataLock?.release();
     this.dataLock = null;
+    if (started) lifecycle.logBye(this.logger);
   }
 
   /**
@@ -647,12 +669,17 @@ export class Nsqd implements TopicHost {
    * writes its own queue; ephemeral data is dropped.
    */
   private flushTopicForShutdown(topic: Topic): void {
+    lifecycle.logTopicClosing(this.logger, topic.name);
     for (const ch of topic.channels.values()) {
+      const inFlight = ch.inFlight.size;
+      const memory = ch.memQueue.length;
       const items = ch.takeAllForShutdown();
+      lifecycle.logChannelClosing(this.logger, ch.name, memory, inFlight, items.length - inFlight - memory);
       if (ch.backend === null) continue;
       this.persistQueue(channelQueueName(topic.name, ch.name), ch.backend, items, ch.restoredDeferred);
     }
     const items = topic.takeAllForShutdown();
+    lifecycle.logTopicFlush(this.logger, topic.name, items.length);
     if (topic.backend !== null) this.persistQueue(topic.name, topic.backend, items, topic.restoredDeferred);
   }
 

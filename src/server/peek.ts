@@ -44,7 +44,7 @@ export function peekChannel(ch: Channel, n: number, base64: boolean): PeekReply 
     depth: ch.depth(),
     backend_depth: ch.backendDepth(),
     in_flight_count: ch.inFlight.size,
-    deferred_count: ch.deferred.size,
+    deferred_count: ch.deferredCount(),
     messages,
   };
 }

@@ -89,7 +89,7 @@ export class RateSampler {
     for (const t of topics) {
       this.record(t, round, now, t.messageCount, t.messageCount - t.depth());
       for (const ch of t.channels.values()) {
-        const held = ch.depth() + ch.inFlight.size + ch.deferred.size;
+        const held = ch.depth() + ch.inFlight.size + ch.deferredCount();
         this.record(ch, round, now, ch.messageCount, ch.messageCount - held);
       }
     }

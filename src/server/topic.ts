@@ -51,6 +51,8 @@ export class Topic {
   waitingForRoom = false;
   /** deadlines of deferred messages written to disk at the last shutdown */
   restoredDeferred: DeferredRestore | null = null;
+  /** records were moved from the topic's disk queue to the channels since their queues were last synced */
+  private readFromDiskSinceSync = false;
 
   constructor(
     readonly name: string,
@@ -134,7 +136,7 @@ export class Topic {
    */
   publishDeferred(buf: Uint8Array, bodyBytes: number, dueAt: number): void {
     if (this.started && !this.paused && this.channelList.length > 0) {
-      this.fanOutDeferred(buf, dueAt);
+      this.fanOutDeferred(buf, dueAt, false);
     } else if (this.memQueue.length + this.pendingDeferred.length < this.host.memQueueSize) {
       this.pendingDeferred.push({ buf, dueAt });
     } else if (this.backend !== null) {
@@ -204,11 +206,18 @@ export class Topic {
     if (failure !== null) throw failure;
   }
 
-  private fanOutDeferred(buf: Uint8Array, dueAt: number): void {
+  /** `acked`: from the topic's backlog; otherwise (a new DPUB) a channel's disk failure fails the publish. */
+  private fanOutDeferred(buf: Uint8Array, dueAt: number, acked = true): void {
     const channels = this.channelList;
+    let failure: unknown = null;
     for (let c = 0; c < channels.length; c++) {
-      channels[c]!.putDeferred(c === channels.length - 1 ? buf : copy(buf), dueAt);
+      try {
+        channels[c]!.putDeferred(c === channels.length - 1 ? buf : copy(buf), dueAt, acked);
+      } catch (err) {
+        failure = err;
+      }
     }
+    if (failure !== null) throw failure;
   }
 
   /** Moves waiting messages into the channels, a batch per event-loop turn. */
@@ -244,6 +253,7 @@ export class Topic {
         }
         if (run === null && fromDisk.length === 0) break;
       }
+      if (this.readFromDiskSinceSync) this.syncChannelsAfterHandOff();
     } catch (err) {
       this.host.logError(`topic ${this.name} failed to hand messages to its channels: ${String(err)}`);
     }
@@ -251,6 +261,17 @@ export class Topic {
     // an ephemeral-only topic waits until its channels take messages (Channel.pump calls back)
     if (this.onlyEphemeralChannels && this.ephemeralRoom() <= 0) this.waitingForRoom = true;
     else this.scheduleDrain();
+  }
+
+  /**
+   * Messages moved from the topic's disk queue to its channels' queues must be on disk there before the
+   * topic's read position past them can be: the channels' queues are synced now, on the event loop, so
+   * before any later completion of the topic queue's own (asynchronous) sync renames its metadata. Without
+   * this a power loss could lose them from both (issue 20); a process crash could not (the page cache survives).
+   */
+  private syncChannelsAfterHandOff(): void {
+    this.readFromDiskSinceSync = false;
+    for (const ch of this.channelList) ch.backend?.sync?.();
   }
 
   /** Up to `max` records from the disk queue; restored deferred ones go straight to the channels' deferred queues. */
@@ -261,6 +282,7 @@ export class Topic {
     while (out.length < max && backend.depth() > 0) {
       const buf = backend.readNext();
       if (buf === null) break;
+      this.readFromDiskSinceSync = true;
       if (this.restoredDeferred !== null) {
         const due = this.restoredDeferred.dueTime(buf, Date.now());
         if (this.restoredDeferred.done) this.restoredDeferred = null;
