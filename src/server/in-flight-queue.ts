@@ -17,14 +17,16 @@ export class InFlightIndex {
    * Open addressing with linear probing over typed arrays: a JS Map keyed by these 52-bit
    * numbers cost more than the rest of a FIN (a quarter of the server's CPU per delivered
    * message); this costs a hash, a compare and an array store. A key appears at most once here;
-   * further messages with the same key wait in `collisions`.
+   * further messages with the same key wait in `collisions`. `his` holds the ID's first 3 bytes,
+   * so a FIN is matched without reading the message's bytes (cold in cache by then). Removal
+   * shifts the rest of the probe chain back (no tombstones), so the table is never rebuilt
+   * except to grow, and stays at most a quarter full.
    */
   private keys = new Float64Array(1024).fill(EMPTY);
+  private his = new Int32Array(1024);
   private msgs: (Message | undefined)[] = new Array<Message | undefined>(1024);
   private mask = 1023;
   private count = 0;
-  /** slots marked DELETED; they keep probe chains intact until the next rehash */
-  private deleted = 0;
   private collisions: Map<string, Message> | null = null;
 
   get size(): number {
@@ -33,16 +35,25 @@ export class InFlightIndex {
 
   add(msg: Message): void {
     const key = msg.key;
-    if (Number.isNaN(key) || this.slotOf(key) >= 0) {
+    if (Number.isNaN(key)) {
       (this.collisions ??= new Map()).set(idString(msg.buf, MSG_ID_OFFSET), msg);
       return;
     }
-    if ((this.count + this.deleted + 1) * 2 > this.keys.length) this.rehash();
+    if ((this.count + 1) * 4 > this.keys.length) this.grow();
     const keys = this.keys;
-    let i = hashSlot(key, this.mask);
-    while (keys[i]! >= 0) i = (i + 1) & this.mask;
-    if (keys[i] === DELETED) this.deleted--;
+    const mask = this.mask;
+    let i = hashSlot(key, mask);
+    for (;;) {
+      const k = keys[i]!;
+      if (k === EMPTY) break;
+      if (k === key) {
+        (this.collisions ??= new Map()).set(idString(msg.buf, MSG_ID_OFFSET), msg);
+        return;
+      }
+      i = (i + 1) & mask;
+    }
     keys[i] = key;
+    this.his[i] = hiBytes(msg.buf, MSG_ID_OFFSET);
     this.msgs[i] = msg;
     this.count++;
   }
@@ -52,12 +63,8 @@ export class InFlightIndex {
     const key = idKey(id, offset);
     if (!Number.isNaN(key)) {
       const slot = this.slotOf(key);
-      if (slot >= 0) {
-        // equal keys mean equal last 13 bytes (lowercase digits only, see idKey): compare the rest
-        const msg = this.msgs[slot]!;
-        const b = msg.buf;
-        if (b[MSG_ID_OFFSET] === id[offset] && b[MSG_ID_OFFSET + 1] === id[offset + 1] && b[MSG_ID_OFFSET + 2] === id[offset + 2]) return msg;
-      }
+      // equal keys mean equal last 13 bytes (lowercase digits only, see idKey): compare the rest
+      if (slot >= 0 && this.his[slot] === hiBytes(id, offset)) return this.msgs[slot];
     }
     if (this.collisions === null) return undefined;
     return this.collisions.get(idString(id, offset));
@@ -66,10 +73,7 @@ export class InFlightIndex {
   remove(msg: Message): void {
     const slot = Number.isNaN(msg.key) ? -1 : this.slotOf(msg.key);
     if (slot >= 0 && this.msgs[slot] === msg) {
-      this.keys[slot] = DELETED;
-      this.msgs[slot] = undefined;
-      this.count--;
-      this.deleted++;
+      this.deleteSlot(slot);
       // promote a colliding message so that lookups by number keep working
       if (this.collisions !== null) {
         for (const [k, other] of this.collisions) {
@@ -94,10 +98,10 @@ export class InFlightIndex {
 
   clear(): void {
     this.keys = new Float64Array(1024).fill(EMPTY);
+    this.his = new Int32Array(1024);
     this.msgs = new Array<Message | undefined>(1024);
     this.mask = 1023;
     this.count = 0;
-    this.deleted = 0;
     this.collisions = null;
   }
 
@@ -114,15 +118,44 @@ export class InFlightIndex {
     }
   }
 
-  /** Rebuilds the table without tombstones, twice as large when it is more than a quarter full. */
-  private rehash(): void {
+  /**
+   * Empties `slot` and moves later entries of its probe chain back into the hole (Knuth's
+   * algorithm R), so every remaining key is still reachable from its home slot without markers.
+   */
+  private deleteSlot(slot: number): void {
+    const keys = this.keys;
+    const his = this.his;
+    const msgs = this.msgs;
+    const mask = this.mask;
+    let hole = slot;
+    let j = slot;
+    for (;;) {
+      j = (j + 1) & mask;
+      const k = keys[j]!;
+      if (k === EMPTY) break;
+      const home = hashSlot(k, mask);
+      // the entry at j stays when its home lies cyclically in (hole, j]
+      if (hole <= j ? hole < home && home <= j : hole < home || home <= j) continue;
+      keys[hole] = k;
+      his[hole] = his[j]!;
+      msgs[hole] = msgs[j];
+      hole = j;
+    }
+    keys[hole] = EMPTY;
+    msgs[hole] = undefined;
+    this.count--;
+  }
+
+  /** Rebuilds the table twice as large. */
+  private grow(): void {
     const oldKeys = this.keys;
+    const oldHis = this.his;
     const oldMsgs = this.msgs;
-    const capacity = this.count * 4 > oldKeys.length ? oldKeys.length * 2 : oldKeys.length;
+    const capacity = oldKeys.length * 2;
     this.keys = new Float64Array(capacity).fill(EMPTY);
+    this.his = new Int32Array(capacity);
     this.msgs = new Array<Message | undefined>(capacity);
     this.mask = capacity - 1;
-    this.deleted = 0;
     const keys = this.keys;
     for (let j = 0; j < oldKeys.length; j++) {
       const key = oldKeys[j]!;
@@ -130,14 +163,19 @@ export class InFlightIndex {
       let i = hashSlot(key, this.mask);
       while (keys[i] !== EMPTY) i = (i + 1) & this.mask;
       keys[i] = key;
+      this.his[i] = oldHis[j]!;
       this.msgs[i] = oldMsgs[j];
     }
   }
 }
 
-/** slot markers in InFlightIndex.keys (real keys are ≥ 0) */
+/** The ID's first 3 bytes (the ones its number key leaves out) as one int. */
+function hiBytes(id: Uint8Array, offset: number): number {
+  return (id[offset]! << 16) | (id[offset + 1]! << 8) | id[offset + 2]!;
+}
+
+/** empty-slot marker in InFlightIndex.keys (real keys are ≥ 0) */
 const EMPTY = -1;
-const DELETED = -2;
 
 /** Mixes both halves of a 52-bit key into a slot index. */
 function hashSlot(key: number, mask: number): number {
