@@ -9,13 +9,19 @@ import { RingQueue } from "./ring-queue.ts";
 
 /** Messages stored back to back in `buf`; message i spans offsets[i] .. offsets[i+1]. */
 class Segment {
+  /** buf's memory and where buf starts in it, read once: `buf.buffer` is a getter call on a Buffer */
+  readonly memory: ArrayBufferLike;
+  readonly base: number;
   constructor(
     readonly buf: Uint8Array,
     /** null for a segment holding exactly one message (the whole buffer) */
     readonly offsets: Int32Array | null,
     public next: number,
     readonly end: number,
-  ) {}
+  ) {
+    this.memory = buf.buffer;
+    this.base = buf.byteOffset;
+  }
 }
 
 export class MessageQueue {
@@ -53,7 +59,7 @@ export class MessageQueue {
     } else {
       // a plain view: Buffer#subarray costs twice as much, once per delivered message
       const from = seg.offsets[seg.next]!;
-      msg = new Uint8Array(seg.buf.buffer, seg.buf.byteOffset + from, seg.offsets[seg.next + 1]! - from);
+      msg = new Uint8Array(seg.memory, seg.base + from, seg.offsets[seg.next + 1]! - from);
       seg.next++;
     }
     if (seg.next >= seg.end) this.segments.shift();
