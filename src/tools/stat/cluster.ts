@@ -6,6 +6,7 @@
 import { getJson, httpUrl, DEFAULT_TIMEOUTS, HttpStatusError, HttpTimeoutError, type HttpTimeouts } from "./http.ts";
 import { parseProducers, parseStats } from "./parse.ts";
 import type { ChannelStats, LookupdProducer, NsqdStats } from "./types.ts";
+import { joinHostPort } from "../../protocol/address.ts";
 
 /** Where the cluster is found: exactly one of the two lists is used (lookupd wins if both given). */
 export interface ClusterSource {
@@ -15,8 +16,7 @@ export interface ClusterSource {
 
 /** "host:port" for HTTP requests to a producer; IPv6 broadcast addresses get brackets. */
 export function producerHttpAddress(p: Pick<LookupdProducer, "broadcast_address" | "http_port">): string {
-  const host = p.broadcast_address.includes(":") ? `[${p.broadcast_address}]` : p.broadcast_address;
-  return `${host}:${p.http_port}`;
+  return joinHostPort(p.broadcast_address, p.http_port);
 }
 
 function q(v: string): string {

@@ -11,24 +11,7 @@ import type {
   TopicStats,
 } from "./types.ts";
 import type { RateStats } from "../../protocol/stats-types.ts";
-
-type Json = Record<string, unknown>;
-
-function obj(v: unknown): Json {
-  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : {};
-}
-function num(v: unknown): number {
-  return typeof v === "number" && Number.isFinite(v) ? v : 0;
-}
-function str(v: unknown): string {
-  return typeof v === "string" ? v : "";
-}
-function bool(v: unknown): boolean {
-  return v === true;
-}
-function list(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
+import { bool, list, num, obj, str, strings, type Json } from "../../http-api/json-fields.ts";
 
 export function parseClient(v: unknown): ClientStats {
   const o = obj(v);
@@ -134,5 +117,5 @@ export function parseProducers(v: unknown): LookupdProducer[] {
 
 /** `topics` of a lookupd /topics reply. */
 export function parseTopicNames(v: unknown): string[] {
-  return list(obj(v).topics).filter((t): t is string => typeof t === "string");
+  return strings(obj(v).topics);
 }
