@@ -6,6 +6,7 @@
  * must never crash the tool, so the tool only relies on what it fills in.
  */
 import type * as Wire from "../../protocol/stats-types.ts";
+import type { LookupdProducer } from "../../protocol/lookupd-types.ts";
 
 export type ClientStats = Pick<
   Wire.ClientStats,
@@ -65,11 +66,4 @@ export interface NsqdInfo {
 }
 
 /** A producer as nsqlookupd's /lookup and /nodes list it. */
-export interface LookupdProducer {
-  remote_address: string;
-  hostname: string;
-  broadcast_address: string;
-  tcp_port: number;
-  http_port: number;
-  version: string;
-}
+export type { LookupdProducer };
