@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ADMIN_FLAGS } from "../src/admin/options.ts";
-import { ProcessGroup } from "./helpers/processes.ts";
+import { ProcessGroup } from "./helpers/nsq-process.ts";
 
 const BUN = join(import.meta.dir, "..", "node_modules", ".bin", "bun");
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
@@ -54,9 +54,7 @@ test("a TOML config with nsqadmin's keys; SIGTERM stops it with exit 0", async (
   expect(page).toContain(`"basePath":"/ops"`);
   expect(page).toContain(`"nsqd":["127.0.0.1:1"]`);
   expect(page).toContain(`"isAdmin":false`);
-  const exit = new Promise<number | null>((resolve) => admin.proc.once("exit", (code) => resolve(code)));
-  admin.proc.kill("SIGTERM");
-  expect(await exit).toBe(0);
+  expect(await admin.proc.stop("SIGTERM")).toBe(0);
 });
 
 test("the README documents every flag of nsq admin", () => {
