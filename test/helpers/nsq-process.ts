@@ -122,6 +122,11 @@ export class NsqProcess {
     return !this.ended;
   }
 
+  /** Resolves with the exit code once the process has exited. */
+  get exited(): Promise<number> {
+    return this.proc.exited;
+  }
+
   /** Sends `signal` without waiting (e.g. SIGSTOP / SIGCONT, SIGUSR1). */
   signal(signal: NodeJS.Signals): void {
     if (!this.ended) this.proc.kill(signal);
