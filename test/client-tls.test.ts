@@ -23,6 +23,7 @@ import {
   resolveClientConfig,
   type ClientConfig,
 } from "../src/client/index.ts";
+import { until } from "./helpers/until.ts";
 
 const BUN = process.execPath;
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
@@ -43,14 +44,6 @@ async function broker(opts: Parameters<typeof startBroker>[0] = {}): Promise<Tes
   const b = await startBroker({ tlsCert: certs.serverCert, tlsKey: certs.serverKey, ...opts });
   cleanups.push(() => b.stop());
   return b;
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
 }
 
 interface ClientFlags {
@@ -90,7 +83,7 @@ async function roundTrip(b: TestBroker, topic: string, config: Partial<ClientCon
   });
   cleanups.push(() => consumer.close());
   await consumer.connectToNsqd(address);
-  await until(() => got.size === N, `${N} messages (have ${got.size})`);
+  await until(`${N} messages (have ${got.size})`, () => got.size === N);
   expect([...got].sort()).toEqual([...bodies].sort());
 
   const s = await stats(b);
@@ -171,7 +164,7 @@ describe("backpressure through the layers", () => {
       const consumer = new Consumer({ topic: "big", channel: "c", config: { maxInFlight: 16 }, handler: (m) => void order.push(m.body[0]!) });
       cleanups.push(() => consumer.close());
       await consumer.connectToNsqd(`127.0.0.1:${b.tcpPort}`);
-      await until(() => order.length === 128, "128 big messages");
+      await until("128 big messages", () => order.length === 128);
       expect(order).toEqual(bodies.map((_, i) => i));
     });
   }
