@@ -17,7 +17,7 @@ const serveTest = HAS_BROKER ? test : test.todo;
 const DAEMON_VERSION = (name: string) => `${name} v${NSQ_VERSION} (built w/go1.19.8)`;
 
 /** Runs `cmd` to completion (no deadline of its own: the test's timeout bounds it). */
-const run = (cmd: string[], cwd = REPO): Promise<RunResult> => runCommand(cmd, cwd, 600_000);
+const run = (cmd: string[], cwd = REPO): Promise<RunResult> => runCommand(cmd, { cwd, timeoutMs: 600_000 });
 
 const nsq = (...args: string[]) => run([BUN, CLI, ...args]);
 

@@ -24,9 +24,8 @@ import {
   type ClientConfig,
 } from "../src/client/index.ts";
 import { until } from "./helpers/until.ts";
+import { runNsq, spawnNsq, type RunResult } from "./helpers/nsq-process.ts";
 
-const BUN = process.execPath;
-const CLI = join(import.meta.dir, "..", "src", "cli.ts");
 const N = 1000;
 
 let certs: TestCerts;
@@ -292,18 +291,17 @@ describe("AUTH", () => {
 
 // ------------------------------------------------------------------ tools
 
-function spawnCli(args: string[], stdin: "ignore" | Blob = "ignore"): Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
-  const proc = Bun.spawn([BUN, CLI, ...args], { stdin: stdin as "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+function spawnCli(args: string[], stdin: "ignore" | "pipe" | Blob = "ignore"): Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
+  const proc = spawnNsq(args, stdin);
   cleanups.push(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
   });
-  return proc as Subprocess<"pipe" | "ignore", "pipe", "pipe">;
+  return proc;
 }
 
-async function runCli(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = spawnCli(args, input === undefined ? "ignore" : new Blob([input]));
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
+/** Runs `nsq <args>` to completion with `input` on stdin (the test's timeout bounds it). */
+function runCli(args: string[], input?: string): Promise<RunResult> {
+  return runNsq(args, { stdin: input, timeoutMs: 600_000 });
 }
 
 function lines(n: number, prefix: string): string {

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { ProcessGroup, REPO, runNsq, type Daemon } from "./helpers/nsq-process.ts";
+import { ProcessGroup, runNsq, type Daemon } from "./helpers/nsq-process.ts";
 import { RawClient } from "./helpers/raw-client.ts";
 import { Nsqd } from "../src/server/nsqd.ts";
 import { createLogger } from "../src/util/logger.ts";
@@ -312,7 +312,7 @@ test("SIGTERM: nsqd's shutdown lines in order; a restart loads the metadata with
   );
 
   // a second instance on the same data path: nsqd's one FATAL line, nothing before it
-  const third = await runNsq(args, REPO, 20_000);
+  const third = await runNsq(args, { timeoutMs: 20_000 });
   expect(third.code).toBe(1);
   expect(third.stderr.trimEnd().split("\n")).toEqual([
     expect.stringMatching(

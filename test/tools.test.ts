@@ -19,6 +19,7 @@ import { strftime } from "../src/tools/strftime.ts";
 import { prepareFilenameFormat } from "../src/tools/to-file.ts";
 import { DelimitedSplitter } from "../src/tools/splitter.ts";
 import { until } from "./helpers/until.ts";
+import { runNsq, spawnNsq, type RunResult } from "./helpers/nsq-process.ts";
 
 const BUN = "./node_modules/.bin/bun";
 const CLI = "src/cli.ts";
@@ -61,24 +62,17 @@ async function startLookupd(): Promise<Nsqlookupd> {
 const tcp = (n: Nsqd) => `127.0.0.1:${n.tcpPort}`;
 const http = (n: Nsqd) => `127.0.0.1:${n.httpPort}`;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function spawnCli(args: string[], stdin: "ignore" | "pipe" | Blob = "ignore"): Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
-  const proc = Bun.spawn([BUN, CLI, ...args], { stdin: stdin as "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+  const proc = spawnNsq(args, stdin);
   cleanups.push(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
   });
-  return proc as Subprocess<"pipe" | "ignore", "pipe", "pipe">;
+  return proc;
 }
 
-async function runCli(args: string[], input?: string | Uint8Array): Promise<Result> {
-  const proc = spawnCli(args, input === undefined ? "ignore" : new Blob([input]));
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
+/** Runs `nsq <args>` to completion with `input` on stdin (the test's timeout bounds it). */
+function runCli(args: string[], input?: string | Uint8Array): Promise<RunResult> {
+  return runNsq(args, { stdin: input, timeoutMs: 600_000 });
 }
 
 function seq(n: number): string {

@@ -11,10 +11,11 @@ import type { Subprocess } from "bun";
 export const REPO = join(import.meta.dir, "..", "..");
 export const CLI = join(REPO, "src", "cli.ts");
 
-function childEnv(): Record<string, string> {
+/** The environment of children: plain output (no colour forced, NO_COLOR set), plus `extra`. */
+function childEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== "FORCE_COLOR") env[k] = v;
-  return env;
+  return { ...env, NO_COLOR: "1", ...extra };
 }
 
 /**
@@ -34,21 +35,46 @@ export interface RunResult {
   stderr: string;
 }
 
-/**
- * Runs `nsq <args>` to completion; stdin is empty. A process still running after `timeoutMs` (a
- * daemon that started when it should have refused) is killed: its code is then the signal's.
- */
-export function runNsq(args: string[], cwd = REPO, timeoutMs = 15_000): Promise<RunResult> {
-  return runCommand([process.execPath, CLI, ...args], cwd, timeoutMs);
+export interface RunOptions {
+  cwd?: string;
+  /** what the program reads on stdin (default: nothing, stdin closed) */
+  stdin?: string | Uint8Array;
+  /** variables added to the environment */
+  env?: Record<string, string>;
+  /**
+   * A process still running after this long (a daemon that started when it should have refused)
+   * is killed: its code is then the signal's. Default 15 s.
+   */
+  timeoutMs?: number;
+}
+
+/** Runs `nsq <args>` (bun src/cli.ts) to completion. */
+export function runNsq(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return runCommand([process.execPath, CLI, ...args], opts);
 }
 
 /** runNsq for any command line (a compiled binary, a multi-call link, `bun build`). */
-export async function runCommand(cmd: string[], cwd = REPO, timeoutMs = 15_000): Promise<RunResult> {
-  const proc = Bun.spawn(cmd, { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: childEnv() });
-  const killer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+export async function runCommand(cmd: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const proc = Bun.spawn(cmd, {
+    cwd: opts.cwd ?? REPO,
+    stdin: opts.stdin === undefined ? "ignore" : new Blob([opts.stdin]),
+    stdout: "pipe",
+    stderr: "pipe",
+    env: childEnv(opts.env),
+  });
+  const killer = setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs ?? 15_000);
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   clearTimeout(killer);
   return { code, stdout, stderr };
+}
+
+/**
+ * `nsq <args>` with its stdout and stderr left to the caller (to stream or read at the end);
+ * stdin is closed, piped ("pipe": write to proc.stdin) or fed from a Blob. The caller kills it.
+ */
+export function spawnNsq(args: string[], stdin: "ignore" | "pipe" | Blob = "ignore"): Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
+  const proc = Bun.spawn([process.execPath, CLI, ...args], { cwd: REPO, stdin: stdin as "pipe", stdout: "pipe", stderr: "pipe", env: childEnv() });
+  return proc as Subprocess<"pipe" | "ignore", "pipe", "pipe">;
 }
 
 export class NsqProcess {
