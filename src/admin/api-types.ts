@@ -110,3 +110,17 @@ export interface AdminTopicStats {
   rates?: AdminRates;
 }
 
+/**
+ * The settings the server puts in every UI page (ui/shell.ts) and the browser code reads back
+ * (ui/client/main.ts): base path, whether this user may act, the lookupds / nsqds, graphs.
+ */
+export interface UiConfig {
+  version: string;
+  basePath: string;
+  /** --admin-user is unset, or the ACL header names an admin user */
+  isAdmin: boolean;
+  lookupd: string[];
+  nsqd: string[];
+  graphEnabled: boolean;
+  statsdInterval: number;
+}
