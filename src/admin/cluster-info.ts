@@ -7,11 +7,10 @@
  * into `"message": "WARNING: ..."`); only when none answered does a call throw UpstreamError
  * (502 UPSTREAM_ERROR), as clusterinfo's PartialErr / error split.
  */
-import { getJson, httpUrl, HttpStatusError, postAction, type HttpTimeouts } from "../tools/stat/http.ts";
+import { getJson, httpUrl, HttpStatusError, postAction, type HttpTimeouts } from "../http-api/api-request.ts";
 import { joinHostPort } from "../protocol/address.ts";
 import { list, obj, str, strings } from "../http-api/json-fields.ts";
-import { producerHttpAddress } from "../tools/stat/cluster.ts";
-import { parseInfo, parseProducer as parseLookupdProducer, parseTopicNames } from "../tools/stat/parse.ts";
+import { parseInfo, parseProducer as parseLookupdProducer, parseTopicNames, producerHttpAddress } from "../http-api/node-json.ts";
 import type { Logger } from "../util/logger.ts";
 import { parseNodeTopics, type AdminTopicStats } from "./stats.ts";
 

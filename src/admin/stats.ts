@@ -7,7 +7,7 @@
 import { bool, list, num, obj, str } from "../http-api/json-fields.ts";
 import type { AdminChannelStats, AdminClientStats, AdminRates, AdminTopicStats, LatencyAggregate } from "./api-types.ts";
 // the stat tool's check of a node's `rates` object (all six fields numeric, or none)
-import { rates as parseRates } from "../tools/stat/parse.ts";
+import { rates as parseRates } from "../http-api/node-json.ts";
 
 export type { AdminChannelStats, AdminClientStats, AdminTopicStats, LatencyAggregate };
 

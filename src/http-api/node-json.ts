@@ -1,6 +1,7 @@
 /**
- * Turns untrusted JSON from a node into the typed shapes of types.ts. Missing or mistyped fields
- * become 0 / "" / false instead of exceptions: one odd node must not take the whole view down.
+ * Turns untrusted JSON from a node's HTTP API into the typed shapes of node-json-types.ts. Missing
+ * or mistyped fields become 0 / "" / false instead of exceptions: one odd node must not take the
+ * whole view down. Shared by the stat tool (src/tools/stat) and nsq admin (src/admin).
  */
 import type {
   ChannelStats,
@@ -9,9 +10,10 @@ import type {
   NsqdInfo,
   NsqdStats,
   TopicStats,
-} from "./types.ts";
-import type { RateStats } from "../../protocol/stats-types.ts";
-import { bool, list, num, obj, str, strings, type Json } from "../../http-api/json-fields.ts";
+} from "./node-json-types.ts";
+import type { RateStats } from "../protocol/stats-types.ts";
+import { bool, list, num, obj, str, strings, type Json } from "./json-fields.ts";
+import { joinHostPort } from "../protocol/address.ts";
 
 export function parseClient(v: unknown): ClientStats {
   const o = obj(v);
@@ -53,8 +55,7 @@ export function parseChannel(v: unknown): ChannelStats {
   };
 }
 
-/** The node's `rates` object when it offers one with every field numeric; nothing otherwise
- * (also used by nsq admin, src/admin/stats.ts). */
+/** The node's `rates` object when it offers one with every field numeric; nothing otherwise. */
 export function rates(v: unknown): { rates?: RateStats } {
   if (v === null || typeof v !== "object") return {};
   const o = v as Json;
@@ -96,6 +97,11 @@ export function parseInfo(v: unknown): NsqdInfo {
     http_port: num(o.http_port),
     tcp_port: num(o.tcp_port),
   };
+}
+
+/** "host:port" for HTTP requests to a producer (broadcast_address:http_port, IPv6 in brackets). */
+export function producerHttpAddress(p: Pick<LookupdProducer, "broadcast_address" | "http_port">): string {
+  return joinHostPort(p.broadcast_address, p.http_port);
 }
 
 export function parseProducer(v: unknown): LookupdProducer {
