@@ -271,6 +271,42 @@ export class AckWindow {
     return ReadVerdict.Deliver;
   }
 
+  /**
+   * A read-only twin of onRead for GET /channel/peek: called with the records from the queue's read position in
+   * order (without readNext), it answers what onRead would do with each — -1 when it would not be delivered next
+   * (a copy of a message held in memory, finished, or deferred), else the attempts its delivery starts from.
+   * Nothing in the window changes; each call starts from the window's current state.
+   */
+  peekFilter(): (rec: Uint8Array, file: number, end: number) => number {
+    let restoredNext = this.restoredNext;
+    let restoredValid = true;
+    const seen = new Set<string>(); // copies and deferred ids met earlier in this peek (onRead deletes them)
+    return (rec, file, end) => {
+      if (this.copies.size > 0) {
+        const id = idString(rec);
+        if (this.copies.has(id) && !seen.has(id)) {
+          seen.add(id);
+          return -1;
+        }
+      }
+      if (restoredValid && restoredNext < this.restored.length) {
+        const r = this.restored[restoredNext]!;
+        restoredNext++;
+        if (r.state === STATE_DONE) return -1;
+        if (r.file !== file || r.end !== end) restoredValid = false; // onRead drops the rest and goes on
+        else return r.state === STATE_DEFERRED ? -1 : r.attempts;
+      }
+      if (this.unreadDeferred.size > 0) {
+        const id = idString(rec);
+        if (this.unreadDeferred.has(id) && !seen.has(id)) {
+          seen.add(id);
+          return -1;
+        }
+      }
+      return readAttempts(rec);
+    };
+  }
+
   private dropRestored(): void {
     this.restored = [];
     this.restoredNext = 0;

@@ -21,6 +21,12 @@ export interface BackendQueue {
   close(): void;
   /** crash-safe delivery (a channel's queue): records stay until the returned window acknowledges them */
   trackAcks?(): AckWindow;
+  /**
+   * A read-only look at the records from the read position (GET /channel/peek): `visit` gets a copy of each record
+   * with its data file and end position, false stops. At most `maxRecords` records, stopping once `maxBytes` were
+   * read. True when it went through every record to the end of the queue.
+   */
+  peekRecords?(visit: (record: Uint8Array, fileNum: number, end: number) => boolean, maxRecords: number, maxBytes: number): boolean;
   /** what was set aside as corrupt since the queue opened, when the backend detects corruption */
   readonly corruption?: { events: number; skippedBytes: number; lastError: string };
 }

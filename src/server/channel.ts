@@ -69,6 +69,11 @@ export class Channel {
     this.ackWindow = backend?.trackAcks?.() ?? null;
   }
 
+  /** take() reads the disk queue first while memory has messages too (GET /channel/peek follows its order). */
+  get nextFromDisk(): boolean {
+    return this.preferBackend;
+  }
+
   /** memory + disk, excluding in-flight and deferred (spec §2.11) */
   depth(): number {
     const hidden = this.ackWindow?.hiddenRecords() ?? 0; // copies of in-memory messages, restored finished/deferred ones

@@ -25,6 +25,17 @@ export class DeferredRestore {
     return this.deadlines.size === 0;
   }
 
+  /** How many deadlines wait for their record (GET /channel/peek: records it may pass over). */
+  get size(): number {
+    return this.deadlines.size;
+  }
+
+  /** Read-only dueTime for GET /channel/peek: would dueTime defer this record now? */
+  defers(record: Uint8Array, now: number): boolean {
+    const due = this.deadlines.get(Buffer.from(record.buffer, record.byteOffset + MSG_ID_OFFSET, 16).toString("latin1"));
+    return due !== undefined && due > now;
+  }
+
   /** The due time (unix ms) to apply to this record, or 0 when it is not deferred (anymore). */
   dueTime(record: Uint8Array, now: number): number {
     const id = Buffer.from(record.buffer, record.byteOffset + MSG_ID_OFFSET, 16).toString("latin1");

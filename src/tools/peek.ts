@@ -39,7 +39,7 @@ export async function runPeek(opts: PeekOptions): Promise<number> {
   }
   const onDisk = reply.backend_depth ?? 0;
   if (messages.length < opts.count && onDisk > 0) {
-    opts.report(`${onDisk} more message(s) wait on disk and are not shown (peek reads the memory queue)`);
+    opts.report(`${onDisk} message(s) on disk and fewer than ${opts.count} shown (one peek reads at most 4 MiB from disk; deferred ones are not next)`);
   }
   return 0;
 }
