@@ -21,3 +21,20 @@ export async function until<T>(what: string, check: () => T | Promise<T>, ms = 1
     await Bun.sleep(20);
   }
 }
+
+/**
+ * Retries the assertions in `check` every 10 ms until they pass (for effects that land after a
+ * reply was sent: fan-out, RDY, a drain batch); after `timeoutMs` the last failure is thrown.
+ */
+export async function eventually(check: () => Promise<void>, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await Bun.sleep(10);
+    }
+  }
+}
