@@ -112,7 +112,7 @@ async function rssRow(): Promise<void> {
   for (let i = 0; i < RUNS; i++) {
     const server = await startServer(SERVER_BIN ? { flags: ["--mem-queue-size=1000000"], serverBin: SERVER_BIN } : { flags: ["--mem-queue-size=1000000"] });
     try {
-      const args = ["writer", `--nsqd-tcp-address=${server.tcpAddress}`, "--count=1000000", "--runfor=120s"];
+      const args = ["writer", "--shape=pipelined", `--nsqd-tcp-address=${server.tcpAddress}`, "--count=1000000", "--runfor=120s"];
       const report = await bench(args);
       if ((report.phases[0]?.messages ?? 0) < 1_000_000) throw new Error("writer published fewer than 1,000,000 messages");
       await Bun.sleep(1000); // let the server settle (GC) before reading its RSS
@@ -124,7 +124,7 @@ async function rssRow(): Promise<void> {
   log(`  RSS kB: ${values.join(", ")}`);
   rows.push({
     what: "server RSS, 1,000,000 × 200 B queued",
-    command: "nsq serve --mem-queue-size=1000000 & nsq bench writer --count=1000000; VmRSS",
+    command: "nsq serve --mem-queue-size=1000000 & nsq bench writer --shape=pipelined --count=1000000; VmRSS",
     result: `${k(median(values) / 1024)} MB`,
     target: "≤ 400 MB",
   });
@@ -165,12 +165,12 @@ async function sinkRow(): Promise<void> {
     const pub: number[] = [];
     const sub: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      pub.push((await bench(["writer", addr, "--runfor=3s"])).phases[0]!.msgsPerSec);
-      sub.push((await bench(["reader", addr, "--runfor=3s"])).phases[0]!.msgsPerSec);
+      pub.push((await bench(["writer", "--shape=pipelined", addr, "--runfor=3s"])).phases[0]!.msgsPerSec);
+      sub.push((await bench(["reader", "--shape=batch", addr, "--runfor=3s"])).phases[0]!.msgsPerSec);
     }
     rows.push({
       what: "load generator ceiling (sink discards)",
-      command: `nsq bench sink & nsq bench writer (then reader) ${addr.replace(String(port), "PORT")} --runfor=3s`,
+      command: `nsq bench sink & nsq bench writer --shape=pipelined (then reader --shape=batch) ${addr.replace(String(port), "PORT")} --runfor=3s`,
       result: `PUB ${k(median(pub))} · SUB ${k(median(sub))} msgs/s`,
       target: "well above the targets",
     });

@@ -63,6 +63,7 @@ const ADAPTATIONS: Adaptation[] = [
   { match: /^npm start\b/, replace: "until_stopped $LINE", why: "the broker runs until stopped" },
   { match: /^nsq stat\b(?!.*--(count|plain))/, replace: "until_stopped $LINE", why: "the dashboard runs until q" },
   { match: /^nsq admin\b/, replace: "until_stopped $LINE", why: "the web admin runs until stopped" },
+  { match: /^npm run soak\b/, replace: ": soak skipped", why: "the soak runs take minutes; test/reliability.test.ts runs their quick versions" },
   { match: /^NSQ_ADMIN_SCREENSHOTS=/, replace: ": admin screenshots skipped", why: "needs a browser; test/admin-browser.test.ts is part of this suite" },
 ];
 

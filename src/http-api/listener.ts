@@ -25,6 +25,13 @@ export interface HttpListener {
   /** the bound TCP port; -1 on a unix socket */
   readonly port: number;
   stop(): Promise<void>;
+  /**
+   * Stops accepting connections and keeps serving the open ones (out of file descriptors, Bun's
+   * accept would otherwise retry in a busy loop); false when it cannot (unix socket).
+   */
+  pause(): boolean;
+  /** Listens again on the same port after pause(); false when the port could not be bound again. */
+  resume(): boolean;
 }
 
 /** Binds and serves; throws `listen (<address>) failed - <reason>` when the address cannot be bound. */
@@ -48,8 +55,26 @@ export function startHttpListener(opts: HttpListenerOptions): HttpListener {
   } catch (err) {
     throw new Error(`listen (${opts.address}) failed - ${goListenError(target, err)}`);
   }
+  const port = target.kind === "tcp" ? (server.port ?? -1) : -1;
+  let paused = false;
   return {
-    port: target.kind === "tcp" ? (server.port ?? -1) : -1,
+    port,
     stop: () => server.stop(true),
+    pause: () => {
+      if (target.kind !== "tcp" || paused) return false;
+      paused = true;
+      void server.stop(false);
+      return true;
+    },
+    resume: () => {
+      if (target.kind !== "tcp" || !paused) return true; // nothing to do
+      try {
+        server = Bun.serve({ ...common, hostname: target.host, port, reusePort: false });
+        paused = false;
+        return true;
+      } catch {
+        return false;
+      }
+    },
   };
 }

@@ -88,6 +88,15 @@ export class LookupHttpServer {
     this.ctx.logger.info(`HTTP: listening on ${this.listenAddress}`);
   }
 
+  /** Out of file descriptors: stop accepting (src/util/fd-guard.ts); resume() listens again. */
+  pause(): boolean {
+    return this.listener?.pause() ?? false;
+  }
+
+  resume(): void {
+    if (this.listener !== null && !this.listener.resume()) this.ctx.logger.error(`HTTP: could not listen on port ${this.port} again`);
+  }
+
   async close(): Promise<void> {
     const listener = this.listener;
     this.listener = null;

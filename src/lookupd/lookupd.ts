@@ -11,6 +11,7 @@ import { LookupHttpServer } from "./http.ts";
 import { defaultLookupdOptions, type LookupdOptions } from "./options.ts";
 import { RegistrationDB } from "./registration-db.ts";
 import { LookupTcpServer } from "./tcp-server.ts";
+import { FdGuard } from "../util/fd-guard.ts";
 
 export class Nsqlookupd {
   readonly options: LookupdOptions;
@@ -19,6 +20,8 @@ export class Nsqlookupd {
   private readonly tcp: LookupTcpServer;
   private readonly http: LookupHttpServer;
   private started = false;
+  /** logs running out of file descriptors and pauses both listeners meanwhile (null: not Linux) */
+  private fdGuard: FdGuard | null = null;
 
   constructor(opts: Partial<LookupdOptions> = {}, logger?: Logger) {
     const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
@@ -62,11 +65,21 @@ export class Nsqlookupd {
       throw err;
     }
     this.started = true;
+    this.fdGuard = FdGuard.start(this.logger, {
+      pause: () => [this.tcp.pause(), this.http.pause()].some(Boolean),
+      resume: () => {
+        this.tcp.resume();
+        this.http.resume();
+      },
+      clients: () => this.tcp.connections,
+    });
   }
 
   /** Closes the listeners and every client connection. */
   async close(): Promise<void> {
     this.started = false;
+    this.fdGuard?.stop();
+    this.fdGuard = null;
     await this.tcp.close();
     await this.http.close();
   }

@@ -10,6 +10,7 @@ export class LookupTcpServer {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private boundPort = 0;
+  private host = "";
   /** as the start-up line printed it, for the shutdown line */
   private listenAddress = "";
 
@@ -17,6 +18,11 @@ export class LookupTcpServer {
 
   get port(): number {
     return this.boundPort;
+  }
+
+  /** Connected peers (nsqd nodes). */
+  get connections(): number {
+    return this.sockets.size;
   }
 
   async listen(address: string): Promise<void> {
@@ -34,9 +40,22 @@ export class LookupTcpServer {
     server.on("error", (err) => this.ctx.logger.error(`TCP: listener error - ${err.message}`));
     const bound = server.address();
     this.boundPort = typeof bound === "object" && bound ? bound.port : port;
+    this.host = listenHost(host);
     this.server = server;
     this.listenAddress = goListenerAddress(host, this.boundPort);
     this.ctx.logger.info(`TCP: listening on ${this.listenAddress}`);
+  }
+
+  /** Out of file descriptors: stop accepting, keep the connected peers (src/util/fd-guard.ts). */
+  pause(): boolean {
+    if (this.server === null || !this.server.listening) return false;
+    this.server.close();
+    return true;
+  }
+
+  /** Accept again on the bound port after pause(). */
+  resume(): void {
+    if (this.server !== null && !this.server.listening) this.server.listen({ host: this.host, port: this.boundPort });
   }
 
   /** Stops accepting and closes every client connection (their peers are dropped). */
@@ -46,7 +65,8 @@ export class LookupTcpServer {
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
     if (!server) return;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // paused (out of file descriptors): already closed, nothing to wait for
+    if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
     this.ctx.logger.info(`TCP: closing ${this.listenAddress}`);
   }
 

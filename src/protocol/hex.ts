@@ -4,13 +4,13 @@
  */
 const HEX_DIGITS = Buffer.from("0123456789abcdef");
 
-/** nibble value of an ASCII byte, or 255 when the byte is not a hex digit */
+/**
+ * nibble value of a lowercase hex digit, or 255 for any other byte. Lowercase only, as IDs are
+ * written: then equal keys mean equal bytes, and an ID lookup need not compare those bytes again.
+ */
 const NIBBLE = new Uint8Array(256).fill(255);
 for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i;
-for (let i = 0; i < 6; i++) {
-  NIBBLE[97 + i] = 10 + i;
-  NIBBLE[65 + i] = 10 + i;
-}
+for (let i = 0; i < 6; i++) NIBBLE[97 + i] = 10 + i;
 
 /** Writes a uint32 as 8 lowercase hex digits at `offset`. */
 export function writeHex32(out: Uint8Array, offset: number, value: number): void {
@@ -22,8 +22,8 @@ export function writeHex32(out: Uint8Array, offset: number, value: number): void
 
 /**
  * A number key for an ID: its last 13 hex digits (52 bits, exact in a double). IDs that share
- * those digits are told apart by comparing all 16 bytes (see InFlightIndex). NaN when any of the
- * 13 bytes is not a hex digit.
+ * those digits are told apart by their first 3 bytes (see InFlightIndex). NaN when any of the
+ * 13 bytes is not a lowercase hex digit.
  */
 export function idKey(buf: Uint8Array, offset: number): number {
   let hi = 0;
@@ -39,9 +39,4 @@ export function idKey(buf: Uint8Array, offset: number): number {
     lo = lo * 16 + n;
   }
   return hi * 4294967296 + lo;
-}
-
-export function bytesEqual(a: Uint8Array, aOff: number, b: Uint8Array, bOff: number, len: number): boolean {
-  for (let i = 0; i < len; i++) if (a[aOff + i] !== b[bOff + i]) return false;
-  return true;
 }

@@ -30,8 +30,9 @@ export interface ClientTransport {
 
 /**
  * Output slab sizes: a connection starts small (idle ones stay cheap; 10k connections are
- * 10k slabs) and a busy one doubles up to the maximum. A slab is replaced only when full,
- * never written over, since the socket may still hold views of it.
+ * 10k slabs) and a busy one doubles up to the maximum. A slab is replaced when full while
+ * the socket may still hold a view of it (a write queued behind a pending one); otherwise a
+ * flush starts over at its beginning (see flush).
  */
 const SLAB_INITIAL = 16 * 1024;
 const SLAB_MAX = 256 * 1024;
@@ -228,6 +229,10 @@ export class ClientV2 {
     this.outStart = this.outLen;
     const ok = this.transport.write(chunk);
     if (!ok && this.writable) this.writable = false;
+    // The plain socket copies whatever the kernel did not take; only a write queued behind a
+    // pending one (writableLength > 0) still references the slab. Otherwise start over in the
+    // same slab: a fresh one per 256 KiB written cost a page fault per 4 KiB (kernel time).
+    if (this.transport === this.socket && this.socket.writableLength === 0) this.outStart = this.outLen = 0;
   }
 
   /** The transport drained: deliveries may resume. */

@@ -20,13 +20,30 @@ export interface QueueMetadata {
   writePos: number;
 }
 
-/** Parses the metadata file; null when missing or unreadable (the latter counts as corruption). */
-export function readQueueMetadata(path: string, noteCorruption: (message: string, skippedBytes: number) => void): QueueMetadata | null {
+/**
+ * Out of file descriptors or memory: the process's trouble, not the file's. The queue then opens as
+ * if the metadata were missing (every data file is scanned, so nothing is skipped), but it is not
+ * reported as corruption of the queue.
+ */
+const RESOURCE_ERRORS = new Set(["EMFILE", "ENFILE", "ENOMEM", "EAGAIN"]);
+
+/**
+ * Parses the metadata file; null when missing or unreadable. An unreadable or unparsable file counts
+ * as corruption, except a read that failed for lack of resources, which is `logError`ed.
+ */
+export function readQueueMetadata(
+  path: string,
+  noteCorruption: (message: string, skippedBytes: number) => void,
+  logError: (message: string) => void,
+): QueueMetadata | null {
   let text: string;
   try {
     text = readFileSync(path, "latin1");
   } catch (err) {
-    if (errnoCode(err) !== "ENOENT") noteCorruption(`failed to read metadata ${path} - ${errorText(err)}`, 0);
+    const code = errnoCode(err);
+    const message = `failed to read metadata ${path} - ${errorText(err)}`;
+    if (code !== undefined && RESOURCE_ERRORS.has(code)) logError(`${message}; scanning data files instead`);
+    else if (code !== "ENOENT") noteCorruption(message, 0);
     return null;
   }
   const m = META_RE.exec(text);

@@ -391,7 +391,11 @@ export class DiskQueue extends DiskQueueSync implements AckQueue {
     // With the broker's start-up listing (startupFiles), the directory is not listed again and a metadata file
     // it did not see is not looked for. null (nothing at start-up): only a metadata file written since — a
     // delete that failed to remove it — makes us list the directory.
-    const meta = startupFiles?.meta === false ? null : readQueueMetadata(this.metaFileName(), (message, skipped) => this.noteCorruption(message, skipped));
+    const meta = startupFiles?.meta === false ? null : readQueueMetadata(
+      this.metaFileName(),
+      (message, skipped) => this.noteCorruption(message, skipped),
+      (message) => this.log.error(`DISKQUEUE(${this.name}) ${message}`),
+    );
     const listed = startupFiles === undefined || (startupFiles === null && meta !== null);
     const present = listed ? listDataFileNumbers(this.dataPath, this.name, this.log) : startupDataFiles(this.dataPath, startupFiles);
 

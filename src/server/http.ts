@@ -32,6 +32,9 @@ export interface HttpServerHandle {
   port: number;
   address: string;
   stop(): void;
+  /** out of file descriptors: stop accepting, keep serving (see src/util/fd-guard.ts) */
+  pause?(): boolean;
+  resume?(): boolean;
 }
 
 /** What a route produces; turned into a Response by `toResponse`. */
@@ -668,5 +671,7 @@ export function listenNsqdHttp(nsqd: Nsqd, address: string, tls?: TLSOptions): H
     port: listener.port,
     address: target.kind === "tcp" ? joinHostPort(target.host, listener.port) : target.path,
     stop: () => void listener.stop(),
+    pause: () => listener.pause(),
+    resume: () => listener.resume(),
   };
 }

@@ -51,7 +51,9 @@ export class MessageQueue {
       msg = seg.buf;
       seg.next = 1;
     } else {
-      msg = seg.buf.subarray(seg.offsets[seg.next]!, seg.offsets[seg.next + 1]!);
+      // a plain view: Buffer#subarray costs twice as much, once per delivered message
+      const from = seg.offsets[seg.next]!;
+      msg = new Uint8Array(seg.buf.buffer, seg.buf.byteOffset + from, seg.offsets[seg.next + 1]! - from);
       seg.next++;
     }
     if (seg.next >= seg.end) this.segments.shift();

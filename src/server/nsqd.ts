@@ -32,6 +32,8 @@ import { LookupPeers } from "./lookup-peers.ts";
 import { DataDirIndex } from "./data-dir-index.ts";
 import { CoalescedWrite } from "./coalesced-write.ts";
 import { isValidChannelName, isValidTopicName } from "../protocol/names.ts";
+import { residentBytes } from "./process-memory.ts";
+import { FdGuard } from "../util/fd-guard.ts";
 import { logConnectionEnd, logNewClient, readTimeoutReason } from "./connection-log.ts";
 import { RateSampler } from "./rates.ts";
 import { DeadLetters } from "./dead-letter.ts";
@@ -44,6 +46,8 @@ const SCAN_INTERVAL_MS = 100;
 /** How often resident memory is checked, and by how much it may grow before a collection. */
 const MEMORY_CHECK_MS = 1000;
 const MEMORY_GROWTH_FOR_GC = 256 * 1024 * 1024;
+/** ...or when this many clients have disconnected since the last collection. */
+const CLIENTS_GONE_FOR_GC = 500;
 
 export type { TransportUpgrade };
 
@@ -65,6 +69,7 @@ export class Nsqd implements TopicHost {
   private readonly activeChannels = new Set<Channel>();
   private nextMemoryCheck = 0;
   private rssAfterLastGc = 0;
+  private clientsGoneSinceGc = 0;
   private nextClientId = 0;
   private readonly auth: AuthManager | null;
   private closing = false;
@@ -79,6 +84,8 @@ export class Nsqd implements TopicHost {
   /** topics created at runtime still waiting for lookupd's channel list (see channelsReady) */
   private readonly channelQueries = new Map<Topic, Promise<void>>();
   private statsd: StatsdReporter | null = null;
+  /** logs running out of file descriptors and pauses the TCP and HTTP listeners meanwhile (null: not Linux) */
+  fdGuard: FdGuard | null = null;
   /** nsqd.dat rewrites, coalesced when changes come close together (coalesced-write.ts) */
   private readonly metadataWrite = new CoalescedWrite(() => this.writeMetadataInBackground());
   /** the data directory as listed once at start (data-dir-index.ts): no listing per queue opened */
@@ -150,6 +157,7 @@ export class Nsqd implements TopicHost {
       throw err;
     }
     this.scanTimer = setInterval(() => this.scan(), SCAN_INTERVAL_MS);
+    this.fdGuard = this.startFdGuard();
     this.startLookupPeers();
     if (this.options.statsdAddress !== "") {
       this.statsd = new StatsdReporter(this);
@@ -283,6 +291,28 @@ export class Nsqd implements TopicHost {
     });
   }
 
+  private startFdGuard(): FdGuard | null {
+    const server = this.tcpServer;
+    const addr = parseListenAddress(this.options.tcpAddress);
+    return FdGuard.start(this.logger, {
+      // the HTTP(S) listeners too: Bun.serve's accept spins on EMFILE as well
+      pause: () => {
+        const http = [this.http?.pause?.() ?? false, this.https?.pause?.() ?? false].some(Boolean);
+        if (server === null || addr.kind !== "tcp") return http;
+        server.close();
+        return true;
+      },
+      resume: () => {
+        if (this.closing) return;
+        if (addr.kind === "tcp") server?.listen(this.tcpPort, addr.host);
+        for (const h of [this.http, this.https]) {
+          if (h?.resume !== undefined && !h.resume()) this.logger.error(`HTTP: could not listen on ${h.address} again`);
+        }
+      },
+      clients: () => this.clients.size,
+    });
+  }
+
   private accept(socket: net.Socket): void {
     if (this.closing) {
       socket.destroy();
@@ -317,6 +347,7 @@ export class Nsqd implements TopicHost {
 
   private removeClient(client: ClientV2): void {
     if (!this.clients.delete(client)) return;
+    this.clientsGoneSinceGc++;
     const conn = this.connections.get(client);
     this.connections.delete(client);
     if (conn) logConnectionEnd(this.logger, client.remoteAddress, conn.gotMagic, conn.badMagic, client.closeReason);
@@ -363,13 +394,18 @@ export class Nsqd implements TopicHost {
    * broker keeps few live objects, so a full collection is cheap: run one when RSS has grown.
    */
   private collectIfGrown(): void {
-    const rss = process.memoryUsage.rss();
-    if (rss - this.rssAfterLastGc < MEMORY_GROWTH_FOR_GC) {
+    const rss = residentBytes();
+    if (rss === null) return; // out of file descriptors: /proc cannot be read
+    // after a wave of disconnections nothing allocates on an idle broker, so without this their
+    // buffers and TLS/compression state stayed resident until the next burst of traffic
+    const wave = this.clientsGoneSinceGc >= CLIENTS_GONE_FOR_GC;
+    if (!wave && rss - this.rssAfterLastGc < MEMORY_GROWTH_FOR_GC) {
       if (rss < this.rssAfterLastGc) this.rssAfterLastGc = rss;
       return;
     }
     Bun.gc(true);
-    this.rssAfterLastGc = process.memoryUsage.rss();
+    this.clientsGoneSinceGc = 0;
+    this.rssAfterLastGc = residentBytes() ?? rss;
   }
 
   // ---- TopicHost / ChannelHost ----
@@ -596,9 +632,10 @@ export class Nsqd implements TopicHost {
     this.closing = true;
     const started = this.scanTimer !== null; // after a failed start nsqd prints only the FATAL line
     if (this.scanTimer !== null) clearInterval(this.scanTimer);
+    this.fdGuard?.stop();
     this.statsd?.stop();
     const tcpClosed = new Promise<void>((resolve) => {
-      if (this.tcpServer === null) resolve();
+      if (this.tcpServer === null || !this.tcpServer.listening) resolve();
       else this.tcpServer.close(() => resolve());
     });
     for (const c of [...this.clients]) c.close();

@@ -54,6 +54,16 @@ const CMD_TOUCH = ascii("TOUCH");
 const CMD_IDENTIFY = ascii("IDENTIFY");
 const CMD_AUTH = ascii("AUTH");
 
+/** "FIN " + 16 bytes holding no space, CR or LF + "\n" at buf[pos..pos+21): one FIN with its ID. */
+function isPlainFin(buf: Uint8Array, pos: number, len: number): boolean {
+  if (pos + 21 > len || buf[pos + 1] !== 0x49 || buf[pos + 2] !== 0x4e || buf[pos + 3] !== C_SPACE || buf[pos + 20] !== C_NL) return false;
+  for (let i = pos + 4; i < pos + 20; i++) {
+    const b = buf[i]!;
+    if (b === C_SPACE || b === C_NL || b === 13) return false;
+  }
+  return true;
+}
+
 function nameIs(buf: Uint8Array, start: number, end: number, cmd: number[]): boolean {
   if (end - start !== cmd.length) return false;
   for (let i = 0; i < cmd.length; i++) if (buf[start + i] !== cmd[i]) return false;
@@ -119,6 +129,8 @@ export class ProtocolV2Connection {
   private lastTopic: Topic | null = null;
   private lastTopicName: Buffer | null = null;
   private pumpNeeded = false;
+  /** preciseNowMs() of the chunk being parsed, read at its first FIN (-1: not yet) */
+  private chunkNow = -1;
   private identifyCount = 0;
   /** waiting for an auth server or a transport upgrade: input is held until `resume` */
   private suspended = false;
@@ -172,6 +184,7 @@ export class ProtocolV2Connection {
   /** Runs every complete command in `buf`; returns the number of bytes consumed. */
   private parse(buf: Buffer): number {
     let pos = 0;
+    this.chunkNow = -1;
     if (!this.gotMagic) {
       if (buf.length < 4) return 0;
       const badMagic = buf[0] !== MAGIC_V2[0] || buf[1] !== MAGIC_V2[1] || buf[2] !== MAGIC_V2[2] || buf[3] !== MAGIC_V2[3];
@@ -187,7 +200,9 @@ export class ProtocolV2Connection {
     }
     const len = buf.length;
     while (pos < len && !this.client.closed) {
-      const nl = buf.indexOf(C_NL, pos);
+      // "FIN <16-byte id>\n", most of a consumer's input, is recognised without scanning for the line end
+      const plainFin = buf[pos] === 0x46 && isPlainFin(buf, pos, len);
+      const nl = plainFin ? pos + 20 : buf.indexOf(C_NL, pos);
       if (nl < 0) {
         if (len - pos > MAX_LINE) this.closeLineTooLong();
         return pos;
@@ -200,7 +215,7 @@ export class ProtocolV2Connection {
       if (lineEnd > pos && buf[lineEnd - 1] === C_CR) lineEnd--;
       let used: number;
       try {
-        used = this.command(buf, pos, lineEnd, nl + 1);
+        used = plainFin ? this.plainFin(buf, pos) : this.command(buf, pos, lineEnd, nl + 1);
       } catch (err) {
         if (err instanceof ProtocolError) {
           this.fail(err);
@@ -349,6 +364,17 @@ export class ProtocolV2Connection {
     if (range === null) throw new ProtocolError("E_INVALID", `${cmd} insufficient number of params`);
     if (range[1] - range[0] !== 16) throw new ProtocolError("E_INVALID", "invalid message ID");
     return range[0];
+  }
+
+  /** A line isPlainFin recognised: what command() and fin() would do, without scanning the line. */
+  private plainFin(buf: Buffer, start: number): number {
+    if (this.nsqd.tlsRequiredForTcp && !this.client.tls) return this.command(buf, start, start + 20, start + 21);
+    this.requireSubscribedOrClosing("FIN");
+    // one clock reading per received chunk: its FINs all arrived at the same moment
+    if (this.chunkNow < 0) this.chunkNow = preciseNowMs();
+    this.client.channel!.finish(this.client, buf, start + 4, this.chunkNow);
+    this.pumpNeeded = true;
+    return start + 21;
   }
 
   private fin(buf: Buffer, nameEnd: number, lineEnd: number, next: number): number {

@@ -24,6 +24,7 @@ import type {
 } from "../protocol/stats-types.ts";
 import type { Topic } from "./topic.ts";
 import { clientTlsDetails } from "./transport-upgrade.ts";
+import { heapUsage } from "./process-memory.ts";
 import type { StatsExtras } from "./stats-extras.ts";
 
 /** The document types live in src/protocol/stats-types.ts (shared with the stat tool); re-exported for callers of this module. */
@@ -244,7 +245,7 @@ function heapObjectCount(now: number): number {
  * the GC pause and run counts are not exposed by JavaScriptCore and are reported as 0.
  */
 export function readMemStats(now: number = Date.now()): MemStats {
-  const m = process.memoryUsage();
+  const m = heapUsage();
   return {
     heap_objects: heapObjectCount(now),
     heap_idle_bytes: Math.max(0, m.heapTotal - m.heapUsed),

@@ -3,6 +3,10 @@
  * RDY `rdy`, FIN every message and count them. FINs of one received chunk are written into a
  * reused buffer (21 bytes each, id bytes copied from the frame) and go out in one write.
  *
+ * `shape: "go-nsq"` is a consumer as applications run them (go-nsq before v1.1, nsqjs): every FIN
+ * is its own write as each message is handled, and `RDY <rdy>` is sent again whenever fewer than a
+ * quarter of the last RDY (or at most one) remain of the window.
+ *
  * With a `runId`, bodies carrying the load generator's stamps (payload.ts) are checked: duplicates
  * of this run, messages from other runs ("foreign"), and redeliveries (attempts > 1) are counted,
  * and the run can stop as soon as `expect` unique messages of this run arrived.
@@ -21,8 +25,12 @@ import {
 import { STAMP_SIZE, SequenceTracker } from "./payload.ts";
 import type { LatencyHistogram } from "./histogram.ts";
 
+/** "batch": the FINs of one received chunk in one write; "go-nsq": one write per FIN, RDY re-sent */
+export type ReaderShape = "batch" | "go-nsq";
+
 export interface ReaderOptions {
   address: string;
+  shape?: ReaderShape;
   topic: string;
   channel: string;
   rdy: number;
@@ -89,7 +97,18 @@ class ReaderConnection implements FrameHandler {
   private viewOf: Uint8Array | undefined;
   private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
 
-  constructor(private readonly shared: SharedState) {}
+  /** go-nsq shape: messages left of the last RDY window */
+  private rdyRemaining: number;
+  private readonly rdyCommand: Uint8Array;
+
+  constructor(
+    private readonly shared: SharedState,
+    private readonly perMessage: boolean,
+    private readonly rdy: number,
+  ) {
+    this.rdyRemaining = rdy;
+    this.rdyCommand = encodeText(`RDY ${rdy}\n`);
+  }
 
   onFrame(buf: Uint8Array, start: number, type: number, dataLength: number): void {
     const shared = this.shared;
@@ -105,6 +124,7 @@ class ReaderConnection implements FrameHandler {
       const attempts = (buf[start + 16]! << 8) | buf[start + 17]!;
       if (attempts !== 1) shared.redelivered++;
       this.queueFin(buf, start + 18);
+      if (this.perMessage) this.finNow();
       if (shared.tracker !== undefined || shared.brokerLatency !== undefined) this.inspect(buf, start, bodyLength);
     } else if (type === FRAME_ERROR) {
       // E_FIN_FAILED etc.: record, keep going; the count check will tell
@@ -154,6 +174,18 @@ class ReaderConnection implements FrameHandler {
     for (let i = 0; i < 16; i++) fins[o + 4 + i] = buf[idAt + i]!;
     fins[o + 20] = 0x0a;
     this.finLength = o + FIN_SIZE;
+  }
+
+  /** go-nsq shape: the FIN goes out at once; RDY again when the window runs low. */
+  private finNow(): void {
+    this.conn?.write(this.fins, this.finLength);
+    this.finLength = 0;
+    this.shared.lastMessageAt = performance.now();
+    this.rdyRemaining--;
+    if (this.rdyRemaining <= 1 || this.rdyRemaining < this.rdy / 4) {
+      this.conn?.write(this.rdyCommand);
+      this.rdyRemaining = this.rdy;
+    }
   }
 
   onChunkEnd(): void {
@@ -212,7 +244,8 @@ export async function startReader(options: ReaderOptions): Promise<RunningReader
   };
   if (shared.expect > 0 && shared.tracker === undefined) throw new Error("expect needs a runId");
   const workers: ReaderConnection[] = [];
-  for (let i = 0; i < options.concurrency; i++) workers.push(new ReaderConnection(shared));
+  const perMessage = options.shape === "go-nsq";
+  for (let i = 0; i < options.concurrency; i++) workers.push(new ReaderConnection(shared, perMessage, options.rdy));
   await Promise.all(
     workers.map(async (w) => {
       w.conn = await BenchConnection.open(address, w);

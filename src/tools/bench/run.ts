@@ -5,7 +5,7 @@
  * after each phase.
  */
 import { runWriter, type WriterOptions, type WriterResult } from "./writer.ts";
-import { startReader, type ReaderResult } from "./reader.ts";
+import { startReader, type ReaderResult, type ReaderShape } from "./reader.ts";
 import { randomRunId } from "./payload.ts";
 import { checkReport, phaseReport, type BenchReport } from "./report.ts";
 import { startServer, type ServerProcess } from "./server-process.ts";
@@ -20,6 +20,8 @@ export interface RunOptions extends Omit<WriterOptions, "runId"> {
   serverBin?: string;
   /** how long the reader waits without a message before it declares the rest lost */
   idleMs: number;
+  /** the reader's consumer shape (default batch) */
+  shape?: ReaderShape;
 }
 
 function clientCpuUs(): number {
@@ -54,6 +56,7 @@ export async function runBench(options: RunOptions): Promise<BenchReport> {
       runforMs: Math.max(options.runforMs * 20, 120_000),
       runId,
       idleMs: options.idleMs,
+      shape: options.shape ?? "batch",
     };
     const report: BenchReport = { mode: options.concurrent ? "run --concurrent" : "run", size: options.size, phases: [] };
     if (server !== undefined) report.server = { command: server.command };

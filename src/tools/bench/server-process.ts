@@ -30,6 +30,8 @@ export interface StartServerOptions {
   /** extra nsqd flags, e.g. ["--mem-queue-size=1000000"] */
   flags: string[];
   serverBin?: string;
+  /** the whole command instead of `<serverBin> serve`, e.g. ["/path/to/nsqd"] for a real nsqd */
+  command?: string[];
   /** ms to wait for /ping */
   timeoutMs?: number;
 }
@@ -105,6 +107,7 @@ async function waitForPing(httpAddress: string, child: Subprocess, deadline: num
 }
 
 export async function startServer(options: StartServerOptions): Promise<ServerProcess> {
+  if (options.command !== undefined) return startServerWith(options.command, options);
   const argv = serveCommand(options.serverBin);
   try {
     return await startServerWith(argv, options);

@@ -57,10 +57,14 @@ export class BenchConnection {
   /** heartbeats answered; they are not passed to the handler */
   heartbeats = 0;
 
-  private constructor(private readonly handler: FrameHandler) {}
+  private constructor(
+    private readonly handler: FrameHandler,
+    private readonly answerHeartbeats: boolean,
+  ) {}
 
-  static async open(address: HostPort, handler: FrameHandler): Promise<BenchConnection> {
-    const conn = new BenchConnection(handler);
+  /** `answerHeartbeats: false` hands heartbeats to the handler like any response (nsq's bench tools). */
+  static async open(address: HostPort, handler: FrameHandler, options: { answerHeartbeats?: boolean } = {}): Promise<BenchConnection> {
+    const conn = new BenchConnection(handler, options.answerHeartbeats ?? true);
     conn.socket = await Bun.connect<undefined>({
       hostname: address.host,
       port: address.port,
@@ -135,7 +139,7 @@ export class BenchConnection {
       if (length - offset < 4 + size) break;
       const type = buf[offset + 7]! | (buf[offset + 6]! << 8);
       const dataLength = size - 4;
-      if (type === FRAME_RESPONSE && isHeartbeat(buf, offset + 8, dataLength)) {
+      if (type === FRAME_RESPONSE && this.answerHeartbeats && isHeartbeat(buf, offset + 8, dataLength)) {
         this.heartbeats++;
         this.write(NOP);
       } else {
