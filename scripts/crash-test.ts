@@ -14,8 +14,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ChildProcess } from "node:child_process";
 import { clusterIteration, crashIteration, type IterationResult } from "../test/helpers/crash-harness.ts";
+import { ProcessGroup } from "../test/helpers/nsq-process.ts";
 
 function flag(name: string, fallback: number): number {
   const arg = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -24,10 +24,8 @@ function flag(name: string, fallback: number): number {
 
 const iterations = flag("iterations", 20);
 const clusterIterations = flag("cluster-iterations", 5);
-const procs: ChildProcess[] = [];
-process.on("exit", () => {
-  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
-});
+const group = new ProcessGroup();
+process.on("exit", () => group.stopAll());
 
 interface Totals {
   runs: number;
@@ -57,7 +55,7 @@ const single: Totals = { runs: 0, acked: 0, lost: 0, duplicates: 0, redelivered:
 for (let i = 0; i < iterations; i++) {
   const dir = mkdtempSync(join(tmpdir(), "nsq-crash-test-"));
   try {
-    report("single broker", i, await crashIteration(dir, 200 + Math.floor(Math.random() * 2800), procs), single);
+    report("single broker", i, await crashIteration(dir, 200 + Math.floor(Math.random() * 2800), group), single);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -66,7 +64,7 @@ const cluster: Totals = { runs: 0, acked: 0, lost: 0, duplicates: 0, redelivered
 for (let i = 0; i < clusterIterations; i++) {
   const dirs = [0, 1, 2].map(() => mkdtempSync(join(tmpdir(), "nsq-crash-cluster-")));
   try {
-    report("cluster", i, await clusterIteration(dirs, 500 + Math.floor(Math.random() * 2500), procs), cluster);
+    report("cluster", i, await clusterIteration(dirs, 500 + Math.floor(Math.random() * 2500), group), cluster);
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }

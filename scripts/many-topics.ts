@@ -24,6 +24,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { DEFAULT_LAYOUT, writeManyTopicsDataDir } from "./many-topics-data.ts";
+import { commandFor, freePort } from "./startup-time.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..");
 const PING_DEADLINE_MS = 600_000;
@@ -58,13 +59,6 @@ interface HttpCreated {
   rssAboveEmptyMb: number;
 }
 
-function freePort(): number {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
-}
-
 class Broker {
   readonly httpPort = freePort();
   readonly child: Subprocess<"ignore", "ignore", ReturnType<typeof Bun.file>>;
@@ -72,7 +66,7 @@ class Broker {
   private readonly logFile: string;
 
   constructor(program: string, dataDir: string) {
-    const cmd = program.endsWith(".ts") ? [process.execPath, program] : [program];
+    const cmd = commandFor(program);
     this.logFile = `${dataDir}.log`;
     this.child = Bun.spawn(
       [...cmd, "serve", `--tcp-address=127.0.0.1:${freePort()}`, `--http-address=127.0.0.1:${this.httpPort}`, `--data-path=${dataDir}`],

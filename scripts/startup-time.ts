@@ -17,15 +17,16 @@ const REPO_ROOT = resolve(import.meta.dir, "..");
 const POLL_EVERY_MS = 2;
 const DEADLINE_MS = 15_000;
 
-/** A loopback port nothing listens on right now (the OS picks it). */
-function freePort(): number {
+/** A loopback port nothing listens on right now (the OS picks it). Also used by many-topics.ts. */
+export function freePort(): number {
   const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = server.port;
   server.stop(true);
   return port;
 }
 
-function commandFor(program: string): string[] {
+/** How to run `program`: a .ts entry point through this Bun, anything else (dist/nsq) as is. */
+export function commandFor(program: string): string[] {
   return program.endsWith(".ts") ? [process.execPath, program] : [program];
 }
 

@@ -7,16 +7,17 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
-import { ProcessGroup, until, type NsqProcess } from "./helpers/processes.ts";
+import { ProcessGroup, type Daemon } from "./helpers/nsq-process.ts";
+import { until } from "./helpers/until.ts";
 import { subscriber, type RawClient } from "./helpers/raw-client.ts";
 import { NsqAdmin } from "../src/admin/nsqadmin.ts";
 import { defaultAdminOptions, type AdminOptions } from "../src/admin/options.ts";
 import { silentLogger } from "../src/util/logger.ts";
 
 const group = new ProcessGroup();
-let lookupds: NsqProcess[];
-let nodes: NsqProcess[];
-let admin: NsqProcess;
+let lookupds: Daemon[];
+let nodes: Daemon[];
+let admin: Daemon;
 let adminUrl: string;
 let hook: Server<undefined>;
 const notifications: Array<Record<string, unknown>> = [];
@@ -37,14 +38,14 @@ async function api(method: string, path: string, body?: unknown, headers: Record
   return { status: res.status, json, headers: res.headers };
 }
 
-async function nodeStats(n: NsqProcess, topic?: string): Promise<Json> {
+async function nodeStats(n: Daemon, topic?: string): Promise<Json> {
   const res = await fetch(`http://127.0.0.1:${n.http}/stats?format=json${topic ? `&topic=${topic}` : ""}`);
   return (await res.json()) as Json;
 }
 
-const nodeName = (n: NsqProcess): string => `127.0.0.1:${n.http}`;
+const nodeName = (n: Daemon): string => `127.0.0.1:${n.http}`;
 
-async function post(n: NsqProcess, path: string, body = ""): Promise<void> {
+async function post(n: Daemon, path: string, body = ""): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${n.http}${path}`, { method: "POST", body });
   if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
 }
@@ -223,7 +224,7 @@ describe("read routes", () => {
 });
 
 describe("actions", () => {
-  const audit = async (n: NsqProcess): Promise<Json> => (await nodeStats(n, "orders")).topics[0].channels.find((c: Json) => c.channel_name === "audit");
+  const audit = async (n: Daemon): Promise<Json> => (await nodeStats(n, "orders")).topics[0].channels.find((c: Json) => c.channel_name === "audit");
 
   test("pause / unpause a channel on every broker, notified", async () => {
     notifications.length = 0;

@@ -16,7 +16,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import nsq from "nsqjs";
-import { ProcessGroup, until, type NsqProcess } from "./helpers/processes.ts";
+import { ProcessGroup, type Daemon } from "./helpers/nsq-process.ts";
+import { until } from "./helpers/until.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 // .ci/run installs chromium, so under CI a missing browser fails the test instead of skipping it
@@ -26,8 +27,8 @@ const SHOTS = process.env["NSQ_ADMIN_SCREENSHOTS"] === "1";
 const DOCS = join(import.meta.dir, "..", "docs");
 
 const group = new ProcessGroup();
-let lookupds: NsqProcess[];
-let nodes: NsqProcess[];
+let lookupds: Daemon[];
+let nodes: Daemon[];
 let adminUrl = "";
 let context: BrowserContext | null = null;
 let page: Page;
@@ -37,12 +38,12 @@ const readers: Array<InstanceType<typeof nsq.Reader>> = [];
 /** uncaught errors of the page's script: none expected */
 const pageErrors: string[] = [];
 
-async function post(n: NsqProcess, path: string, body = ""): Promise<void> {
+async function post(n: Daemon, path: string, body = ""): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${n.http}${path}`, { method: "POST", body });
   if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
 }
 
-async function channelPaused(n: NsqProcess, topic: string, channel: string): Promise<boolean> {
+async function channelPaused(n: Daemon, topic: string, channel: string): Promise<boolean> {
   const s = (await (await fetch(`http://127.0.0.1:${n.http}/stats?format=json&topic=${topic}&channel=${channel}`)).json()) as {
     topics: Array<{ channels: Array<{ channel_name: string; paused: boolean }> }>;
   };

@@ -7,10 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ADMIN_FLAGS } from "../src/admin/options.ts";
-import { ProcessGroup } from "./helpers/processes.ts";
+import { ProcessGroup, runNsq, type RunResult } from "./helpers/nsq-process.ts";
 
-const BUN = join(import.meta.dir, "..", "node_modules", ".bin", "bun");
-const CLI = join(import.meta.dir, "..", "src", "cli.ts");
 const group = new ProcessGroup();
 const dir = mkdtempSync(join(tmpdir(), "nsq-admin-cli-"));
 
@@ -19,12 +17,9 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function run(args: string[]): { code: number; out: string; err: string } {
-  const r = Bun.spawnSync([BUN, CLI, ...args], { stdout: "pipe", stderr: "pipe" });
-  return { code: r.exitCode ?? -1, out: r.stdout.toString(), err: r.stderr.toString() };
-}
+const run = (args: string[]): Promise<RunResult> => runNsq(args);
 
-test("nsqadmin's start-up checks are usage errors (exit 2, one line)", () => {
+test("nsqadmin's start-up checks are usage errors (exit 2, one line)", async () => {
   for (const [args, message] of [
     [[], "--nsqd-http-address or --lookupd-http-address required"],
     [["--nsqd-http-address=127.0.0.1:4151", "--lookupd-http-address=127.0.0.1:4161"], "use --nsqd-http-address or --lookupd-http-address not both"],
@@ -33,17 +28,17 @@ test("nsqadmin's start-up checks are usage errors (exit 2, one line)", () => {
     [["--nsqd-http-address=127.0.0.1:4151", "--http-address=127.0.0.1:abc"], 'invalid value "127.0.0.1:abc" for flag -http-address: '],
     [["--lookupd-http-address=127.0.0.1:70000"], 'invalid value "127.0.0.1:70000" for flag -lookupd-http-address: '],
   ] as const) {
-    const r = run(["admin", ...args]);
+    const r = await run(["admin", ...args]);
     expect(r.code).toBe(2);
-    expect(r.err).toContain(message);
-    expect(r.err.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
   }
 });
 
-test("--version names nsqadmin", () => {
-  const r = run(["admin", "--version"]);
+test("--version names nsqadmin", async () => {
+  const r = await run(["admin", "--version"]);
   expect(r.code).toBe(0);
-  expect(r.out).toMatch(/^nsqadmin v1\.3\.0 \(built w\/go1\.19\.8\)\n$/);
+  expect(r.stdout).toMatch(/^nsqadmin v1\.3\.0 \(built w\/go1\.19\.8\)\n$/);
 });
 
 test("a TOML config with nsqadmin's keys; SIGTERM stops it with exit 0", async () => {
@@ -54,9 +49,7 @@ test("a TOML config with nsqadmin's keys; SIGTERM stops it with exit 0", async (
   expect(page).toContain(`"basePath":"/ops"`);
   expect(page).toContain(`"nsqd":["127.0.0.1:1"]`);
   expect(page).toContain(`"isAdmin":false`);
-  const exit = new Promise<number | null>((resolve) => admin.proc.once("exit", (code) => resolve(code)));
-  admin.proc.kill("SIGTERM");
-  expect(await exit).toBe(0);
+  expect(await admin.proc.stop("SIGTERM")).toBe(0);
 });
 
 test("the README documents every flag of nsq admin", () => {

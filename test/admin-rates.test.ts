@@ -9,13 +9,14 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Server } from "bun";
-import { ProcessGroup, until, type NsqProcess } from "./helpers/processes.ts";
+import { ProcessGroup, type Daemon } from "./helpers/nsq-process.ts";
+import { until } from "./helpers/until.ts";
 import { Cluster } from "../src/admin/ui/client/model.ts";
 import { setBasePath } from "../src/admin/ui/client/api.ts";
 import type { RateStats } from "../src/protocol/stats-types.ts";
 
 const group = new ProcessGroup();
-let nodes: NsqProcess[];
+let nodes: Daemon[];
 let adminUrl = "";
 let fake: Server<undefined>;
 let publisher: ReturnType<typeof setInterval> | null = null;
@@ -47,12 +48,12 @@ async function api(path: string): Promise<Json> {
   return (await res.json()) as Json;
 }
 
-async function post(n: NsqProcess, path: string, body = ""): Promise<void> {
+async function post(n: Daemon, path: string, body = ""): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${n.http}${path}`, { method: "POST", body });
   if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
 }
 
-const nodeName = (n: NsqProcess): string => `127.0.0.1:${n.http}`;
+const nodeName = (n: Daemon): string => `127.0.0.1:${n.http}`;
 
 /** Each broker's own rates of clicks (or clicks/c), straight from its /stats. */
 async function ownRates(channel?: string): Promise<RateStats[]> {

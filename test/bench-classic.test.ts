@@ -5,9 +5,8 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { createServer, type Server, type Socket } from "node:net";
-import { resolve } from "node:path";
+import { runNsq, type RunResult } from "./helpers/nsq-process.ts";
 
-const CLI = resolve(import.meta.dir, "../src/cli.ts");
 const RDY = 2500;
 /** messages fed per connection: one whole RDY window and into the next */
 const PER_CONN = 2600;
@@ -103,10 +102,9 @@ function fakeReaderServer(conns: ReaderConn[]): Promise<number> {
   });
 }
 
-async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = Bun.spawn([process.execPath, CLI, "bench", ...args], { stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  return { code, stdout, stderr };
+/** `nsq bench <args>` to completion (the test's timeout bounds it). */
+function runCli(args: string[]): Promise<RunResult> {
+  return runNsq(["bench", ...args], { timeoutMs: 600_000 });
 }
 
 describe("nsq bench reader is nsq's bench_reader", () => {

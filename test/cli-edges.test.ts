@@ -9,10 +9,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { NsqProcess, runNsq, type RunResult } from "./helpers/nsq-process.ts";
 
 const REPO = join(import.meta.dir, "..");
-const CLI = join(REPO, "src", "cli.ts");
-const BUN = process.execPath;
 const tmp = mkdtempSync(join(tmpdir(), "nsq-edges-"));
 const cleanups: (() => void)[] = [];
 
@@ -21,16 +20,7 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-async function nsq(args: string[], stdin?: string) {
-  const proc = Bun.spawn([BUN, CLI, ...args], {
-    stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin),
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { stdout, stderr, code };
-}
+const nsq = (args: string[], stdin?: string): Promise<RunResult> => runNsq(args, { stdin });
 
 test("a TOML --config error names the file's line and column", async () => {
   const path = join(tmp, "bad.toml");
@@ -84,16 +74,9 @@ test("a tool pointed at an HTTP port or at nsqlookupd's TCP port says the peer i
   expect(pub.stderr).not.toContain("invalid frame size");
 
   // nsqlookupd answers the V2 magic with a V1 E_BAD_PROTOCOL
-  const lookupd = spawn(BUN, [CLI, "lookupd", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0"], { stdio: ["ignore", "ignore", "pipe"] });
-  cleanups.push(() => lookupd.kill("SIGKILL"));
-  const tcpPort = await new Promise<number>((resolve) => {
-    let log = "";
-    lookupd.stderr!.on("data", (d: Buffer) => {
-      log += d.toString();
-      const m = /TCP: listening on [^\n]*:(\d+)/.exec(log);
-      if (m) resolve(Number(m[1]));
-    });
-  });
+  const lookupd = new NsqProcess(["lookupd", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0"]);
+  cleanups.push(() => lookupd.signal("SIGKILL"));
+  const { tcp: tcpPort } = await lookupd.ports();
   const tail = await nsq(["tail", `--nsqd-tcp-address=127.0.0.1:${tcpPort}`, "--topic=t"]);
   expect(tail.code).toBe(1);
   expect(tail.stderr).toContain("the peer is not nsqd: it refused protocol V2");

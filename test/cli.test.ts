@@ -6,102 +6,25 @@ import { existsSync, lstatSync, readlinkSync } from "node:fs";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { NSQ_VERSION } from "../src/protocol/version.ts";
 import { commandForProgramName } from "../src/cli.ts";
+import { CLI, NsqProcess, REPO, runCommand, type RunResult } from "./helpers/nsq-process.ts";
 
-const REPO = join(import.meta.dir, "..");
-const CLI = join(REPO, "src", "cli.ts");
 const BUN = process.execPath;
 const HAS_BROKER = existsSync(join(REPO, "src", "server", "nsqd.ts"));
 /** Broker tests wait for src/server/nsqd.ts (written by the lead) to exist. */
 const serveTest = HAS_BROKER ? test : test.todo;
 const DAEMON_VERSION = (name: string) => `${name} v${NSQ_VERSION} (built w/go1.19.8)`;
 
-/** The environment for children: no colour forcing, so output is plain. */
-function childEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== "FORCE_COLOR") env[k] = v;
-  return env;
-}
-
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(cmd: string[], cwd = REPO): Promise<RunResult> {
-  const proc = Bun.spawn(cmd, { cwd, stdout: "pipe", stderr: "pipe", env: childEnv() });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { code, stdout, stderr };
-}
+/** Runs `cmd` to completion (no deadline of its own: the test's timeout bounds it). */
+const run = (cmd: string[], cwd = REPO): Promise<RunResult> => runCommand(cmd, { cwd, timeoutMs: 600_000 });
 
 const nsq = (...args: string[]) => run([BUN, CLI, ...args]);
 
+const daemons: NsqProcess[] = [];
 /** A long-running child whose stderr (the NSQ log) can be awaited line by line. */
-class Daemon {
-  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
-  log = "";
-  private ended = false;
-  private waiters = new Set<() => void>();
-
-  constructor(cmd: string[]) {
-    this.proc = Bun.spawn(cmd, { cwd: REPO, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: childEnv() });
-    void this.pump();
-  }
-
-  private async pump(): Promise<void> {
-    const decoder = new TextDecoder();
-    for await (const chunk of this.proc.stderr) {
-      this.log += decoder.decode(chunk, { stream: true });
-      for (const wake of this.waiters) wake();
-    }
-    this.ended = true;
-    for (const wake of this.waiters) wake();
-  }
-
-  /** Resolves with the first match of `re` in the log; rejects at the deadline or if the process ends. */
-  waitFor(re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
-    return new Promise((resolve, reject) => {
-      const check = (): boolean => {
-        const m = this.log.match(re);
-        if (m) return finish(() => resolve(m));
-        if (this.ended) return finish(() => reject(new Error(`process ended before ${re}; log:\n${this.log}`)));
-        return false;
-      };
-      const timer = setTimeout(() => finish(() => reject(new Error(`timed out waiting for ${re}; log:\n${this.log}`))), timeoutMs);
-      const finish = (settle: () => void): true => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        settle();
-        return true;
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  /** The TCP and HTTP ports the daemon logged (`TCP: listening on …`). */
-  async ports(): Promise<{ tcp: number; http: number }> {
-    const tcp = await this.waitFor(/TCP: listening on 127\.0\.0\.1:(\d+)/);
-    const http = await this.waitFor(/HTTP: listening on 127\.0\.0\.1:(\d+)/);
-    return { tcp: Number(tcp[1]), http: Number(http[1]) };
-  }
-
-  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number> {
-    this.proc.kill(signal);
-    return await this.proc.exited;
-  }
-}
-
-const daemons: Daemon[] = [];
-function startDaemon(cmd: string[]): Daemon {
-  const d = new Daemon(cmd);
+function startDaemon(cmd: string[]): NsqProcess {
+  const d = NsqProcess.exec(cmd);
   daemons.push(d);
   return d;
 }
@@ -111,12 +34,7 @@ beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), "nsq-cli-"));
 });
 afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    if (d.proc.exitCode === null && d.proc.signalCode === null) {
-      d.proc.kill("SIGKILL");
-      await d.proc.exited;
-    }
-  }
+  for (const d of daemons.splice(0)) if (d.running) await d.stop("SIGKILL");
 });
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });

@@ -23,9 +23,9 @@ import {
   resolveClientConfig,
   type ClientConfig,
 } from "../src/client/index.ts";
+import { until } from "./helpers/until.ts";
+import { runNsq, spawnNsq, type RunResult } from "./helpers/nsq-process.ts";
 
-const BUN = process.execPath;
-const CLI = join(import.meta.dir, "..", "src", "cli.ts");
 const N = 1000;
 
 let certs: TestCerts;
@@ -43,14 +43,6 @@ async function broker(opts: Parameters<typeof startBroker>[0] = {}): Promise<Tes
   const b = await startBroker({ tlsCert: certs.serverCert, tlsKey: certs.serverKey, ...opts });
   cleanups.push(() => b.stop());
   return b;
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
 }
 
 interface ClientFlags {
@@ -90,7 +82,7 @@ async function roundTrip(b: TestBroker, topic: string, config: Partial<ClientCon
   });
   cleanups.push(() => consumer.close());
   await consumer.connectToNsqd(address);
-  await until(() => got.size === N, `${N} messages (have ${got.size})`);
+  await until(`${N} messages (have ${got.size})`, () => got.size === N);
   expect([...got].sort()).toEqual([...bodies].sort());
 
   const s = await stats(b);
@@ -171,7 +163,7 @@ describe("backpressure through the layers", () => {
       const consumer = new Consumer({ topic: "big", channel: "c", config: { maxInFlight: 16 }, handler: (m) => void order.push(m.body[0]!) });
       cleanups.push(() => consumer.close());
       await consumer.connectToNsqd(`127.0.0.1:${b.tcpPort}`);
-      await until(() => order.length === 128, "128 big messages");
+      await until("128 big messages", () => order.length === 128);
       expect(order).toEqual(bodies.map((_, i) => i));
     });
   }
@@ -299,18 +291,17 @@ describe("AUTH", () => {
 
 // ------------------------------------------------------------------ tools
 
-function spawnCli(args: string[], stdin: "ignore" | Blob = "ignore"): Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
-  const proc = Bun.spawn([BUN, CLI, ...args], { stdin: stdin as "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+function spawnCli(args: string[], stdin: "ignore" | "pipe" | Blob = "ignore"): Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
+  const proc = spawnNsq(args, stdin);
   cleanups.push(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
   });
-  return proc as Subprocess<"pipe" | "ignore", "pipe", "pipe">;
+  return proc;
 }
 
-async function runCli(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = spawnCli(args, input === undefined ? "ignore" : new Blob([input]));
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
+/** Runs `nsq <args>` to completion with `input` on stdin (the test's timeout bounds it). */
+function runCli(args: string[], input?: string): Promise<RunResult> {
+  return runNsq(args, { stdin: input, timeoutMs: 600_000 });
 }
 
 function lines(n: number, prefix: string): string {

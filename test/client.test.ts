@@ -22,6 +22,7 @@ import {
   type Message,
 } from "../src/client/index.ts";
 import * as cmd from "../src/client/commands.ts";
+import { until } from "./helpers/until.ts";
 
 // ------------------------------------------------------------------ helpers
 
@@ -46,14 +47,6 @@ function collect(): { frames: Array<[number, string]>; parser: FrameParser } {
   const frames: Array<[number, string]> = [];
   const parser = new FrameParser({ onFrame: (type, data) => frames.push([type, data.toString("latin1")]) });
   return { frames, parser };
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
 }
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -222,11 +215,11 @@ describe("Producer and Consumer against nsqd", () => {
       }),
     );
     await c.connectToNsqd(tcp(n));
-    await until(() => got.length === 4, "4 messages");
+    await until("4 messages", () => got.length === 4);
     expect(got.map((g) => g.body)).toEqual(["one", "two", "three", "later"]);
     expect(got.every((g) => g.attempts === 1)).toBe(true);
     expect(got[3]!.at - deferredAt).toBeGreaterThanOrEqual(140);
-    await until(() => c.stats().messagesFinished === 4, "FINs");
+    await until("FINs", () => c.stats().messagesFinished === 4);
   });
 
   test("a fatal error rejects the publish with the broker's code; the producer reconnects", async () => {
@@ -280,7 +273,7 @@ describe("Producer and Consumer against nsqd", () => {
     const brokerRdy = (ca?.clients[0]?.ready_count ?? 0) + (cb?.clients[0]?.ready_count ?? 0);
     expect(brokerRdy).toBeLessThanOrEqual(3);
     expect(brokerRdy).toBeGreaterThan(0);
-    await until(() => seen.size === 60, "60 messages", 10_000);
+    await until("60 messages", () => seen.size === 60, 10_000);
     expect(maxConcurrent).toBeLessThanOrEqual(3);
     expect(maxRdy).toBeLessThanOrEqual(3);
     expect([...c.rdyByConnection().values()].reduce((x, y) => x + y, 0)).toBeLessThanOrEqual(3);
@@ -303,7 +296,7 @@ describe("Producer and Consumer against nsqd", () => {
       }),
     );
     await c.connectToNsqd(tcp(n));
-    await until(() => c.stats().backoffLevel === 1, "backoff level 1");
+    await until("backoff level 1", () => c.stats().backoffLevel === 1);
     const during = c.stats();
     expect(during.inBackoffTimeout).toBe(true);
     expect(during.totalRdy).toBe(0);
@@ -311,9 +304,9 @@ describe("Producer and Consumer against nsqd", () => {
     // nsqd sees RDY 0 while the backoff timer runs
     expect((await channelStats(n, "flaky", "c"))?.clients[0]?.ready_count).toBe(0);
     // after 2 × 100 ms one message is let through; it succeeds and the level drops to 0
-    await until(() => attempts.length === 2, "redelivery");
+    await until("redelivery", () => attempts.length === 2);
     expect(attempts).toEqual([1, 2]);
-    await until(() => c.stats().backoffLevel === 0 && c.stats().totalRdy === 5, "backoff exit");
+    await until("backoff exit", () => c.stats().backoffLevel === 0 && c.stats().totalRdy === 5);
   });
 
   test("messages over max_attempts are FINed without calling the handler", async () => {
@@ -335,10 +328,10 @@ describe("Producer and Consumer against nsqd", () => {
       }),
     );
     await c.connectToNsqd(tcp(n));
-    await until(() => failed.length === 1, "failed-message hook");
+    await until("failed-message hook", () => failed.length === 1);
     expect(calls).toBe(2);
     expect(failed).toEqual([3]);
-    await until(() => c.stats().messagesFinished === 1, "FIN of the poison message");
+    await until("FIN of the poison message", () => c.stats().messagesFinished === 1);
   });
 
   test("reconnects to a direct nsqd after it restarts", async () => {
@@ -357,11 +350,11 @@ describe("Producer and Consumer against nsqd", () => {
     );
     await c.connectToNsqd(address);
     await first.close();
-    await until(() => c.stats().connections === 0, "disconnect noticed");
+    await until("disconnect noticed", () => c.stats().connections === 0);
     const second = await startNsqd({ dataPath, tcpAddress: address });
-    await until(() => c.stats().connections === 1, "reconnected");
+    await until("reconnected", () => c.stats().connections === 1);
     await track(new Producer(tcp(second))).publish("r", "after restart");
-    await until(() => got.length === 1, "message after restart");
+    await until("message after restart", () => got.length === 1);
     expect(got).toEqual(["after restart"]);
   });
 
@@ -392,7 +385,7 @@ describe("Producer and Consumer against nsqd", () => {
       }),
     );
     await c.connectToLookupd(`127.0.0.1:${lookupd.httpPort}`);
-    await until(() => got.size === 2, "messages from both nodes");
+    await until("messages from both nodes", () => got.size === 2);
     expect([...got].sort()).toEqual(["from-a", "from-b"]);
     expect(c.stats().connections).toBe(2);
   });
@@ -413,7 +406,7 @@ describe("Producer and Consumer against nsqd", () => {
       },
     });
     await c.connectToNsqd(tcp(n));
-    await until(() => started === 5, "5 messages in flight");
+    await until("5 messages in flight", () => started === 5);
     expect(completed).toBe(0);
     await c.stop();
     expect(completed).toBe(5);

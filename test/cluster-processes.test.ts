@@ -13,48 +13,21 @@
  * is about max(15 s, the other tests) rather than their sum.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer, type Server, type Socket } from "node:net";
-import { hostname, tmpdir } from "node:os";
-import { join } from "node:path";
+import { hostname } from "node:os";
 import nsq, { type Message, type Reader } from "nsqjs";
+import type { LookupdProducer } from "../src/protocol/lookupd-types.ts";
+import { ProcessGroup, type Daemon } from "./helpers/nsq-process.ts";
+import { until } from "./helpers/until.ts";
 
-const BUN = join(import.meta.dir, "..", "node_modules", ".bin", "bun");
-const CLI = join(import.meta.dir, "..", "src", "cli.ts");
+type Proc = Daemon;
 
-interface Proc {
-  proc: ChildProcess;
-  tcp: number;
-  http: number;
-  /** everything the process wrote to stderr (for failure messages) */
-  log(): string;
-}
-
-const children: ChildProcess[] = [];
-const dirs: string[] = [];
+const group = new ProcessGroup();
 const readers: Reader[] = [];
 
-/** Spawns `nsq <args>` and resolves once both "TCP/HTTP: listening on" lines are logged. */
-function startProcess(args: string[]): Promise<Proc> {
-  const proc = spawn(BUN, [CLI, ...args], { stdio: ["ignore", "ignore", "pipe"] });
-  children.push(proc);
-  let log = "";
-  return new Promise((resolve, reject) => {
-    proc.stderr!.on("data", (d: Buffer) => {
-      // keep draining stderr for the whole life of the process so it never blocks on a full pipe
-      if (log.length < 200_000) log += d.toString();
-      const tcp = /TCP: listening on [^\n]*:(\d+)/.exec(log);
-      const http = /HTTP: listening on [^\n]*:(\d+)/.exec(log);
-      if (tcp && http) resolve({ proc, tcp: Number(tcp[1]), http: Number(http[1]), log: () => log });
-    });
-    proc.on("exit", (code, signal) => reject(new Error(`nsq ${args[0]} exited (${code ?? signal}): ${log}`)));
-  });
-}
-
 function startLookupd(inactiveTimeout: string, ports = { tcp: 0, http: 0 }): Promise<Proc> {
-  return startProcess([
+  return group.start([
     "lookupd",
     `--tcp-address=127.0.0.1:${ports.tcp}`,
     `--http-address=127.0.0.1:${ports.http}`,
@@ -64,41 +37,12 @@ function startLookupd(inactiveTimeout: string, ports = { tcp: 0, http: 0 }): Pro
 }
 
 function startNode(lookupdTcpPorts: number[]): Promise<Proc> {
-  const dataPath = mkdtempSync(join(tmpdir(), "nsq-cluster-proc-"));
-  dirs.push(dataPath);
-  return startProcess([
-    "serve",
-    "--tcp-address=127.0.0.1:0",
-    "--http-address=127.0.0.1:0",
-    "--broadcast-address=127.0.0.1",
-    `--data-path=${dataPath}`,
-    ...lookupdTcpPorts.map((p) => `--lookupd-tcp-address=127.0.0.1:${p}`),
-  ]);
-}
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms}ms waiting for ${what}`);
-    await Bun.sleep(25);
-  }
-}
-
-function exited(p: Proc): Promise<void> {
-  if (p.proc.exitCode !== null || p.proc.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => p.proc.once("exit", () => resolve()));
+  return group.nsqd(lookupdTcpPorts);
 }
 
 // ---- lookupd / nsqd HTTP shapes used here ----
 
-interface Peer {
-  remote_address: string;
-  hostname: string;
-  broadcast_address: string;
-  tcp_port: number;
-  http_port: number;
-  version: string;
-}
+type Peer = LookupdProducer;
 interface Node extends Peer {
   tombstones: boolean[];
   topics: string[];
@@ -289,20 +233,17 @@ beforeAll(async () => {
   ]);
   // S and R register topic "liveness" with C; S is then frozen with its connection open
   await Promise.all([stoppedNode, controlNode].map((n) => post(`http://127.0.0.1:${n.http}/topic/create?topic=liveness`)));
-  await until(async () => ((await debug(lookupdC))["topic:liveness:"] ?? []).length === 2, "S and R registered with C");
-  stoppedNode.proc.kill("SIGSTOP");
+  await until("S and R registered with C", async () => ((await debug(lookupdC))["topic:liveness:"] ?? []).length === 2);
+  stoppedNode.proc.signal("SIGSTOP");
   for (const l of [lookupdA, lookupdB]) {
-    await until(async () => (await nodes(l)).length === 3, `3 nodes identified with lookupd :${l.http}`);
+    await until(`3 nodes identified with lookupd :${l.http}`, async () => (await nodes(l)).length === 3);
   }
 }, 30_000);
 
 afterAll(async () => {
   for (const r of readers) r.close();
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  }
+  group.stopAll();
   fake.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 /** An nsqjs Reader that knows only lookupds A and B, polling every second. */
@@ -326,7 +267,7 @@ test("an nsqjs Reader given only lookupd addresses consumes a topic published on
   const perNode = 200;
   await Promise.all(cluster.map((n, i) => publish(n, "everywhere", Array.from({ length: perNode }, (_, k) => `n${i}-${k}`))));
   for (const l of [lookupdA, lookupdB]) {
-    await until(async () => JSON.stringify(await lookupPorts(l, "everywhere")) === JSON.stringify(sortedPorts(cluster)), "3 producers of 'everywhere'");
+    await until("3 producers of 'everywhere'", async () => JSON.stringify(await lookupPorts(l, "everywhere")) === JSON.stringify(sortedPorts(cluster)));
   }
 
   const counts = new Map<string, number>();
@@ -335,10 +276,10 @@ test("an nsqjs Reader given only lookupd addresses consumes a topic published on
     counts.set(body, (counts.get(body) ?? 0) + 1);
     total++;
   });
-  await until(() => counts.size === 3 * perNode, "all messages", 10_000);
+  await until("all messages", () => counts.size === 3 * perNode, 10_000);
   // every node saw each message finished once: nothing in flight, requeued or timed out
   for (const n of cluster) {
-    await until(async () => (await topicStats(n, "everywhere"))?.channels[0]?.clients[0]?.finish_count === perNode, "FIN of every message");
+    await until("FIN of every message", async () => (await topicStats(n, "everywhere"))?.channels[0]?.clients[0]?.finish_count === perNode);
     const ch = (await topicStats(n, "everywhere"))!.channels.find((c) => c.channel_name === "once")!;
     expect(ch).toMatchObject({ depth: 0, in_flight_count: 0, message_count: perNode, requeue_count: 0, timeout_count: 0 });
     expect(ch.clients.length).toBe(1);
@@ -356,7 +297,7 @@ test("a topic created on a node after the Reader started is found within the pol
 
   const publishedAt = Date.now();
   await publish(cluster[1]!, "late_topic", ["late-1", "late-2"]);
-  await until(() => received.length === 2, "messages of the late topic", 5000);
+  await until("messages of the late topic", () => received.length === 2, 5000);
   const elapsed = Date.now() - publishedAt;
   // registration is immediate, so one poll interval (1 s) plus connect time suffices
   expect(elapsed).toBeLessThan(2500);
@@ -372,7 +313,7 @@ test("a tombstoned node is excluded from /lookup and a Reader started afterwards
     await publish(n, "tombstoned", [`t${i}`]);
   }
   for (const l of [lookupdA, lookupdB]) {
-    await until(async () => (await lookupPorts(l, "tombstoned"))?.length === 3, "3 producers of 'tombstoned'");
+    await until("3 producers of 'tombstoned'", async () => (await lookupPorts(l, "tombstoned"))?.length === 3);
     await post(`http://127.0.0.1:${l.http}/topic/tombstone?topic=tombstoned&node=127.0.0.1:${n0.http}`);
   }
   for (const l of [lookupdA, lookupdB]) {
@@ -385,7 +326,7 @@ test("a tombstoned node is excluded from /lookup and a Reader started afterwards
 
   const received: string[] = [];
   reader("tombstoned", "c", (body) => received.push(body));
-  await until(() => received.length === 2, "messages from the two live nodes");
+  await until("messages from the two live nodes", () => received.length === 2);
   // Proving a negative needs time: let the reader poll twice more (once per lookupd, 1 s apart).
   await Bun.sleep(2200);
   expect(received.sort()).toEqual(["t1", "t2"]);
@@ -409,8 +350,7 @@ test("a restarted lookupd (same ports) lists every producer and channel again on
   expect([...expected.keys()].sort()).toEqual(["everywhere", "late_topic", "tombstoned"]);
 
   const ports = { tcp: lookupdA.tcp, http: lookupdA.http };
-  lookupdA.proc.kill("SIGKILL");
-  await exited(lookupdA);
+  await lookupdA.kill();
   lookupdA = await startLookupd("60s", ports);
   expect([lookupdA.tcp, lookupdA.http]).toEqual([ports.tcp, ports.http]);
 
@@ -425,7 +365,7 @@ test("a restarted lookupd (same ports) lists every producer and channel again on
     }
     return true;
   };
-  await until(matches, "every registration back on the restarted lookupd", 8000);
+  await until("every registration back on the restarted lookupd", matches, 8000);
   // nothing is persisted: the tombstone of N0 is gone on the restarted lookupd only
   expect(await lookupPorts(lookupdA, "tombstoned")).toEqual(sortedPorts(cluster));
   expect(await lookupPorts(lookupdB, "tombstoned")).toEqual(sortedPorts(cluster.slice(1)));
@@ -437,13 +377,13 @@ test("an ephemeral channel is registered while a Reader uses it and its registra
     (await getJson<{ channels: string[] }>(`http://127.0.0.1:${l.http}/channels?topic=everywhere`)).channels.sort();
   const r = reader("everywhere", "tmp#ephemeral", () => {});
   for (const l of [lookupdA, lookupdB]) {
-    await until(async () => (await channelsOf(l)).includes("tmp#ephemeral"), "ephemeral channel registered");
+    await until("ephemeral channel registered", async () => (await channelsOf(l)).includes("tmp#ephemeral"));
   }
   r.close();
   // each node deletes the channel when its last client goes and UNREGISTERs it; an empty
   // #ephemeral registration is deleted by lookupd, while "once" (non-ephemeral) stays
   for (const l of [lookupdA, lookupdB]) {
-    await until(async () => !(await channelsOf(l)).includes("tmp#ephemeral"), "ephemeral channel registration removed");
+    await until("ephemeral channel registration removed", async () => !(await channelsOf(l)).includes("tmp#ephemeral"));
     expect(await channelsOf(l)).toEqual(["once"]);
   }
 });
@@ -457,22 +397,21 @@ test("deleting a topic with an ephemeral channel removes that channel's registra
     (await getJson<{ channels: string[] }>(`http://127.0.0.1:${l.http}/channels?topic=eph_topic`)).channels;
   await post(`http://127.0.0.1:${n0.http}/topic/create?topic=eph_topic`);
   await post(`http://127.0.0.1:${n0.http}/channel/create?topic=eph_topic&channel=${encodeURIComponent("x#ephemeral")}`);
-  for (const l of [lookupdA, lookupdB]) await until(async () => (await channelsOf(l)).includes("x#ephemeral"), "ephemeral channel registered");
+  for (const l of [lookupdA, lookupdB]) await until("ephemeral channel registered", async () => (await channelsOf(l)).includes("x#ephemeral"));
   await post(`http://127.0.0.1:${n0.http}/topic/delete?topic=eph_topic`);
   for (const l of [lookupdA, lookupdB]) {
-    await until(async () => (await lookupPorts(l, "eph_topic"))?.length === 0, "topic unregistered");
-    await until(async () => !(await channelsOf(l)).includes("x#ephemeral"), "ephemeral channel registration removed", 2000);
+    await until("topic unregistered", async () => (await lookupPorts(l, "eph_topic"))?.length === 0);
+    await until("ephemeral channel registration removed", async () => !(await channelsOf(l)).includes("x#ephemeral"), 2000);
   }
 });
 
 test("a SIGKILLed node vanishes from /lookup and /nodes of every lookupd", async () => {
   const victim = cluster[2]!;
-  victim.proc.kill("SIGKILL");
-  await exited(victim);
+  await victim.kill();
   const survivors = cluster.slice(0, 2);
   for (const l of [lookupdA, lookupdB]) {
     // its TCP connection closed, so lookupd drops it at once (well before any inactivity timeout)
-    await until(async () => !(await nodes(l)).some((n) => n.tcp_port === victim.tcp), "killed node gone from /nodes", 3000);
+    await until("killed node gone from /nodes", async () => !(await nodes(l)).some((n) => n.tcp_port === victim.tcp), 3000);
     expect(await lookupPorts(l, "everywhere")).toEqual(sortedPorts(survivors));
     expect(Object.values(await debug(l)).flat().some((p) => p.tcp_port === victim.tcp)).toBe(false);
   }
@@ -486,7 +425,7 @@ test("every frame nsq serve sends to a lookupd is byte-exact (magic, IDENTIFY, R
     tcp_port: wireNode.tcp,
     version: "1.3.0",
   });
-  await until(() => fake.frames.length >= 1, "IDENTIFY at the fake lookupd");
+  await until("IDENTIFY at the fake lookupd", () => fake.frames.length >= 1);
   expect(fake.magic).toEqual(Buffer.from("  V1"));
   const size = Buffer.alloc(4);
   size.writeInt32BE(Buffer.byteLength(expectedIdentify), 0);
@@ -503,16 +442,16 @@ test("every frame nsq serve sends to a lookupd is byte-exact (magic, IDENTIFY, R
   ];
   for (const [i, [url, frame]] of steps.entries()) {
     await post(url);
-    await until(() => nonPing().length === i + 1, `frame ${JSON.stringify(frame)}`);
+    await until(`frame ${JSON.stringify(frame)}`, () => nonPing().length === i + 1);
     expect(nonPing()[i]!.raw).toEqual(Buffer.from(frame));
   }
   // deleting a topic that still has a channel: UNREGISTER of the topic, then of each channel it
   // deletes along with it (as nsqd v1.3.0 does)
   await post(`${base}/topic/create?topic=wire_two`);
   await post(`${base}/channel/create?topic=wire_two&channel=c2`);
-  await until(() => nonPing().length === 6, "REGISTERs of wire_two");
+  await until("REGISTERs of wire_two", () => nonPing().length === 6);
   await post(`${base}/topic/delete?topic=wire_two`);
-  await until(() => nonPing().length === 8, "UNREGISTER wire_two, UNREGISTER wire_two c2");
+  await until("UNREGISTER wire_two, UNREGISTER wire_two c2", () => nonPing().length === 8);
   expect(nonPing()[6]!.raw).toEqual(Buffer.from("UNREGISTER wire_two\n"));
   expect(nonPing()[7]!.raw).toEqual(Buffer.from("UNREGISTER wire_two c2\n"));
   // the runtime topic creation asked the lookupd (at the address its IDENTIFY reply gave) for channels
@@ -524,8 +463,8 @@ test("a node whose connection stays open but stops PINGing (SIGSTOP) disappears 
   const isListed = async (n: Proc): Promise<boolean> => (await nodes(lookupdC)).some((p) => p.tcp_port === n.tcp);
   // nsqd PINGs every 15 s (no flag shortens it) and C's inactive timeout is 2 s: both nodes go
   // inactive 2 s after their IDENTIFY; R comes back with its first PING, S (frozen) does not
-  await until(async () => !(await isListed(controlNode)), "the control node to go inactive before its first PING", 5000);
-  await until(() => isListed(controlNode), "the control node's PING to lookupd C", 20_000);
+  await until("the control node to go inactive before its first PING", async () => !(await isListed(controlNode)), 5000);
+  await until("the control node's PING to lookupd C", () => isListed(controlNode), 20_000);
   expect(await isListed(stoppedNode)).toBe(false);
   expect(await lookupPorts(lookupdC, "liveness")).toEqual([controlNode.tcp]);
   // still registered (its TCP connection is open), only hidden for inactivity
@@ -538,13 +477,13 @@ test("a node whose connection stays open but stops PINGing (SIGSTOP) disappears 
   expect(Date.now() * 1e6 - s.last_update).toBeGreaterThan(2_000 * 1e6);
 
   // resumed, its overdue PING timer fires and it is listed again
-  stoppedNode.proc.kill("SIGCONT");
-  await until(() => isListed(stoppedNode), "the resumed node's PING", 5000);
+  stoppedNode.proc.signal("SIGCONT");
+  await until("the resumed node's PING", () => isListed(stoppedNode), 5000);
   expect(await lookupPorts(lookupdC, "liveness")).toContain(stoppedNode.tcp);
 }, 25_000);
 
 test("nsq serve PINGs its lookupd every 15 s with the exact bytes PING\\n", async () => {
-  await until(() => fake.lines().includes("PING"), "PING at the fake lookupd", Math.max(1000, wireNodeStartedAt + 17_000 - Date.now()));
+  await until("PING at the fake lookupd", () => fake.lines().includes("PING"), Math.max(1000, wireNodeStartedAt + 17_000 - Date.now()));
   for (const f of fake.frames.filter((f) => f.line === "PING")) expect(f.raw).toEqual(Buffer.from("PING\n"));
   expect(fake.connections).toBe(1);
 }, 20_000);

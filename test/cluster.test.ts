@@ -8,17 +8,10 @@ import { Nsqlookupd } from "../src/lookupd/lookupd.ts";
 import { silentLogger } from "../src/util/logger.ts";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { RawClient } from "./helpers/raw-client.ts";
+import { until } from "./helpers/until.ts";
 
 let lookupds: Nsqlookupd[] = [];
 let brokers: TestBroker[] = [];
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
 
 beforeAll(async () => {
   for (let i = 0; i < 2; i++) {
@@ -54,7 +47,7 @@ test("every broker registers its topics and channels with every lookupd", async 
     c.close();
   }
   for (const l of lookupds) {
-    await until(async () => (await lookup(l, "clustered"))?.producers.length === 3, "3 producers in /lookup");
+    await until("3 producers in /lookup", async () => (await lookup(l, "clustered"))?.producers.length === 3);
     const ports = (await lookup(l, "clustered"))!.producers.map((p) => p.tcp_port).sort();
     expect(ports).toEqual(brokers.map((b) => b.tcpPort).sort());
   }
@@ -67,7 +60,7 @@ test("an nsqjs Reader given only lookupd addresses consumes from all three broke
     expect(await c.readResponse()).toBe("OK");
     c.close();
   }
-  for (const l of lookupds) await until(async () => (await lookup(l, "everywhere"))?.producers.length === 3, "producers");
+  for (const l of lookupds) await until("producers", async () => (await lookup(l, "everywhere"))?.producers.length === 3);
   const r = new nsq.Reader("everywhere", "c", {
     lookupdHTTPAddresses: lookupds.map((l) => `127.0.0.1:${l.httpPort}`),
     maxInFlight: 300,
@@ -92,12 +85,12 @@ test("a channel known to lookupd is pre-created when a topic is first created on
   const sub = await RawClient.connect(brokers[0]!.tcpPort);
   sub.write("SUB precreate archive\n");
   expect(await sub.readResponse()).toBe("OK");
-  for (const l of lookupds) await until(async () => (await lookup(l, "precreate"))?.channels.includes("archive") === true, "channel registration");
+  for (const l of lookupds) await until("channel registration", async () => (await lookup(l, "precreate"))?.channels.includes("archive") === true);
   // the first publish on broker 1 must not be lost for channel "archive"
   const p = await RawClient.connect(brokers[1]!.tcpPort);
   p.pub("precreate", "first");
   expect(await p.readResponse()).toBe("OK");
-  await until(() => brokers[1]!.nsqd.getTopic("precreate")?.getChannel("archive")?.depth() === 1, "pre-created channel holding the message");
+  await until("pre-created channel holding the message", () => brokers[1]!.nsqd.getTopic("precreate")?.getChannel("archive")?.depth() === 1);
   sub.close();
   p.close();
 });
@@ -105,14 +98,14 @@ test("a channel known to lookupd is pre-created when a topic is first created on
 test("deleting a topic unregisters it; a stopped broker disappears from lookupd", async () => {
   const res = await brokers[2]!.http("/topic/delete?topic=clustered", { method: "POST" });
   expect(res.status).toBe(200);
-  for (const l of lookupds) await until(async () => (await lookup(l, "clustered"))?.producers.length === 2, "2 producers after delete");
+  for (const l of lookupds) await until("2 producers after delete", async () => (await lookup(l, "clustered"))?.producers.length === 2);
   const stopped = brokers.pop()!;
   await stopped.stop();
   for (const l of lookupds) {
-    await until(async () => {
+    await until("2 nodes after a broker stops", async () => {
       const nodes = (await (await fetch(`http://127.0.0.1:${l.httpPort}/nodes`)).json()) as { producers: unknown[] };
       return nodes.producers.length === 2;
-    }, "2 nodes after a broker stops");
+    });
   }
 });
 
@@ -126,12 +119,12 @@ test("PUT /config/nsqlookupd_tcp_addresses registers a running broker with new l
     const target = lookupds[0]!;
     const put = await lone.http("/config/nsqlookupd_tcp_addresses", { method: "PUT", body: JSON.stringify([`127.0.0.1:${target.tcpPort}`]) });
     expect(put.status).toBe(200);
-    await until(async () => (await lookup(target, "late-registration"))?.producers.some((p) => p.tcp_port === lone.tcpPort) === true, "registration after PUT");
+    await until("registration after PUT", async () => (await lookup(target, "late-registration"))?.producers.some((p) => p.tcp_port === lone.tcpPort) === true);
     const nodes = async () =>
       ((await (await fetch(`http://127.0.0.1:${target.httpPort}/nodes`)).json()) as { producers: { tcp_port: number }[] }).producers;
     expect((await nodes()).some((p) => p.tcp_port === lone.tcpPort)).toBe(true);
     expect((await lone.http("/config/nsqlookupd_tcp_addresses", { method: "PUT", body: "[]" })).status).toBe(200);
-    await until(async () => !(await nodes()).some((p) => p.tcp_port === lone.tcpPort), "peer removed after PUT []");
+    await until("peer removed after PUT []", async () => !(await nodes()).some((p) => p.tcp_port === lone.tcpPort));
   } finally {
     await lone.stop();
   }

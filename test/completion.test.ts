@@ -7,8 +7,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runNsq, type RunResult } from "./helpers/nsq-process.ts";
 
-const CLI = join(import.meta.dir, "..", "src", "cli.ts");
 const dir = mkdtempSync(join(tmpdir(), "nsq-completion-"));
 const scripts: Record<string, string> = {};
 
@@ -16,11 +16,7 @@ function which(name: string): boolean {
   return Bun.which(name) !== null;
 }
 
-async function nsq(args: string[], env: Record<string, string> = {}) {
-  const proc = Bun.spawn([process.execPath, CLI, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { stdout, stderr, code };
-}
+const nsq = (args: string[], env: Record<string, string> = {}): Promise<RunResult> => runNsq(args, { env });
 
 async function shell(cmd: string[]): Promise<string> {
   const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", env: { ...process.env, HOME: dir } });

@@ -3,43 +3,16 @@
  * --mem-queue-size=0 --sync-every=1; every message whose PUB got OK is delivered after restart.
  */
 import { afterAll, expect, test } from "bun:test";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { clusterIteration, crashIteration, serve } from "./helpers/crash-harness.ts";
+import { ProcessGroup } from "./helpers/nsq-process.ts";
 import { RawClient, subscriber } from "./helpers/raw-client.ts";
 
-const BUN = join(import.meta.dir, "..", "node_modules", ".bin", "bun");
-const CLI = join(import.meta.dir, "..", "src", "cli.ts");
-const dirs: string[] = [];
-const procs: ChildProcess[] = [];
-afterAll(() => {
-  for (const p of procs) p.kill("SIGKILL");
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-/** Starts `nsq serve` and resolves with its TCP and HTTP ports, read from its log. */
-function serve(dataPath: string, extra: string[]): Promise<{ proc: ChildProcess; tcp: number; http: number }> {
-  const proc = spawn(BUN, [CLI, "serve", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", `--data-path=${dataPath}`, ...extra], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  procs.push(proc);
-  return new Promise((resolve, reject) => {
-    let log = "";
-    proc.stderr!.on("data", (d: Buffer) => {
-      log += d.toString();
-      const tcp = /TCP: listening on [^\n]*:(\d+)/.exec(log);
-      const http = /HTTP: listening on [^\n]*:(\d+)/.exec(log);
-      if (tcp && http) resolve({ proc, tcp: Number(tcp[1]), http: Number(http[1]) });
-    });
-    proc.on("exit", (code) => reject(new Error(`nsq serve exited (${code}): ${log}`)));
-  });
-}
+const group = new ProcessGroup();
+afterAll(() => group.stopAll());
 
 test("kill -9 while publishing loses no acknowledged message", async () => {
-  const dataPath = mkdtempSync(join(tmpdir(), "nsq-crash-"));
-  dirs.push(dataPath);
-  const first = await serve(dataPath, ["--mem-queue-size=0", "--sync-every=1"]);
+  const dataPath = group.dir("nsq-crash-");
+  const first = await serve(dataPath, ["--mem-queue-size=0", "--sync-every=1"], group);
   const created = await fetch(`http://127.0.0.1:${first.http}/channel/create?topic=crash&channel=c`, { method: "POST" });
   if (created.status === 404) {
     await fetch(`http://127.0.0.1:${first.http}/topic/create?topic=crash`, { method: "POST" });
@@ -66,12 +39,12 @@ test("kill -9 while publishing loses no acknowledged message", async () => {
     }
   });
   while (acked.size < 1500) await Bun.sleep(5);
-  first.proc.kill("SIGKILL");
+  first.proc.signal("SIGKILL");
   killed = true;
   await Promise.all(running);
   for (const p of publishers) p.close();
 
-  const second = await serve(dataPath, []);
+  const second = await serve(dataPath, [], group);
   const c = await subscriber(second.tcp, "crash", "c", 500);
   const delivered = new Set<string>();
   for (;;) {
@@ -90,15 +63,13 @@ test("kill -9 while publishing loses no acknowledged message", async () => {
   expect(acked.size).toBeGreaterThanOrEqual(1500);
   expect(missing).toEqual([]);
   c.close();
-  second.proc.kill("SIGTERM");
+  second.proc.signal("SIGTERM");
 }, 60_000);
 
 test("kill -9 at a random moment under PUB/MPUB/DPUB, FIN/REQ/timeouts: every acknowledged message is delivered after restart (issue 20)", async () => {
-  const { crashIteration } = await import("./helpers/crash-harness.ts");
   for (let i = 0; i < 3; i++) {
-    const dataPath = mkdtempSync(join(tmpdir(), "nsq-crash20-"));
-    dirs.push(dataPath);
-    const r = await crashIteration(dataPath, 300 + Math.floor(Math.random() * 700), procs);
+    const dataPath = group.dir("nsq-crash20-");
+    const r = await crashIteration(dataPath, 300 + Math.floor(Math.random() * 700), group);
     expect(r.acked).toBeGreaterThan(0);
     expect(r.lost).toEqual([]);
     // the messages in flight at the kill came back with their attempts raised, and the start-up log said so
@@ -108,10 +79,8 @@ test("kill -9 at a random moment under PUB/MPUB/DPUB, FIN/REQ/timeouts: every ac
 }, 90_000);
 
 test("3 brokers, a lookupd and a lookupd-based consumer: one broker killed with SIGKILL mid-load and restarted loses nothing (issue 20)", async () => {
-  const { clusterIteration } = await import("./helpers/crash-harness.ts");
-  const dataPaths = [0, 1, 2].map(() => mkdtempSync(join(tmpdir(), "nsq-crash20c-")));
-  dirs.push(...dataPaths);
-  const r = await clusterIteration(dataPaths, 400 + Math.floor(Math.random() * 600), procs);
+  const dataPaths = [0, 1, 2].map(() => group.dir("nsq-crash20c-"));
+  const r = await clusterIteration(dataPaths, 400 + Math.floor(Math.random() * 600), group);
   expect(r.acked).toBeGreaterThan(0);
   expect(r.lost).toEqual([]);
 }, 90_000);

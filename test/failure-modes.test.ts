@@ -219,7 +219,7 @@ describe("addresses", () => {
       ["bench", "writer", "--nsqd-tcp-address=127.0.0.1:abc"],
       ["bench", "sink", "--tcp-address=127.0.0.1:abc"],
     ];
-    const results = await Promise.all(cases.map((args) => runNsq(args, cwd)));
+    const results = await Promise.all(cases.map((args) => runNsq(args, { cwd })));
     results.forEach((r, i) => {
       const args = cases[i]!;
       const flag = args.find((a) => a.includes("address="))!.split("=")[0]!;

@@ -10,6 +10,7 @@ import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { RawClient, subscriber } from "./helpers/raw-client.ts";
 import { RawHttp } from "./helpers/raw-http.ts";
 import { silentLogger } from "../src/util/logger.ts";
+import { eventually } from "./helpers/until.ts";
 
 const JSON_TYPE = "application/json; charset=utf-8";
 const NSQ_HEADER = "nsq; version=1.0";
@@ -62,20 +63,6 @@ async function stats(b: TestBroker, query = ""): Promise<JsonStats> {
 async function topicStats(b: TestBroker, topic: string) {
   const s = await stats(b, `&topic=${topic}`);
   return s.topics?.[0];
-}
-
-/** Polls until `check` passes (for effects that land after the HTTP reply, e.g. a drain batch). */
-async function eventually(check: () => Promise<void>, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await Bun.sleep(10);
-    }
-  }
 }
 
 function binaryMpub(bodies: (string | Uint8Array)[], countOverride?: number): Buffer {

@@ -5,42 +5,17 @@
  * capturing logger for the DEBUG-only lines.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ProcessGroup, runNsq, type Daemon } from "./helpers/nsq-process.ts";
 import { RawClient } from "./helpers/raw-client.ts";
 import { Nsqd } from "../src/server/nsqd.ts";
 import { createLogger } from "../src/util/logger.ts";
 
-const BUN = join(import.meta.dir, "..", "node_modules", ".bin", "bun");
-const CLI = join(import.meta.dir, "..", "src", "cli.ts");
+type Proc = Daemon;
 
-interface Proc {
-  proc: ChildProcess;
-  tcp: number;
-  http: number;
-  log(): string;
-}
-
-const children: ChildProcess[] = [];
-const dirs: string[] = [];
-
-function startProcess(args: string[]): Promise<Proc> {
-  const proc = spawn(BUN, [CLI, ...args], { stdio: ["ignore", "ignore", "pipe"] });
-  children.push(proc);
-  let log = "";
-  return new Promise((resolve, reject) => {
-    proc.stderr!.on("data", (d: Buffer) => {
-      if (log.length < 500_000) log += d.toString();
-      const tcp = /TCP: listening on [^\n]*:(\d+)/.exec(log);
-      const http = /HTTP: listening on [^\n]*:(\d+)/.exec(log);
-      if (tcp && http) resolve({ proc, tcp: Number(tcp[1]), http: Number(http[1]), log: () => log });
-    });
-    proc.on("exit", (code, signal) => reject(new Error(`nsq ${args[0]} exited (${code ?? signal}): ${log}`)));
-  });
-}
+const group = new ProcessGroup();
+const startProcess = (args: string[]): Promise<Proc> => group.start(args);
 
 /** Resolves with the log line matching `pattern` once it appears (fails the test after 5 s). */
 async function line(p: Proc, pattern: RegExp, what: string): Promise<string> {
@@ -86,12 +61,8 @@ async function inOrder(p: Proc, patterns: RegExp[], what: string): Promise<numbe
 }
 
 /** Sends `signal` and resolves with the exit code. */
-function stop(p: Proc, signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (p.proc.exitCode !== null) return resolve(p.proc.exitCode);
-    p.proc.once("exit", (code) => resolve(code));
-    p.proc.kill(signal);
-  });
+function stop(p: Proc, signal: NodeJS.Signals = "SIGTERM"): Promise<number> {
+  return p.proc.stop(signal);
 }
 
 /** A loopback port with nothing listening on it (bound, then closed). */
@@ -108,8 +79,7 @@ let nsqd: Proc;
 
 beforeAll(async () => {
   lookupd = await startProcess(["lookupd", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", "--broadcast-address=127.0.0.1"]);
-  const dataPath = mkdtempSync(join(tmpdir(), "nsq-logs-"));
-  dirs.push(dataPath);
+  const dataPath = group.dir("nsq-logs-");
   nsqd = await startProcess([
     "serve",
     "--tcp-address=127.0.0.1:0",
@@ -121,8 +91,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  for (const c of children) c.kill("SIGKILL");
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  group.stopAll();
 });
 
 test("a TCP client's connection, magic, IDENTIFY and exit are logged at INFO as nsqd does", async () => {
@@ -211,8 +180,7 @@ test("nsqlookupd logs its TCP clients as nsqlookupd does", async () => {
 test("--log-level=debug adds each command and the decoded IDENTIFY; info does not", async () => {
   const lines: string[] = [];
   const logger = createLogger("[nsqd] ", "debug", (l) => void lines.push(l.trimEnd()));
-  const dataPath = mkdtempSync(join(tmpdir(), "nsq-logs-debug-"));
-  dirs.push(dataPath);
+  const dataPath = group.dir("nsq-logs-debug-");
   const broker = new Nsqd({ tcpAddress: "127.0.0.1:0", httpAddress: "127.0.0.1:0", httpsAddress: "", nodeId: 1, dataPath }, logger);
   await broker.start();
   try {
@@ -284,8 +252,7 @@ test("nsqd's start-up lines come in nsqd's order: version, ID, metadata, listene
 });
 
 test("SIGTERM: nsqd's shutdown lines in order; a restart loads the metadata with nsqd's lines, a failed lookupd dial and a second instance's lock error read as nsqd's", async () => {
-  const dataPath = mkdtempSync(join(tmpdir(), "nsq-logs-life-"));
-  dirs.push(dataPath);
+  const dataPath = group.dir("nsq-logs-life-");
   const args = ["serve", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", `--data-path=${dataPath}`];
   const first = await startProcess(args);
   const http = `http://127.0.0.1:${first.http}`;
@@ -345,8 +312,8 @@ test("SIGTERM: nsqd's shutdown lines in order; a restart loads the metadata with
   );
 
   // a second instance on the same data path: nsqd's one FATAL line, nothing before it
-  const third = spawnSync(BUN, [CLI, ...args], { encoding: "utf8", timeout: 20_000 });
-  expect(third.status).toBe(1);
+  const third = await runNsq(args, { timeoutMs: 20_000 });
+  expect(third.code).toBe(1);
   expect(third.stderr.trimEnd().split("\n")).toEqual([
     expect.stringMatching(
       new RegExp(
@@ -373,8 +340,7 @@ test("a lookupd that fails IDENTIFY is logged as nsqd's connect callback does", 
   const port = (fake.address() as { port: number }).port;
   const lines: string[] = [];
   const logger = createLogger("[nsqd] ", "info", (l) => void lines.push(l.trimEnd()));
-  const dataPath = mkdtempSync(join(tmpdir(), "nsq-logs-ident-"));
-  dirs.push(dataPath);
+  const dataPath = group.dir("nsq-logs-ident-");
   const broker = new Nsqd(
     { tcpAddress: "127.0.0.1:0", httpAddress: "127.0.0.1:0", httpsAddress: "", nodeId: 1, dataPath, lookupdTcpAddresses: [`127.0.0.1:${port}`] },
     logger,

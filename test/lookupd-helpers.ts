@@ -1,24 +1,10 @@
 /**
- * Test helpers for nsqlookupd: a raw TCP client speaking V1 bytes, and polling with a deadline.
+ * Test helpers for nsqlookupd: a raw TCP client speaking V1 bytes (and waitFor, helpers/until.ts).
  */
 import { connect, type Socket } from "node:net";
 
-/** Polls `check` until it returns a truthy value or the deadline passes (then throws with `what`). */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-      last = value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
-    await Bun.sleep(20);
-  }
-}
+/** Polling with a deadline (the tests' one helper, under the name these tests use). */
+export { until as waitFor } from "./helpers/until.ts";
 
 /** A raw V1 client: write bytes, read `[int32 size][data]` frames, observe the close. */
 export class RawLookupClient {

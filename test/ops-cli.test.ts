@@ -6,6 +6,7 @@ import { afterEach, expect, test } from "bun:test";
 import { join } from "node:path";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { subscriber, type RawClient } from "./helpers/raw-client.ts";
+import { runNsq, type RunResult } from "./helpers/nsq-process.ts";
 
 const BUN = join(import.meta.dir, "..", "node_modules", ".bin", "bun");
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
@@ -16,11 +17,7 @@ afterEach(async () => {
   for (const b of brokers.splice(0)) await b.stop();
 });
 
-async function nsq(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([BUN, CLI, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
+const nsq = (...args: string[]): Promise<RunResult> => runNsq(args);
 
 test("nsq peek prints the next messages and leaves them", async () => {
   const b = await startBroker();

@@ -4,14 +4,12 @@
  * they see against a broker with none: the additions are invisible to clients.
  */
 import { afterEach, expect, test } from "bun:test";
-import { join } from "node:path";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
+import { runNsq } from "./helpers/nsq-process.ts";
 import { nsqjsRoundTrip } from "./helpers/nsqjs-roundtrip.ts";
 import { scrape } from "./helpers/prometheus.ts";
 import type { NsqdOptions } from "../src/server/options.ts";
 
-const BUN = join(import.meta.dir, "..", "node_modules", ".bin", "bun");
-const CLI = join(import.meta.dir, "..", "src", "cli.ts");
 const brokers: TestBroker[] = [];
 afterEach(async () => {
   for (const b of brokers.splice(0)) await b.stop();
@@ -31,11 +29,7 @@ async function observe(opts: Partial<NsqdOptions>): Promise<{ received: string[]
   const r = await nsqjsRoundTrip(b, "compat", {}, 300);
   expect([...r.received].sort()).toEqual([...r.sent].sort());
   await b.http("/stats?format=json&rates=true");
-  const proc = Bun.spawn(
-    [BUN, CLI, "stat", `--nsqd-http-address=127.0.0.1:${b.httpPort}`, "--topic=compat", "--channel=ch", "--count=2", "--interval=100ms", "--plain"],
-    { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
-  );
-  const [stat, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+  const { stdout: stat, code } = await runNsq(["stat", `--nsqd-http-address=127.0.0.1:${b.httpPort}`, "--topic=compat", "--channel=ch", "--count=2", "--interval=100ms", "--plain"]);
   return { received: r.received, userAgents: r.consumers.map((c) => c.user_agent), stat, statusCode: code };
 }
 

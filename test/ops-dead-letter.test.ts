@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { subscriber, RawClient, type WireMessage } from "./helpers/raw-client.ts";
 import { scrape } from "./helpers/prometheus.ts";
-import { Nsqd } from "../src/server/nsqd.ts";
 import { createLogger } from "../src/util/logger.ts";
 import type { ChannelStats, StatsDocument } from "../src/protocol/stats-types.ts";
 
@@ -113,21 +112,7 @@ describe("dead letters", () => {
 
   test("a message that times out N times is dead-lettered too, logged at WARN", async () => {
     const lines: string[] = [];
-    const dataPath = mkdtempSync(join(tmpdir(), "nsq-dead-"));
-    dirs.push(dataPath);
-    const nsqd = new Nsqd(
-      { tcpAddress: "127.0.0.1:0", httpAddress: "127.0.0.1:0", httpsAddress: "", dataPath, maxAttempts: 2, msgTimeout: 150 },
-      createLogger("[nsqd] ", "warn", (line) => void lines.push(line)),
-    );
-    await nsqd.start();
-    const b: TestBroker = {
-      nsqd,
-      dataPath,
-      tcpPort: nsqd.tcpPort,
-      httpPort: nsqd.httpPort,
-      http: (path, init) => fetch(`http://127.0.0.1:${nsqd.httpPort}${path}`, init),
-      stop: () => nsqd.close(),
-    };
+    const b = await startBroker({ maxAttempts: 2, msgTimeout: 150 }, createLogger("[nsqd] ", "warn", (line) => void lines.push(line)));
     brokers.push(b);
     await b.http("/topic/create?topic=slow", { method: "POST" });
     await b.http("/channel/create?topic=slow&channel=c", { method: "POST" });

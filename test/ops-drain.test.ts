@@ -4,61 +4,26 @@
  * after the drain everything left is persisted. A second signal ends the drain at once.
  */
 import { afterAll, expect, test } from "bun:test";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { ProcessGroup, type Daemon } from "./helpers/nsq-process.ts";
 import { RawClient, subscriber } from "./helpers/raw-client.ts";
+import { until } from "./helpers/until.ts";
 
-const BUN = join(import.meta.dir, "..", "node_modules", ".bin", "bun");
-const CLI = join(import.meta.dir, "..", "src", "cli.ts");
-const dirs: string[] = [];
-const procs: ChildProcess[] = [];
+const group = new ProcessGroup();
 const clients: RawClient[] = [];
 afterAll(() => {
   for (const c of clients) c.close();
-  for (const p of procs) p.kill("SIGKILL");
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  group.stopAll();
 });
 
-interface Served {
-  proc: ChildProcess;
-  tcp: number;
-  http: number;
-  log: () => string;
-  exited: Promise<number | null>;
-}
+type Served = Daemon;
 
 /** Starts `nsq serve` and resolves with its ports, read from its log. */
 function serve(dataPath: string, extra: string[]): Promise<Served> {
-  const proc = spawn(BUN, [CLI, "serve", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", `--data-path=${dataPath}`, ...extra], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  procs.push(proc);
-  let log = "";
-  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    proc.stderr!.on("data", (d: Buffer) => {
-      log += d.toString();
-      const tcp = /TCP: listening on [^\n]*:(\d+)/.exec(log);
-      const http = /HTTP: listening on [^\n]*:(\d+)/.exec(log);
-      if (tcp && http) resolve({ proc, tcp: Number(tcp[1]), http: Number(http[1]), log: () => log, exited });
-    });
-    void exited.then((code) => reject(new Error(`nsq serve exited (${code}): ${log}`)));
-  });
-}
-
-async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 10000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
+  return group.start(["serve", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", `--data-path=${dataPath}`, ...extra]);
 }
 
 async function setUp(extra: string[]): Promise<{ dataPath: string; first: Served; consumer: RawClient; inFlight: string[] }> {
-  const dataPath = mkdtempSync(join(tmpdir(), "nsq-drain-"));
-  dirs.push(dataPath);
+  const dataPath = group.dir("nsq-drain-");
   const first = await serve(dataPath, extra);
   const base = `http://127.0.0.1:${first.http}`;
   await fetch(`${base}/topic/create?topic=work`, { method: "POST" });
@@ -88,7 +53,7 @@ async function remaining(dataPath: string): Promise<string[]> {
     const m = await c.readMessage();
     bodies.push(m.body.toString());
   }
-  second.proc.kill("SIGKILL");
+  second.proc.signal("SIGKILL");
   return bodies.sort();
 }
 
@@ -96,7 +61,7 @@ test("SIGTERM with --drain-timeout: a slow consumer FINs its last messages, noth
   const { dataPath, first, consumer, inFlight } = await setUp(["--drain-timeout=20s"]);
   const base = `http://127.0.0.1:${first.http}`;
   expect((await fetch(`${base}/ping`)).status).toBe(200);
-  first.proc.kill("SIGTERM");
+  first.proc.signal("SIGTERM");
   await until("/ping 503", async () => (await fetch(`${base}/ping`)).status === 503);
   expect(await (await fetch(`${base}/ping`)).text()).toBe("NOK - draining");
   // publishes are still accepted (and persisted)
@@ -106,7 +71,7 @@ test("SIGTERM with --drain-timeout: a slow consumer FINs its last messages, noth
   expect(await consumer.expectNoFrame(200)).toBe(true);
   // the slow consumer finishes its work; the broker then exits by itself
   for (const id of inFlight) consumer.write(`FIN ${id}\n`);
-  expect(await first.exited).toBe(0);
+  expect(await first.proc.exited).toBe(0);
   expect(first.log()).toContain("draining: done");
   // m1, m2 were finished; the rest (and the drain-time publish) waits for the next start
   expect(await remaining(dataPath)).toEqual(["during-drain", "m3", "m4", "m5"]);
@@ -115,10 +80,10 @@ test("SIGTERM with --drain-timeout: a slow consumer FINs its last messages, noth
 test("a second signal ends the drain at once and in-flight messages are kept", async () => {
   const { dataPath, first } = await setUp(["--drain-timeout=1h"]);
   const base = `http://127.0.0.1:${first.http}`;
-  first.proc.kill("SIGTERM");
+  first.proc.signal("SIGTERM");
   await until("/ping 503", async () => (await fetch(`${base}/ping`)).status === 503);
-  first.proc.kill("SIGTERM");
-  expect(await first.exited).toBe(0);
+  first.proc.signal("SIGTERM");
+  expect(await first.proc.exited).toBe(0);
   expect(first.log()).toContain("interrupted by a second signal");
   expect(await remaining(dataPath)).toEqual(["m1", "m2", "m3", "m4", "m5"]);
 });
@@ -126,10 +91,10 @@ test("a second signal ends the drain at once and in-flight messages are kept", a
 test("a consumer that disconnects while draining ends the wait; its messages are kept", async () => {
   const { dataPath, first, consumer } = await setUp(["--drain-timeout=1h"]);
   const base = `http://127.0.0.1:${first.http}`;
-  first.proc.kill("SIGTERM");
+  first.proc.signal("SIGTERM");
   await until("/ping 503", async () => (await fetch(`${base}/ping`)).status === 503);
   consumer.close();
-  expect(await first.exited).toBe(0);
+  expect(await first.proc.exited).toBe(0);
   expect(first.log()).toContain("draining: done");
   expect(await remaining(dataPath)).toEqual(["m1", "m2", "m3", "m4", "m5"]);
 });

@@ -5,13 +5,12 @@
  * (No container runtime is assumed: the image itself is not built here.)
  */
 import { afterAll, expect, test } from "bun:test";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { NsqProcess, REPO, runNsq } from "./helpers/nsq-process.ts";
 
-const REPO = join(import.meta.dir, "..");
-const CLI = join(REPO, "src", "cli.ts");
 const tmp = mkdtempSync(join(tmpdir(), "nsq-packaging-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -32,22 +31,10 @@ test("the systemd unit's ExecStart starts a broker that stops cleanly on SIGTERM
   // the unit's flags, with a temporary data path and free loopback ports
   const dataPath = mkdtempSync(join(tmp, "data-"));
   const flags = args.slice(1).map((a) => (a.startsWith("--data-path=") ? `--data-path=${dataPath}` : a));
-  const proc = spawn(process.execPath, [CLI, "serve", ...flags, "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0"], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let log = "";
-  const port = await new Promise<number>((resolve, reject) => {
-    proc.stderr!.on("data", (d: Buffer) => {
-      log += d.toString();
-      const m = /HTTP: listening on [^\n]*:(\d+)/.exec(log);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.on("exit", (code) => reject(new Error(`exited ${code}: ${log}`)));
-  });
+  const proc = new NsqProcess(["serve", ...flags, "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0"]);
+  const { http: port } = await proc.ports();
   expect(await (await fetch(`http://127.0.0.1:${port}/ping`)).text()).toBe("OK");
-  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
-  proc.kill(unit.match(/^KillSignal=(\S+)$/m)![1] as NodeJS.Signals);
-  expect(await exited).toBe(0);
+  expect(await proc.stop(unit.match(/^KillSignal=(\S+)$/m)![1] as NodeJS.Signals)).toBe(0);
 });
 
 test.skipIf(Bun.which("systemd-analyze") === null)("systemd-analyze verify accepts the unit", () => {
@@ -74,8 +61,8 @@ test("the Dockerfile builds dist/nsq with npm ci + npm run build and runs it on 
   // the default command's flags are ones nsq serve accepts
   const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
   expect(cmd[0]).toBe("serve");
-  const r = spawnSync(process.execPath, [CLI, ...cmd, "--version"], { encoding: "utf8" });
-  expect(r.status).toBe(0);
+  const r = await runNsq([...cmd, "--version"]);
+  expect(r.code).toBe(0);
   expect(r.stdout).toStartWith("nsqd v1.3.0");
   // node_modules, dist and data stay out of the build context
   const ignore = readFileSync(join(REPO, ".dockerignore"), "utf8").split("\n");

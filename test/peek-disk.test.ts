@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
 import { subscriber, type RawClient, type WireMessage } from "./helpers/raw-client.ts";
-import { until } from "./helpers/processes.ts";
+import { until } from "./helpers/until.ts";
 import { DiskQueue } from "../src/server/disk-queue.ts";
 import { silentLogger } from "../src/util/logger.ts";
 

@@ -3,13 +3,13 @@
  * up/down state, aggregation across nodes, rates from counter deltas, actions on every node.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { ClusterPoller, findTopicProducers, producerHttpAddress } from "../src/tools/stat/cluster.ts";
+import { ClusterPoller, findTopicProducers } from "../src/tools/stat/cluster.ts";
 import { buildModel } from "../src/tools/stat/model.ts";
 import { RateTracker, sparkline, sumRates } from "../src/tools/stat/rates.ts";
 import { actionPath, applyAction, nodesWithTopic } from "../src/tools/stat/actions.ts";
-import { getJson, HttpStatusError } from "../src/tools/stat/http.ts";
+import { getJson, HttpStatusError } from "../src/http-api/api-request.ts";
 import { pollTimeouts } from "../src/tools/stat/monitor.ts";
-import { parseStats } from "../src/tools/stat/parse.ts";
+import { parseStats, producerHttpAddress } from "../src/http-api/node-json.ts";
 import {
   fakeLookupd, fakeNode, fakeNsqd, json, silentListener, simulatedNsqd, type FakeNode, type TopicFixture,
 } from "./stat-fixtures.ts";

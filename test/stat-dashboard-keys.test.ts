@@ -9,7 +9,7 @@ import { buildScreen } from "../src/tools/stat/dashboard/view.ts";
 import { currentLevel, handleKey, initialUi, selectedIndex, type KeyInfo, type UiState } from "../src/tools/stat/dashboard/keys.ts";
 import { buildModel, type ClusterModel } from "../src/tools/stat/model.ts";
 import { RateTracker } from "../src/tools/stat/rates.ts";
-import { parseStats } from "../src/tools/stat/parse.ts";
+import { parseStats } from "../src/http-api/node-json.ts";
 import type { NodeState } from "../src/tools/stat/cluster.ts";
 import { simulatedNsqd, statsDocument, type TopicFixture } from "./stat-fixtures.ts";
 import { ESC, cell, headerOf, rowOf, rowOrder, startDashboard, type DashboardUiOptions } from "./helpers/dashboard-ui.ts";

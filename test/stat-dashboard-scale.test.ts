@@ -11,7 +11,7 @@ import { buildModel, type ClusterModel } from "../src/tools/stat/model.ts";
 import { RateTracker } from "../src/tools/stat/rates.ts";
 import type { NodeState } from "../src/tools/stat/cluster.ts";
 import type { MonitorHandle } from "../src/tools/stat/monitor.ts";
-import { parseStats } from "../src/tools/stat/parse.ts";
+import { parseStats } from "../src/http-api/node-json.ts";
 import { statsDocument, type TopicFixture } from "./stat-fixtures.ts";
 import { renderDashboard, rowOf } from "./helpers/dashboard-ui.ts";
 

@@ -10,7 +10,7 @@ import { createElement } from "react";
 import { render } from "ink-testing-library";
 import { App } from "../src/tools/stat/dashboard/App.tsx";
 import type { ClusterMonitor, MonitorHandle } from "../src/tools/stat/monitor.ts";
-import { DEFAULT_TIMEOUTS } from "../src/tools/stat/http.ts";
+import { DEFAULT_TIMEOUTS } from "../src/http-api/api-request.ts";
 import type { Level } from "../src/tools/stat/dashboard/view.ts";
 import {
   fakeNode, json, silentListener, simulatedNsqd, statsDocument, waitFor, type FakeNode, type TopicFixture,

@@ -150,14 +150,8 @@ export function fakeLookupd(nsqdPorts: () => Array<{ port: number; topics: strin
 }
 
 /** Polls `check` until it returns true or the deadline passes (then throws with `what`). */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await Bun.sleep(20);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** Polling with a deadline (the tests' one helper, under the name these tests use). */
+export { until as waitFor } from "./helpers/until.ts";
 
 export interface SimulatedNsqd extends FakeNode {
   topics: TopicFixture[];

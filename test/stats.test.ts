@@ -13,6 +13,7 @@ import {
   type ClientStats,
   type StatsDocument,
 } from "../src/server/stats.ts";
+import { eventually } from "./helpers/until.ts";
 
 const TOP_KEYS = ["version", "health", "start_time", "topics", "memory", "producers"];
 const MEMORY_KEYS = [
@@ -98,20 +99,6 @@ async function sub(b: TestBroker, topic: string, channel: string, rdy: number, i
   const c = await subscriber(b.tcpPort, topic, channel, rdy, identify);
   open.push(c);
   return c;
-}
-
-/** Polls until `check` passes: stats reflect work done after a reply was sent (fan-out, RDY). */
-async function eventually(check: () => Promise<void>, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await Bun.sleep(10);
-    }
-  }
 }
 
 describe("/stats JSON", () => {

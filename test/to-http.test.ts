@@ -10,7 +10,8 @@ import { fillGetTemplate, parseCustomHeaders, queryEscape } from "../src/tools/t
 import { HostPool } from "../src/tools/host-pool.ts";
 import { ConnectProbe } from "../src/tools/connect-probe.ts";
 import { startBroker, type TestBroker } from "./helpers/broker.ts";
-import { multiCallBun, NsqProcess, until } from "./helpers/nsq-process.ts";
+import { multiCallBun, NsqProcess } from "./helpers/nsq-process.ts";
+import { until } from "./helpers/until.ts";
 
 interface Seen {
   method: string;
@@ -100,7 +101,7 @@ describe("nsq_to_http", () => {
       "X-Trace: abc",
       "-header=Authorization:Bearer t0ken",
     ]);
-    await until(() => seen.length >= 3, "3 POSTs");
+    await until("3 POSTs", () => seen.length >= 3);
     expect(seen.map((s) => s.body).sort()).toEqual([...bodies].sort());
     for (const s of seen) {
       expect(s.method).toBe("POST");
@@ -109,7 +110,7 @@ describe("nsq_to_http", () => {
       expect(s.headers["authorization"]).toBe("Bearer t0ken");
       expect(s.headers["user-agent"]).toBe("nsq_to_http v1.3.0");
     }
-    await until(async () => (await channelStats("posts")).in_flight_count === 0, "FINs");
+    await until("FINs", async () => (await channelStats("posts")).in_flight_count === 0);
     p.proc.kill("SIGUSR1"); // statistics on demand
     await p.waitFor(/nsq_to_http: received 3, finished 3 \(0 not forwarded\), requeued 0/);
     expect(await p.stop("SIGTERM")).toBe(0);
@@ -140,7 +141,7 @@ describe("nsq_to_http", () => {
       "--consumer-opt=default_requeue_delay,10ms",
       "--consumer-opt=backoff_multiplier,10ms",
     ]);
-    await until(() => seen.filter((s) => s.status === 200).length >= 3, "3 GETs answered 200");
+    await until("3 GETs answered 200", () => seen.filter((s) => s.status === 200).length >= 3);
     expect(seen.filter((s) => s.status === 200).map((s) => s.query).sort()).toEqual(["v=1&msg=100%25", "v=1&msg=a+b%26c%2F%C3%A9", "v=1&msg=plain"]);
     expect(seen.filter((s) => s.status === 204).map((s) => s.query)).toEqual(["v=1&msg=plain"]);
     for (const s of seen) {
@@ -172,14 +173,14 @@ describe("nsq_to_http", () => {
       "--consumer-opt=max_backoff_duration,100ms",
       "--consumer-opt=max_attempts,0",
     ]);
-    await until(() => seen.filter((s) => s.status === 500).length >= 40, "40 failed requests");
+    await until("40 failed requests", () => seen.filter((s) => s.status === 500).length >= 40);
     failing = false;
     const ok = (): string[] => seen.filter((s) => s.status === 200).map((s) => s.body);
-    await until(() => new Set(ok()).size === bodies.length, "every message delivered", 20_000);
-    await until(async () => {
+    await until("every message delivered", () => new Set(ok()).size === bodies.length, 20_000);
+    await until("channel drained", async () => {
       const c = await channelStats("flaky");
       return c.depth === 0 && c.in_flight_count === 0;
-    }, "channel drained");
+    });
     expect(ok().sort()).toEqual([...bodies].sort()); // each exactly once
     expect((await channelStats("flaky")).requeue_count).toBeGreaterThan(0);
     expect(p.log).toContain("got status code 500");
@@ -199,11 +200,11 @@ describe("nsq_to_http", () => {
     const bodies = Array.from({ length: 10 }, (_, i) => `s${i}`);
     await publish("stopping", bodies);
     const p = toHttp(["--topic=stopping", "--post", `http://127.0.0.1:${server.port}/slow`, "--n=2", "--max-in-flight=10"]);
-    await until(() => arrived === 2, "2 requests under way");
-    await until(async () => (await channelStats("stopping")).in_flight_count === 10, "10 in flight");
+    await until("2 requests under way", () => arrived === 2);
+    await until("10 in flight", async () => (await channelStats("stopping")).in_flight_count === 10);
     p.proc.kill("SIGTERM");
     // the 8 waiting ones go back at once while the 2 requests are still held
-    await until(async () => (await channelStats("stopping")).depth === 8, "8 requeued");
+    await until("8 requeued", async () => (await channelStats("stopping")).depth === 8);
     release();
     expect(await p.stop("SIGTERM")).toBe(0);
     const c = await channelStats("stopping");
@@ -230,7 +231,7 @@ describe("nsq_to_http", () => {
     }
     const v = new NsqProcess(["--version"], link.path);
     expect(await v.proc.exited).toBe(0);
-    await until(() => v.stdout.length > 0, "version output");
+    await until("version output", () => v.stdout.length > 0);
     expect(v.stdout).toBe("nsq_to_http v1.3.0\n");
   }, 30_000);
 });

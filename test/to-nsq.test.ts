@@ -12,7 +12,8 @@ import { rmSync } from "node:fs";
 import { Consumer } from "../src/client/consumer.ts";
 import { Producer } from "../src/client/producer.ts";
 import { goJson, JsonFilter } from "../src/tools/json-filter.ts";
-import { multiCallBun, NsqProcess, tempDir, until } from "./helpers/nsq-process.ts";
+import { multiCallBun, NsqProcess, tempDir } from "./helpers/nsq-process.ts";
+import { until } from "./helpers/until.ts";
 
 const COPIES = Number(process.env["NSQ_BRIDGE_MESSAGES"] ?? 100_000);
 const TOTAL = Math.ceil(COPIES / 9) * 10; // with every 10th filtered out, at least COPIES pass
@@ -91,16 +92,16 @@ describe("nsq_to_nsq", () => {
     running.push(bridge);
 
     // restart the destination (graceful stop, same ports and data) once a third has arrived
-    await until(async () => ((await topicStats(ports.http, "copied"))?.message_count ?? 0) >= COPIES / 3, "a third copied", 60_000);
+    await until("a third copied", async () => ((await topicStats(ports.http, "copied"))?.message_count ?? 0) >= COPIES / 3, 60_000);
     expect(await dest.stop("SIGTERM")).toBe(0);
     dest = serve(data, ports.tcp, ports.http);
     await dest.ports();
 
     // done when the source channel is drained and every answer is in
-    await until(async () => {
+    await until("source channel drained", async () => {
       const c = (await topicStats(source.httpPort, "orders"))?.channels.find((ch) => ch.channel_name === "nsq_to_nsq");
       return c !== undefined && c.depth === 0 && c.in_flight_count === 0;
-    }, "source channel drained", 120_000);
+    }, 120_000);
     expect(await bridge.stop("SIGTERM")).toBe(0);
     expect(bridge.log).toMatch(/publish failed/); // the restart was noticed
     expect(bridge.log).toContain(`nsq_to_nsq: received`);
@@ -124,10 +125,10 @@ describe("nsq_to_nsq", () => {
     });
     const destHttp = ports.http;
     await reader.connectToNsqd(`127.0.0.1:${ports.tcp}`);
-    await until(async () => {
+    await until("destination read back", async () => {
       const c = (await topicStats(destHttp, "copied"))?.channels.find((ch) => ch.channel_name === "check");
       return c !== undefined && c.depth === 0 && c.in_flight_count === 0;
-    }, "destination read back", 120_000);
+    }, 120_000);
     await reader.stop();
 
     let missing = 0;
@@ -158,7 +159,7 @@ describe("nsq_to_nsq", () => {
       link.path,
     );
     running.push(bridge);
-    await until(async () => ((await topicStats(ports.http, "stopping"))?.message_count ?? 0) >= 2000, "copying under way", 30_000);
+    await until("copying under way", async () => ((await topicStats(ports.http, "stopping"))?.message_count ?? 0) >= 2000, 30_000);
     expect(await bridge.stop("SIGTERM")).toBe(0);
     const copied = (await topicStats(ports.http, "stopping"))!.message_count;
     const left = (await topicStats(source.httpPort, "stopping"))!.channels.find((c) => c.channel_name === "nsq_to_nsq")!;
@@ -188,7 +189,7 @@ describe("nsq_to_nsq", () => {
 test("`nsq help` lists to-http and to-nsq; install-links creates nsq_to_http and nsq_to_nsq", async () => {
   const help = new NsqProcess(["help"]);
   expect(await help.proc.exited).toBe(0);
-  await until(() => help.stdout.includes("to-nsq"), "help output");
+  await until("help output", () => help.stdout.includes("to-nsq"));
   expect(help.stdout).toContain("nsq to-http");
   expect(help.stdout).toContain("nsq to-nsq");
   const dir = tempDir("nsq-links-");

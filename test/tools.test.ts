@@ -18,6 +18,8 @@ import { commandForProgramName } from "../src/cli.ts";
 import { strftime } from "../src/tools/strftime.ts";
 import { prepareFilenameFormat } from "../src/tools/to-file.ts";
 import { DelimitedSplitter } from "../src/tools/splitter.ts";
+import { until } from "./helpers/until.ts";
+import { runNsq, spawnNsq, type RunResult } from "./helpers/nsq-process.ts";
 
 const BUN = "./node_modules/.bin/bun";
 const CLI = "src/cli.ts";
@@ -60,32 +62,17 @@ async function startLookupd(): Promise<Nsqlookupd> {
 const tcp = (n: Nsqd) => `127.0.0.1:${n.tcpPort}`;
 const http = (n: Nsqd) => `127.0.0.1:${n.httpPort}`;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function spawnCli(args: string[], stdin: "ignore" | "pipe" | Blob = "ignore"): Subprocess<"pipe" | "ignore", "pipe", "pipe"> {
-  const proc = Bun.spawn([BUN, CLI, ...args], { stdin: stdin as "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+  const proc = spawnNsq(args, stdin);
   cleanups.push(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
   });
-  return proc as Subprocess<"pipe" | "ignore", "pipe", "pipe">;
+  return proc;
 }
 
-async function runCli(args: string[], input?: string | Uint8Array): Promise<Result> {
-  const proc = spawnCli(args, input === undefined ? "ignore" : new Blob([input]));
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
+/** Runs `nsq <args>` to completion with `input` on stdin (the test's timeout bounds it). */
+function runCli(args: string[], input?: string | Uint8Array): Promise<RunResult> {
+  return runNsq(args, { stdin: input, timeoutMs: 600_000 });
 }
 
 function seq(n: number): string {
@@ -132,7 +119,7 @@ describe("nsq pub / nsq tail", () => {
     const input = "r1,r2,,r3,r4"; // no trailing delimiter: the last record is kept whole
     const res = await runCli(["pub", "--topic=fan", "--delimiter", ",", "--nsqd-tcp-address", tcp(a), "--nsqd-tcp-address", tcp(b)], input);
     expect(res.code).toBe(0);
-    await until(() => gotA.length === 4 && gotB.length === 4, "4 messages on each node");
+    await until("4 messages on each node", () => gotA.length === 4 && gotB.length === 4);
     expect(gotA).toEqual(["r1", "r2", "r3", "r4"]);
     expect(gotB).toEqual(["r1", "r2", "r3", "r4"]);
   });
@@ -154,7 +141,7 @@ describe("nsq pub / nsq tail", () => {
       await Bun.sleep(100); // the producer is slow on purpose: this is the input rate under test
     }
     // every record must be at the consumer before stdin closes
-    await until(() => arrivals.size === lines, "every record delivered while stdin is still open", 3000);
+    await until("every record delivered while stdin is still open", () => arrivals.size === lines, 3000);
     for (const [line, at] of written) expect({ line, late: arrivals.get(line)! - at < 1000 }).toEqual({ line, late: true });
     await stdin.end();
     expect(await proc.exited).toBe(0);
@@ -167,7 +154,7 @@ describe("nsq pub / nsq tail", () => {
     const stdin = proc.stdin as import("bun").FileSink;
     stdin.write("first\n");
     await stdin.flush();
-    await until(() => got.length === 1, "first record delivered");
+    await until("first record delivered", () => got.length === 1);
     await n.close();
     const stopped = Date.now();
     stdin.write("second\n"); // stdin stays open: the failure alone must end the run
@@ -188,7 +175,7 @@ describe("nsq pub / nsq tail", () => {
     expect(res.code).toBe(0);
     // 3 messages at 10/s: the first token is free, the next two wait ~100 ms each
     expect(Date.now() - started).toBeGreaterThanOrEqual(180);
-    await until(() => got.length === 3, "3 messages");
+    await until("3 messages", () => got.length === 3);
     expect(got).toEqual(["hello", "world", "three"]);
   });
 
@@ -308,7 +295,7 @@ describe("nsq to-file", () => {
       "--gzip", "--gzip-level", "1", "--rotate-size", "20000", "--sync-interval", "100ms", "--log-level", "warn",
     ]);
     // every message FINed (so written and synced) before the stop
-    await until(() => channelDrained(n, "arch", "nsq_to_file"), "all messages archived", 20_000);
+    await until("all messages archived", () => channelDrained(n, "arch", "nsq_to_file"), 20_000);
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
     expect(readdirSync(work)).toEqual([]);
@@ -329,13 +316,13 @@ describe("nsq to-file", () => {
     ];
     await runCli(["pub", "crash", "--nsqd-tcp-address", tcp(n)], seq(30_000));
     const first = spawnCli(args);
-    await until(() => archivedLines(out).length > 1000, "some lines archived");
+    await until("some lines archived", () => archivedLines(out).length > 1000);
     first.kill("SIGKILL");
     await first.exited;
     const afterKill = archivedLines(out).length;
     expect(afterKill).toBeLessThan(30_000 + 1000);
     const second = spawnCli(args);
-    await until(() => new Set(archivedLines(out)).size === 30_000, "every line archived after restart", 20_000);
+    await until("every line archived after restart", () => new Set(archivedLines(out)).size === 30_000, 20_000);
     second.kill("SIGTERM");
     expect(await second.exited).toBe(0);
     const unique = new Set(archivedLines(out));
@@ -360,12 +347,12 @@ describe("nsq to-file", () => {
     expect(errorLines.length).toBe(1);
     expect(errorLines[0]).toContain(target);
     // the unfinished messages were handed back, not left to time out
-    await until(async () => {
+    await until("10 messages back in the channel", async () => {
       const res = await fetch(`http://${http(n)}/stats?format=json&topic=tg&channel=nsq_to_file`);
       const body = (await res.json()) as { topics: Array<{ channels: Array<{ depth: number; in_flight_count: number }> }> };
       const c = body.topics[0]?.channels[0];
       return !!c && c.depth === 10 && c.in_flight_count === 0;
-    }, "10 messages back in the channel", 3000);
+    }, 3000);
   }, 40_000);
 
   test.skipIf(!existsSync("/dev/full"))("a write error while syncing (ENOSPC) exits 1 at once, naming the file", async () => {
@@ -382,12 +369,12 @@ describe("nsq to-file", () => {
     const errorLines = r.stderr.split("\n").filter((l) => l.includes("ENOSPC"));
     expect(errorLines.length).toBe(1);
     expect(errorLines[0]).toContain(join(out, "full.log"));
-    await until(async () => {
+    await until("10 messages back in the channel", async () => {
       const res = await fetch(`http://${http(n)}/stats?format=json&topic=full&channel=nsq_to_file`);
       const body = (await res.json()) as { topics: Array<{ channels: Array<{ depth: number; in_flight_count: number }> }> };
       const c = body.topics[0]?.channels[0];
       return !!c && c.depth === 10 && c.in_flight_count === 0;
-    }, "10 messages back in the channel", 3000);
+    }, 3000);
   }, 40_000);
 
   test("--topic-pattern discovers matching topics through lookupd", async () => {
@@ -404,7 +391,7 @@ describe("nsq to-file", () => {
       "--topic-refresh", "100ms", "--sync-interval", "50ms", "--output-dir", out, "--log-level", "warn",
       "--filename-format", "<TOPIC>.log",
     ]);
-    await until(() => existsSync(join(out, "logs.a.log")) && existsSync(join(out, "logs.b.log")) && archivedLines(out).length === 2, "two topic files");
+    await until("two topic files", () => existsSync(join(out, "logs.a.log")) && existsSync(join(out, "logs.b.log")) && archivedLines(out).length === 2);
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
     expect(readdirSync(out).sort()).toEqual(["logs.a.log", "logs.b.log"]);
@@ -419,10 +406,10 @@ describe("nsq pause", () => {
     const b = await startNsqd({ lookupd: `127.0.0.1:${lookupd.tcpPort}` });
     const got = await collector([a, b], "jobs"); // channel "check" on both nodes
     const lookupdAddr = `127.0.0.1:${lookupd.httpPort}`;
-    await until(async () => {
+    await until("both nodes registered", async () => {
       const r = await fetch(`http://${lookupdAddr}/lookup?topic=jobs`);
       return r.status === 200 && ((await r.json()) as { producers: unknown[] }).producers.length === 2;
-    }, "both nodes registered");
+    });
 
     const paused = await runCli(["pause", "jobs/check", "--lookupd-http-address", lookupdAddr]);
     expect(paused.code).toBe(0);
@@ -438,7 +425,7 @@ describe("nsq pause", () => {
     const resumed = await runCli(["pause", "--topic", "jobs", "--channel", "check", "--unpause", "--nsqd-http-address", http(a), "--nsqd-http-address", http(b)]);
     expect(resumed.code).toBe(0);
     expect(resumed.stdout.match(/unpaused/g)?.length).toBe(2);
-    await until(() => got.length === 2, "delivery after unpause");
+    await until("delivery after unpause", () => got.length === 2);
     expect(got.sort()).toEqual(["ja", "jb"]);
   }, 20_000);
 

@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { rmSync } from "node:fs";
-import { NsqProcess, tempDir, until } from "./helpers/nsq-process.ts";
+import { NsqProcess, tempDir } from "./helpers/nsq-process.ts";
+import { until } from "./helpers/until.ts";
 
 const procs: NsqProcess[] = [];
 const dirs: string[] = [];
@@ -50,10 +51,10 @@ test("the first HTTP /pub of a topic lookupd knows returns after its channels ex
   for (const ch of ["archive", "audit"]) {
     expect((await fetch(`http://127.0.0.1:${aPorts.http}/channel/create?topic=orders&channel=${ch}`, { method: "POST" })).status).toBe(200);
   }
-  await until(async () => {
+  await until("lookupd knows orders/archive and orders/audit", async () => {
     const r = (await (await fetch(`http://127.0.0.1:${lookupd.http}/channels?topic=orders`)).json()) as { channels: string[] };
     return r.channels.length === 2;
-  }, "lookupd knows orders/archive and orders/audit");
+  });
 
   // a second broker joins; it has told lookupd who it is once its peer info is logged
   const b = startNode([lookupd.tcp]);

@@ -1,23 +1,20 @@
 /**
  * The JSON shapes of nsqadmin's API (NSQ v1.3.0 internal/clusterinfo/types.go), shared by the
- * server (stats.ts, cluster-info.ts) and the browser code (ui/client/). Types only, no imports,
- * so the browser's type-check (ui/client/tsconfig.json, DOM library) can include this file.
+ * server (stats.ts, cluster-info.ts) and the browser code (ui/client/). Types only, importing only
+ * import-free type files, so the browser's type-check (ui/client/tsconfig.json, DOM library) can
+ * include this file.
  */
+import type { LookupdProducer } from "../protocol/lookupd-types.ts";
+import type { RateStats } from "../protocol/stats-types.ts";
 
 export interface ProducerTopic {
   topic: string;
   tombstoned: boolean;
 }
 
-/** An nsqd as nsqadmin's /api/nodes lists it. */
-export interface Producer {
+/** An nsqd as nsqadmin's /api/nodes lists it: lookupd's producer plus what nsqadmin adds. */
+export interface Producer extends LookupdProducer {
   remote_addresses: string[] | null;
-  remote_address: string;
-  hostname: string;
-  broadcast_address: string;
-  tcp_port: number;
-  http_port: number;
-  version: string;
   topics: ProducerTopic[] | null;
   out_of_date: boolean;
 }
@@ -42,17 +39,9 @@ export interface LatencyAggregate {
 
 /**
  * Beyond nsqadmin: the message rates (msgs/s) an `nsq serve` node measures itself
- * (`/stats?rates=true`, src/protocol/stats-types.ts RateStats): `message_*` in, `out_*` out,
- * over the last 1 s, 10 s and 1 min. The same shape, repeated here so this file stays import-free.
+ * (`/stats?rates=true`): `message_*` in, `out_*` out, over the last 1 s, 10 s and 1 min.
  */
-export interface AdminRates {
-  message_1s: number;
-  message_10s: number;
-  message_1m: number;
-  out_1s: number;
-  out_10s: number;
-  out_1m: number;
-}
+export type AdminRates = RateStats;
 
 export interface AdminClientStats {
   node: string;
@@ -121,3 +110,17 @@ export interface AdminTopicStats {
   rates?: AdminRates;
 }
 
+/**
+ * The settings the server puts in every UI page (ui/shell.ts) and the browser code reads back
+ * (ui/client/main.ts): base path, whether this user may act, the lookupds / nsqds, graphs.
+ */
+export interface UiConfig {
+  version: string;
+  basePath: string;
+  /** --admin-user is unset, or the ACL header names an admin user */
+  isAdmin: boolean;
+  lookupd: string[];
+  nsqd: string[];
+  graphEnabled: boolean;
+  statsdInterval: number;
+}

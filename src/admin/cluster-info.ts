@@ -7,8 +7,10 @@
  * into `"message": "WARNING: ..."`); only when none answered does a call throw UpstreamError
  * (502 UPSTREAM_ERROR), as clusterinfo's PartialErr / error split.
  */
-import { getJson, httpUrl, HttpStatusError, postAction, type HttpTimeouts } from "../tools/stat/http.ts";
+import { getJson, httpUrl, HttpStatusError, postAction, type HttpTimeouts } from "../http-api/api-request.ts";
 import { joinHostPort } from "../protocol/address.ts";
+import { list, obj, str, strings } from "../http-api/json-fields.ts";
+import { parseInfo, parseProducer as parseLookupdProducer, parseTopicNames, producerHttpAddress } from "../http-api/node-json.ts";
 import type { Logger } from "../util/logger.ts";
 import { parseNodeTopics, type AdminTopicStats } from "./stats.ts";
 
@@ -27,34 +29,21 @@ import type { Producer, ProducerTopic } from "./api-types.ts";
 
 export type { Producer, ProducerTopic };
 
-type Json = Record<string, unknown>;
-const obj = (v: unknown): Json => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : {});
-const str = (v: unknown): string => (typeof v === "string" ? v : "");
-const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
-const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === "string") : []);
-
 /** broadcast_address:http_port, the name nsqadmin gives a node (IPv6 in brackets). */
-export function producerHttpAddress(p: Pick<Producer, "broadcast_address" | "http_port">): string {
-  return joinHostPort(p.broadcast_address, p.http_port);
-}
+export { producerHttpAddress };
 
 function producerTcpAddress(p: Pick<Producer, "broadcast_address" | "tcp_port">): string {
   return joinHostPort(p.broadcast_address, p.tcp_port);
 }
 
-/** A lookupd producer entry (PEER of /lookup or NODE of /nodes). */
+/** A lookupd producer entry (PEER of /lookup or NODE of /nodes) with the fields nsqadmin adds. */
 function parseProducer(v: unknown): Producer {
   const o = obj(v);
   const topics = strings(o.topics);
-  const tombstones = Array.isArray(o.tombstones) ? o.tombstones : [];
+  const tombstones = list(o.tombstones);
   return {
     remote_addresses: null,
-    remote_address: str(o.remote_address),
-    hostname: str(o.hostname),
-    broadcast_address: str(o.broadcast_address),
-    tcp_port: num(o.tcp_port),
-    http_port: num(o.http_port),
-    version: str(o.version),
+    ...parseLookupdProducer(o),
     topics: topics.length > 0 ? topics.map((topic, i) => ({ topic, tombstoned: tombstones[i] === true })) : null,
     out_of_date: false,
   };
@@ -115,7 +104,7 @@ export class ClusterInfo {
   async lookupdTopics(lookupds: readonly string[]): Promise<Partial<string[]>> {
     const r = await this.each("nsqlookupd", lookupds, (a) => this.get(httpUrl(a, "/topics")));
     const topics = new Set<string>();
-    for (const { value } of r.answers) for (const t of strings(obj(value).topics)) topics.add(t);
+    for (const { value } of r.answers) for (const t of parseTopicNames(value)) topics.add(t);
     return { value: [...topics].sort(), errors: r.errors };
   }
 
@@ -133,7 +122,7 @@ export class ClusterInfo {
     const byAddr = new Map<string, Producer>();
     let maxVersion = "0.0.0";
     for (const { addr, value } of r.answers) {
-      for (const raw of Array.isArray(obj(value).producers) ? (obj(value).producers as unknown[]) : []) {
+      for (const raw of list(obj(value).producers)) {
         const p = parseProducer(raw);
         const key = producerTcpAddress(p);
         let known = byAddr.get(key);
@@ -170,7 +159,7 @@ export class ClusterInfo {
     });
     const producers: Producer[] = [];
     for (const { value } of r.answers) {
-      for (const raw of Array.isArray(obj(value).producers) ? (obj(value).producers as unknown[]) : []) {
+      for (const raw of list(obj(value).producers)) {
         const p = parseProducer(raw);
         if (!producers.some((x) => producerHttpAddress(x) === producerHttpAddress(p))) producers.push(p);
       }
@@ -182,7 +171,7 @@ export class ClusterInfo {
   async nsqdTopics(nsqds: readonly string[]): Promise<Partial<string[]>> {
     const r = await this.each("nsqd", nsqds, (a) => this.get(httpUrl(a, "/stats?format=json&include_clients=false&include_mem=false")));
     const topics = new Set<string>();
-    for (const { value } of r.answers) for (const t of Array.isArray(obj(value).topics) ? (obj(value).topics as unknown[]) : []) topics.add(str(obj(t).topic_name));
+    for (const { value } of r.answers) for (const t of list(obj(value).topics)) topics.add(str(obj(t).topic_name));
     return { value: [...topics].sort(), errors: r.errors };
   }
 
@@ -191,20 +180,20 @@ export class ClusterInfo {
     const filter = topic === undefined ? "" : `&topic=${q(topic)}`;
     const r = await this.each("nsqd", nsqds, async (a) => {
       const stats = obj(await this.get(httpUrl(a, `/stats?format=json&include_clients=false&include_mem=false${filter}`)));
-      const topics = (Array.isArray(stats.topics) ? stats.topics : []).map((t) => str(obj(t).topic_name));
+      const topics = list(stats.topics).map((t) => str(obj(t).topic_name));
       if (topic !== undefined && !topics.includes(topic)) return null;
-      const info = obj(await this.get(httpUrl(a, "/info")));
+      const info = parseInfo(await this.get(httpUrl(a, "/info")));
       // an nsqd that does not say where it is: the address it was reached on
       const hostPort = /^(?:https?:\/\/)?(\[[^\]]+\]|[^:]+):(\d+)/.exec(a);
       const host = hostPort ? hostPort[1]!.replace(/^\[|\]$/g, "") : a;
       const producer: Producer = {
         remote_addresses: null,
         remote_address: "",
-        hostname: str(info.hostname) || host,
-        broadcast_address: str(info.broadcast_address) || host,
-        tcp_port: num(info.tcp_port),
-        http_port: str(info.broadcast_address) ? num(info.http_port) : Number(hostPort?.[2] ?? 0),
-        version: str(info.version),
+        hostname: info.hostname || host,
+        broadcast_address: info.broadcast_address || host,
+        tcp_port: info.tcp_port,
+        http_port: info.broadcast_address ? info.http_port : Number(hostPort?.[2] ?? 0),
+        version: info.version,
         topics: topics.length > 0 ? topics.sort().map((t) => ({ topic: t, tombstoned: false })) : null,
         out_of_date: false,
       };

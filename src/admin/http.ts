@@ -16,7 +16,8 @@ import { cidrContains, isAuthorizedAdmin, parseCidr } from "./acl.ts";
 import * as api from "./api.ts";
 import type { ApiContext, ApiHandler, ApiRequest } from "./api.ts";
 import { configValue, type AdminOptions } from "./options.ts";
-import { renderShell, type ShellConfig } from "./ui/shell.ts";
+import { renderShell } from "./ui/shell.ts";
+import type { UiConfig } from "./api-types.ts";
 import { staticAsset } from "./ui/assets.ts";
 
 type Kind = "page" | "api" | "text" | "static" | "raw";
@@ -187,7 +188,7 @@ export class AdminHttpServer {
 
   private index(raw: Request): string {
     const o = this.ctx.opts();
-    const config: ShellConfig = {
+    const config: UiConfig = {
       version: NSQ_VERSION,
       basePath: o.basePath,
       isAdmin: isAuthorizedAdmin(raw.headers, o.adminUsers, o.aclHttpHeader),

@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { daemonVersionLine } from "../protocol/version.ts";
 import { createLogger, type Logger } from "../util/logger.ts";
-import type { HttpTimeouts } from "../tools/stat/http.ts";
+import type { HttpTimeouts } from "../http-api/api-request.ts";
 import { ClusterInfo } from "./cluster-info.ts";
 import { AdminHttpServer } from "./http.ts";
 import { Notifier } from "./notify.ts";

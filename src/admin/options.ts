@@ -2,10 +2,10 @@
  * nsqadmin v1.3.0's options (nsqadmin/options.go, apps/nsqadmin/main.go; spec §6.6): every flag
  * with its name and default, the TOML keys, and the checks nsqadmin makes at start.
  */
-import type { FlagSpec, ParsedArgs } from "../util/flag-spec.ts";
+import type { ParsedArgs } from "../util/flag-spec.ts";
+import { applyFlagsToOptions, type OptionFlagSpec } from "../util/flag-options.ts";
 import { UsageError } from "../util/usage-error.ts";
-import { logLevelNumber, parseLogLevel, type LogLevelName } from "../util/logger.ts";
-import { flagSource } from "../util/goflags.ts";
+import { logLevelNumber, type LogLevelName } from "../util/logger.ts";
 import { parseCidr } from "./acl.ts";
 
 export interface AdminOptions {
@@ -68,7 +68,7 @@ export function defaultAdminOptions(): AdminOptions {
 
 const D = defaultAdminOptions();
 
-export type AdminFlagSpec = FlagSpec & { option?: keyof AdminOptions };
+export type AdminFlagSpec = OptionFlagSpec<AdminOptions>;
 
 export const ADMIN_FLAGS: AdminFlagSpec[] = [
   { name: "log-level", kind: "string", option: "logLevel", default: D.logLevel, describe: "set log verbosity: debug, info, warn, error, or fatal" },
@@ -126,22 +126,7 @@ export function configValue(opts: AdminOptions, name: string): { found: boolean;
 
 /** Builds AdminOptions from resolved flags and validates them as nsqadmin.New does. */
 export function adminOptionsFromArgs(args: ParsedArgs): AdminOptions {
-  const opts = defaultAdminOptions();
-  const record = opts as unknown as Record<string, unknown>;
-  for (const spec of ADMIN_FLAGS) {
-    const value = args[spec.name];
-    if (!spec.option || value === undefined) continue;
-    if (spec.option === "logLevel") {
-      try {
-        opts.logLevel = parseLogLevel(String(value));
-      } catch {
-        const message = `invalid value "${String(value)}" for flag -log-level: invalid log level`;
-        throw flagSource(args, spec.name) === "command-line" ? new UsageError(message) : new Error(message);
-      }
-      continue;
-    }
-    record[spec.option] = Array.isArray(value) ? value.filter((s) => s !== "") : value;
-  }
+  const opts = applyFlagsToOptions(ADMIN_FLAGS, args, defaultAdminOptions());
   validateAdminOptions(opts);
   return opts;
 }

@@ -4,17 +4,10 @@
  * `node: "*"` and the per-node objects in `nodes`. Written from untrusted node JSON: missing or
  * mistyped fields become 0 / "" / false so one odd node never breaks a page.
  */
-
-type Json = Record<string, unknown>;
-const obj = (v: unknown): Json => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : {});
-const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
-const str = (v: unknown): string => (typeof v === "string" ? v : "");
-const bool = (v: unknown): boolean => v === true;
-const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-
+import { bool, list, num, obj, str } from "../http-api/json-fields.ts";
 import type { AdminChannelStats, AdminClientStats, AdminRates, AdminTopicStats, LatencyAggregate } from "./api-types.ts";
 // the stat tool's check of a node's `rates` object (all six fields numeric, or none)
-import { rates as parseRates } from "../tools/stat/parse.ts";
+import { rates as parseRates } from "../http-api/node-json.ts";
 
 export type { AdminChannelStats, AdminClientStats, AdminTopicStats, LatencyAggregate };
 

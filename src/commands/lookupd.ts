@@ -2,17 +2,16 @@
  * `nsq lookupd` / `nsqlookupd`: runs the discovery daemon with nsqlookupd v1.3.0's flags
  * (spec §5.4) until SIGINT/SIGTERM.
  */
-import type { FlagSpec, NsqCommand, ParsedArgs } from "./types.ts";
-import { UsageError } from "./types.ts";
+import type { NsqCommand, ParsedArgs } from "./types.ts";
 import { Nsqlookupd } from "../lookupd/lookupd.ts";
 import { defaultLookupdOptions, type LookupdOptions } from "../lookupd/options.ts";
-import { createLogger, parseLogLevel } from "../util/logger.ts";
-import { flagSource } from "../util/goflags.ts";
+import { createLogger } from "../util/logger.ts";
+import { applyFlagsToOptions, type OptionFlagSpec } from "../util/flag-options.ts";
 import { runUntilShutdownSignal } from "./run-daemon.ts";
 
 const D = defaultLookupdOptions();
 
-export type LookupdFlagSpec = FlagSpec & { option?: keyof LookupdOptions };
+export type LookupdFlagSpec = OptionFlagSpec<LookupdOptions>;
 
 export const LOOKUPD_FLAGS: LookupdFlagSpec[] = [
   { name: "log-level", kind: "string", option: "logLevel", default: D.logLevel, describe: "set log verbosity: debug, info, warn, error, or fatal" },
@@ -27,23 +26,7 @@ export const LOOKUPD_FLAGS: LookupdFlagSpec[] = [
 
 /** Builds LookupdOptions from resolved flags. */
 export function lookupdOptionsFromArgs(args: ParsedArgs): LookupdOptions {
-  const opts = defaultLookupdOptions();
-  const record = opts as unknown as Record<string, unknown>;
-  for (const spec of LOOKUPD_FLAGS) {
-    const value = args[spec.name];
-    if (!spec.option || value === undefined) continue;
-    if (spec.option === "logLevel") {
-      try {
-        opts.logLevel = parseLogLevel(String(value));
-      } catch {
-        const message = `invalid value "${String(value)}" for flag -log-level: invalid log level`;
-        throw flagSource(args, spec.name) === "command-line" ? new UsageError(message) : new Error(message);
-      }
-      continue;
-    }
-    record[spec.option] = value;
-  }
-  return opts;
+  return applyFlagsToOptions(LOOKUPD_FLAGS, args, defaultLookupdOptions());
 }
 
 export const command: NsqCommand = {

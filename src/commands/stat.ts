@@ -9,7 +9,7 @@ import { flagSource } from "../util/goflags.ts";
 import { untilShutdownSignal } from "../util/shutdown-signal.ts";
 import { runPlain } from "../tools/stat/plain.ts";
 import type { ClusterSource } from "../tools/stat/cluster.ts";
-import type { HttpTimeouts, HttpTlsOptions } from "../tools/stat/http.ts";
+import type { HttpTimeouts, HttpTlsOptions } from "../http-api/api-request.ts";
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import type { Level } from "../tools/stat/dashboard/view.ts";

@@ -20,7 +20,7 @@ export class LookupdMetrics {
   readonly registry = new Registry();
   private readonly startedAt = Date.now();
 
-  constructor(private readonly src: LookupdMetricsSource) {
+  constructor(src: LookupdMetricsSource) {
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
     const db = src.db;

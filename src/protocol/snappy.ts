@@ -50,11 +50,6 @@ function readBlockLength(src: Uint8Array, start: number, end: number): [number, 
   throw new SnappyError("snappy: corrupt input (bad block length)");
 }
 
-/** The uncompressed length stored in a snappy block. */
-export function decompressedLength(src: Uint8Array, start = 0, end = src.length): number {
-  return readBlockLength(src, start, end)[0];
-}
-
 /**
  * Decompresses the snappy block src[start, end). `maxLength` bounds the declared size so a
  * hostile header cannot make us allocate gigabytes.

@@ -230,14 +230,7 @@ export class AuthManager {
    * text of the reply frame; rejects with a ProtocolError (E_AUTH_FAILED, E_UNAUTHORIZED…).
    */
   async authenticate(client: ClientV2, secret: string): Promise<string> {
-    let reply: AuthReply;
-    try {
-      reply = await this.queryFor(client, secret);
-    } catch (err) {
-      this.logger.warn(`PROTOCOL(V2): [${client.remoteAddress}] AUTH failed ${errorText(err)}`);
-      throw new ProtocolError("E_AUTH_FAILED", "AUTH failed");
-    }
-    this.store(client, secret, reply);
+    const reply = await this.queryAndStore(client, secret);
     if (reply.authorizations.length === 0) {
       throw new ProtocolError("E_UNAUTHORIZED", "AUTH no authorizations found");
     }
@@ -262,7 +255,8 @@ export class AuthManager {
     if (!isAllowed(state.reply, topic, channel)) throw unauthorized(cmd, topic, channel);
   }
 
-  private async refreshAndCheck(client: ClientV2, secret: string, cmd: string, topic: string, channel: string): Promise<void> {
+  /** Asks the auth server and keeps its answer; a failed query is E_AUTH_FAILED (logged at WARN). */
+  private async queryAndStore(client: ClientV2, secret: string): Promise<AuthReply> {
     let reply: AuthReply;
     try {
       reply = await this.queryFor(client, secret);
@@ -271,6 +265,11 @@ export class AuthManager {
       throw new ProtocolError("E_AUTH_FAILED", "AUTH failed");
     }
     this.store(client, secret, reply);
+    return reply;
+  }
+
+  private async refreshAndCheck(client: ClientV2, secret: string, cmd: string, topic: string, channel: string): Promise<void> {
+    const reply = await this.queryAndStore(client, secret);
     if (!isAllowed(reply, topic, channel)) throw unauthorized(cmd, topic, channel);
   }
 }

@@ -3,7 +3,7 @@
  * JSON encoding of the option would show them (durations as integer nanoseconds, log level and
  * TLS settings as the integers Go stores), and the two options that can change at run time.
  */
-import { NSQD_FLAGS, nsqdFlagByCfgKey } from "./flags.ts";
+import { nsqdFlagByCfgKey } from "./flags.ts";
 import type { NsqdOptions, TlsRequired } from "./options.ts";
 import { logLevelNumber, type LogLevelName } from "../util/logger.ts";
 
@@ -124,9 +124,4 @@ function parseStringArray(text: string): string[] | null {
     throw new ConfigError(400, "INVALID_VALUE");
   }
   return parsed;
-}
-
-/** Every config-file name /config answers for (for documentation and tests). */
-export function configKeys(): string[] {
-  return NSQD_FLAGS.map((f) => f.cfgKey ?? f.name.replace(/-/g, "_"));
 }

@@ -107,13 +107,6 @@ export class MessageQueue {
   }
 }
 
-/** Offsets table for a single message of `length` bytes. */
-export function singleOffsets(length: number): Int32Array {
-  const o = new Int32Array(2);
-  o[1] = length;
-  return o;
-}
-
 /** Views of messages [from, to) of a packed batch. */
 export function batchViews(buf: Uint8Array, offsets: Int32Array | null, from: number, to: number): Uint8Array[] {
   if (offsets === null) return [buf];

@@ -4,7 +4,7 @@
  *   <id> attempts=<n> <timestamp, ISO 8601 UTC> <body>
  * or, with `bodyOnly`, the raw bodies one per line (pipeable into `nsq pub`).
  */
-import { DEFAULT_TIMEOUTS, getJson, httpUrl, type HttpTimeouts } from "./stat/http.ts";
+import { DEFAULT_TIMEOUTS, getJson, httpUrl, type HttpTimeouts } from "../http-api/api-request.ts";
 
 export interface PeekOptions {
   nsqdHttpAddress: string;

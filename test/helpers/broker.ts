@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Nsqd } from "../../src/server/nsqd.ts";
 import type { NsqdOptions } from "../../src/server/options.ts";
-import { silentLogger } from "../../src/util/logger.ts";
+import { silentLogger, type Logger } from "../../src/util/logger.ts";
 
 export interface TestBroker {
   nsqd: Nsqd;
@@ -15,11 +15,12 @@ export interface TestBroker {
   stop(): Promise<void>;
 }
 
-export async function startBroker(opts: Partial<NsqdOptions> = {}): Promise<TestBroker> {
+/** `logger` defaults to silence; pass a capturing one to assert on log lines. */
+export async function startBroker(opts: Partial<NsqdOptions> = {}, logger: Logger = silentLogger): Promise<TestBroker> {
   const dataPath = opts.dataPath ?? mkdtempSync(join(tmpdir(), "nsq-test-"));
   const nsqd = new Nsqd(
     { tcpAddress: "127.0.0.1:0", httpAddress: "127.0.0.1:0", httpsAddress: "", nodeId: 1, ...opts, dataPath },
-    silentLogger,
+    logger,
   );
   await nsqd.start();
   return {

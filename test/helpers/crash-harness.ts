@@ -10,57 +10,23 @@
  * (no depth, in flight or deferred). Every body whose publish got OK must have been FINished at
  * least once (before or after the crash); bodies FINished more than once are the duplicates.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ProcessGroup, type Daemon } from "./nsq-process.ts";
 import { FrameReader, type Frame } from "./frame-reader.ts";
 import { Consumer as ClientConsumer } from "../../src/client/consumer.ts";
 
-const ROOT = join(import.meta.dir, "..", "..");
-const BUN = join(ROOT, "node_modules", ".bin", "bun");
-const CLI = join(ROOT, "src", "cli.ts");
-
-export interface Server {
-  proc: ChildProcess;
-  tcp: number;
-  http: number;
-  log: () => string;
-}
+export type Server = Daemon;
 
 /** Starts `nsq serve` on free ports; resolves once both listeners are up (read from its log). */
-export function serve(dataPath: string, extra: string[], procs: ChildProcess[] = []): Promise<Server> {
-  return spawnListening(["serve", `--data-path=${dataPath}`, ...extra], procs);
+export function serve(dataPath: string, extra: string[], group: ProcessGroup): Promise<Server> {
+  return group.start(["serve", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", `--data-path=${dataPath}`, ...extra]);
 }
 
 /** Starts `nsq lookupd` on free ports. */
-export function lookupd(procs: ChildProcess[] = []): Promise<Server> {
-  return spawnListening(["lookupd"], procs);
-}
-
-function spawnListening(args: string[], procs: ChildProcess[]): Promise<Server> {
-  const proc = spawn(BUN, [CLI, args[0]!, "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", ...args.slice(1)], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  procs.push(proc);
-  let log = "";
-  return new Promise((resolve, reject) => {
-    proc.stderr!.on("data", (d: Buffer) => {
-      log += d.toString();
-      const tcp = /TCP: listening on [^\n]*:(\d+)/.exec(log);
-      const http = /HTTP: listening on [^\n]*:(\d+)/.exec(log);
-      if (tcp && http) resolve({ proc, tcp: Number(tcp[1]), http: Number(http[1]), log: () => log });
-    });
-    proc.on("exit", (code) => reject(new Error(`nsq ${args[0]} exited (${code}): ${log}`)));
-  });
-}
-
-export function killHard(proc: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-    proc.once("exit", () => resolve());
-    proc.kill("SIGKILL");
-  });
+export function lookupd(group: ProcessGroup): Promise<Server> {
+  return group.start(["lookupd", "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0"]);
 }
 
 /** A V2 connection that hands every frame to a callback and answers heartbeats. */
@@ -303,10 +269,10 @@ export interface IterationResult {
 export const SERVE_FLAGS = ["--mem-queue-size=0", "--sync-every=1", "--msg-timeout=1s"];
 
 /** One kill -9 iteration on `dataPath` (fresh directory). */
-export async function crashIteration(dataPath: string, killAfterMs: number, procs: ChildProcess[] = []): Promise<IterationResult> {
+export async function crashIteration(dataPath: string, killAfterMs: number, group = new ProcessGroup()): Promise<IterationResult> {
   const topic = "crash";
   const channel = "c";
-  const first = await serve(dataPath, SERVE_FLAGS, procs);
+  const first = await serve(dataPath, SERVE_FLAGS, group);
   await fetch(`http://127.0.0.1:${first.http}/topic/create?topic=${topic}`, { method: "POST" });
   await fetch(`http://127.0.0.1:${first.http}/channel/create?topic=${topic}&channel=${channel}`, { method: "POST" });
   await channelPersisted(dataPath, channel);
@@ -317,17 +283,17 @@ export async function crashIteration(dataPath: string, killAfterMs: number, proc
   await consumer.start(first.tcp, topic, channel);
   await producer.start(first.tcp);
   await Bun.sleep(killAfterMs);
-  await killHard(first.proc);
+  await first.kill();
   await producer.stop();
   consumer.close();
 
-  const second = await serve(dataPath, SERVE_FLAGS, procs);
+  const second = await serve(dataPath, SERVE_FLAGS, group);
   const drainer = new Consumer("finish", finished);
   await drainer.start(second.tcp, topic, channel, 2, 200);
   await drained(second.http, topic, channel, drainer, 30_000);
   drainer.close();
   const startupLog = second.log();
-  await killHard(second.proc);
+  await second.kill();
 
   const lost = [...producer.acked].filter((b) => !finished.has(b));
   let duplicates = 0;
@@ -340,12 +306,12 @@ export async function crashIteration(dataPath: string, killAfterMs: number, proc
  * client library that finds the brokers through lookupd (max-in-flight 300, FIN each message). One
  * broker is killed with SIGKILL mid-load and restarted a second later; the others keep going.
  */
-export async function clusterIteration(dataPaths: string[], killAfterMs: number, procs: ChildProcess[] = []): Promise<IterationResult> {
+export async function clusterIteration(dataPaths: string[], killAfterMs: number, group = new ProcessGroup()): Promise<IterationResult> {
   const topic = "crash";
   const channel = "c";
-  const lookup = await lookupd(procs);
+  const lookup = await lookupd(group);
   const flags = [...SERVE_FLAGS, `--lookupd-tcp-address=127.0.0.1:${lookup.tcp}`, "--broadcast-address=127.0.0.1"];
-  const brokers = await Promise.all(dataPaths.map((d) => serve(d, flags, procs)));
+  const brokers = await Promise.all(dataPaths.map((d) => serve(d, flags, group)));
   for (const b of brokers) {
     await fetch(`http://127.0.0.1:${b.http}/topic/create?topic=${topic}`, { method: "POST" });
     await fetch(`http://127.0.0.1:${b.http}/channel/create?topic=${topic}&channel=${channel}`, { method: "POST" });
@@ -370,10 +336,10 @@ export async function clusterIteration(dataPaths: string[], killAfterMs: number,
   for (let i = 0; i < brokers.length; i++) await producers[i]!.start(brokers[i]!.tcp);
   await Bun.sleep(killAfterMs);
   const victim = Math.floor(Math.random() * brokers.length);
-  await killHard(brokers[victim]!.proc);
+  await brokers[victim]!.kill();
   await producers[victim]!.stop();
   await Bun.sleep(1000);
-  const restarted = await serve(dataPaths[victim]!, flags, procs);
+  const restarted = await serve(dataPaths[victim]!, flags, group);
   brokers[victim] = restarted;
   await Bun.sleep(300);
   for (const p of producers) await p.stop();
@@ -389,8 +355,8 @@ export async function clusterIteration(dataPaths: string[], killAfterMs: number,
   }
   await consumer.stop();
   const startupLog = restarted.log();
-  for (const b of brokers) await killHard(b.proc);
-  await killHard(lookup.proc);
+  for (const b of brokers) await b.kill();
+  await lookup.kill();
 
   const acked = new Set<string>();
   for (const p of producers) for (const b of p.acked) acked.add(b);

@@ -6,7 +6,7 @@ import { createElement } from "react";
 import { render } from "ink-testing-library";
 import { App } from "../../src/tools/stat/dashboard/App.tsx";
 import { ClusterMonitor, type MonitorHandle, type MonitorOptions } from "../../src/tools/stat/monitor.ts";
-import type { HttpTimeouts } from "../../src/tools/stat/http.ts";
+import type { HttpTimeouts } from "../../src/http-api/api-request.ts";
 import type { ClusterSource } from "../../src/tools/stat/cluster.ts";
 import { waitFor } from "../stat-fixtures.ts";
 

@@ -3,21 +3,12 @@
  * client needs (base path, whether this user may act, the lookupds) as JSON in the page. The
  * client (client/main.ts) renders the page for the path and keeps it live.
  */
-export interface ShellConfig {
-  version: string;
-  basePath: string;
-  /** --admin-user is unset, or the ACL header names an admin user */
-  isAdmin: boolean;
-  lookupd: string[];
-  nsqd: string[];
-  graphEnabled: boolean;
-  statsdInterval: number;
-}
+import type { UiConfig } from "../api-types.ts";
 
 const escapeHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
-export function renderShell(config: ShellConfig): string {
+export function renderShell(config: UiConfig): string {
   const base = config.basePath === "/" ? "" : config.basePath;
   // "<" escaped so no value can close the script element
   const json = JSON.stringify(config).replace(/</g, "\\u003c");

@@ -4,7 +4,7 @@
  * Create and delete also go to every nsqlookupd (§5.3), as nsqadmin's do: lookupd keeps a topic
  * or channel registration after the last nsqd drops it, so consumers would keep finding it.
  */
-import { httpUrl, postAction, DEFAULT_TIMEOUTS, type HttpTimeouts } from "./http.ts";
+import { httpUrl, postAction, DEFAULT_TIMEOUTS, type HttpTimeouts } from "../../http-api/api-request.ts";
 import type { NodeState } from "./cluster.ts";
 
 export type ActionKind = "pause" | "unpause" | "empty" | "create" | "delete";

@@ -3,20 +3,14 @@
  * node's /stats, and remembering per node whether it answers. Two users: the plain nsq_stat loop
  * (topic producers + summed channel stats, spec §6.5) and the dashboard (every node, every topic).
  */
-import { getJson, httpUrl, DEFAULT_TIMEOUTS, HttpStatusError, HttpTimeoutError, type HttpTimeouts } from "./http.ts";
-import { parseProducers, parseStats } from "./parse.ts";
-import type { ChannelStats, LookupdProducer, NsqdStats } from "./types.ts";
+import { getJson, httpUrl, DEFAULT_TIMEOUTS, HttpStatusError, HttpTimeoutError, type HttpTimeouts } from "../../http-api/api-request.ts";
+import { parseProducers, parseStats, producerHttpAddress } from "../../http-api/node-json.ts";
+import type { ChannelStats, LookupdProducer, NsqdStats } from "../../http-api/node-json-types.ts";
 
 /** Where the cluster is found: exactly one of the two lists is used (lookupd wins if both given). */
 export interface ClusterSource {
   lookupdHttpAddresses: string[];
   nsqdHttpAddresses: string[];
-}
-
-/** "host:port" for HTTP requests to a producer; IPv6 broadcast addresses get brackets. */
-export function producerHttpAddress(p: Pick<LookupdProducer, "broadcast_address" | "http_port">): string {
-  const host = p.broadcast_address.includes(":") ? `[${p.broadcast_address}]` : p.broadcast_address;
-  return `${host}:${p.http_port}`;
 }
 
 function q(v: string): string {

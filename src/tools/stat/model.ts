@@ -6,7 +6,7 @@
  */
 import type { ClusterSnapshot, NodeState } from "./cluster.ts";
 import { RateTracker, sumRates } from "./rates.ts";
-import type { ChannelStats, ClientStats, TopicStats } from "./types.ts";
+import type { ChannelStats, ClientStats, TopicStats } from "../../http-api/node-json-types.ts";
 import type { RateStats } from "../../protocol/stats-types.ts";
 
 /** One row of a topic/channel table, or of a per-node breakdown (then `name` is the node). */

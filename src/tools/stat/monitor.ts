@@ -7,7 +7,7 @@
  * answering"), and requests are cut off a little later, so a hung node costs at most one socket.
  */
 import { ClusterPoller, type ClusterSource } from "./cluster.ts";
-import { DEFAULT_TIMEOUTS, type HttpTimeouts } from "./http.ts";
+import { DEFAULT_TIMEOUTS, type HttpTimeouts } from "../../http-api/api-request.ts";
 
 /** Share of the interval a round waits for answers before publishing what it has. */
 const ROUND_WAIT_SHARE = 0.8;

@@ -3,7 +3,7 @@
  * and prints a row of rates and counters; the two header lines repeat every 25 polls.
  */
 import { findTopicProducers, fetchSummedChannel, type ClusterSource, type SummedChannel } from "./cluster.ts";
-import { DEFAULT_TIMEOUTS, type HttpTimeouts } from "./http.ts";
+import { DEFAULT_TIMEOUTS, type HttpTimeouts } from "../../http-api/api-request.ts";
 import { createLogger, type Logger } from "../../util/logger.ts";
 
 /** Header lines repeat on this many polls (the first poll included). */

@@ -3,19 +3,11 @@
  * carries data-action + the target; main.ts asks for confirmation and calls the API.
  */
 import type { Producer } from "../../api-types.ts";
-import type { AdminClientStats } from "../../api-types.ts";
+import type { AdminClientStats, UiConfig } from "../../api-types.ts";
 import { duration, esc, num, rate, sparkline } from "./format.ts";
 import { SLOW_AFTER_MS, type ChannelRow, type Cluster, type TopicRow } from "./model.ts";
 
-export interface UiConfig {
-  version: string;
-  basePath: string;
-  isAdmin: boolean;
-  lookupd: string[];
-  nsqd: string[];
-  graphEnabled: boolean;
-  statsdInterval: number;
-}
+export type { UiConfig };
 
 export interface LookupState {
   topics: string[] | null;

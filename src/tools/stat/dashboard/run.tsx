@@ -7,7 +7,7 @@ import { render } from "ink";
 import { App } from "./App.tsx";
 import { ClusterMonitor } from "../monitor.ts";
 import type { ClusterSource } from "../cluster.ts";
-import type { HttpTimeouts } from "../http.ts";
+import type { HttpTimeouts } from "../../../http-api/api-request.ts";
 import type { Level } from "./view.ts";
 
 export interface DashboardOptions {

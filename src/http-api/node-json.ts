@@ -1,6 +1,7 @@
 /**
- * Turns untrusted JSON from a node into the typed shapes of types.ts. Missing or mistyped fields
- * become 0 / "" / false instead of exceptions: one odd node must not take the whole view down.
+ * Turns untrusted JSON from a node's HTTP API into the typed shapes of node-json-types.ts. Missing
+ * or mistyped fields become 0 / "" / false instead of exceptions: one odd node must not take the
+ * whole view down. Shared by the stat tool (src/tools/stat) and nsq admin (src/admin).
  */
 import type {
   ChannelStats,
@@ -9,26 +10,10 @@ import type {
   NsqdInfo,
   NsqdStats,
   TopicStats,
-} from "./types.ts";
-import type { RateStats } from "../../protocol/stats-types.ts";
-
-type Json = Record<string, unknown>;
-
-function obj(v: unknown): Json {
-  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : {};
-}
-function num(v: unknown): number {
-  return typeof v === "number" && Number.isFinite(v) ? v : 0;
-}
-function str(v: unknown): string {
-  return typeof v === "string" ? v : "";
-}
-function bool(v: unknown): boolean {
-  return v === true;
-}
-function list(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
+} from "./node-json-types.ts";
+import type { RateStats } from "../protocol/stats-types.ts";
+import { bool, list, num, obj, str, strings, type Json } from "./json-fields.ts";
+import { joinHostPort } from "../protocol/address.ts";
 
 export function parseClient(v: unknown): ClientStats {
   const o = obj(v);
@@ -70,8 +55,7 @@ export function parseChannel(v: unknown): ChannelStats {
   };
 }
 
-/** The node's `rates` object when it offers one with every field numeric; nothing otherwise
- * (also used by nsq admin, src/admin/stats.ts). */
+/** The node's `rates` object when it offers one with every field numeric; nothing otherwise. */
 export function rates(v: unknown): { rates?: RateStats } {
   if (v === null || typeof v !== "object") return {};
   const o = v as Json;
@@ -115,6 +99,11 @@ export function parseInfo(v: unknown): NsqdInfo {
   };
 }
 
+/** "host:port" for HTTP requests to a producer (broadcast_address:http_port, IPv6 in brackets). */
+export function producerHttpAddress(p: Pick<LookupdProducer, "broadcast_address" | "http_port">): string {
+  return joinHostPort(p.broadcast_address, p.http_port);
+}
+
 export function parseProducer(v: unknown): LookupdProducer {
   const o = obj(v);
   return {
@@ -134,5 +123,5 @@ export function parseProducers(v: unknown): LookupdProducer[] {
 
 /** `topics` of a lookupd /topics reply. */
 export function parseTopicNames(v: unknown): string[] {
-  return list(obj(v).topics).filter((t): t is string => typeof t === "string");
+  return strings(obj(v).topics);
 }

@@ -1,6 +1,7 @@
 /**
- * The HTTP client every stat module uses: JSON GETs and action POSTs against nsqd / nsqlookupd,
- * with a deadline and errors that name the URL. Follows spec §3.1: a reply without the
+ * The HTTP client of the tools that read a cluster (nsq stat, nsq peek, nsq admin; NSQ's
+ * internal/http_api/api_request.go): JSON GETs and action POSTs against nsqd / nsqlookupd, with a
+ * deadline and errors that name the URL. Follows spec §3.1: a reply without the
  * `X-NSQ-Content-Type: nsq; version=1.0` header is the pre-1.0 envelope whose payload is `data`.
  */
 

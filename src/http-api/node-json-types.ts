@@ -1,11 +1,13 @@
 /**
- * The JSON shapes the stat tool reads from nsqd (/stats, /info) and nsqlookupd (/lookup, /nodes),
- * as spec §3.6, §3.3 and §5.3 describe them. The /stats shapes are the ones nsqd produces
- * (src/protocol/stats-types.ts), narrowed to the fields the tool uses: every field is treated as
- * possibly missing when parsed (see parse.ts) because nodes of other versions or broken proxies
- * must never crash the tool, so the tool only relies on what it fills in.
+ * The JSON shapes the stat tool (and, for producers and /info, nsq admin) reads from nsqd (/stats,
+ * /info) and nsqlookupd (/lookup, /nodes), as spec §3.6, §3.3 and §5.3 describe them. The /stats
+ * shapes are the ones nsqd produces (src/protocol/stats-types.ts), narrowed to the fields the tool
+ * uses: every field is treated as possibly missing when parsed (see node-json.ts) because nodes
+ * of other versions or broken proxies must never crash the tool, so it only relies on what it
+ * fills in.
  */
-import type * as Wire from "../../protocol/stats-types.ts";
+import type * as Wire from "../protocol/stats-types.ts";
+import type { LookupdProducer } from "../protocol/lookupd-types.ts";
 
 export type ClientStats = Pick<
   Wire.ClientStats,
@@ -65,11 +67,4 @@ export interface NsqdInfo {
 }
 
 /** A producer as nsqlookupd's /lookup and /nodes list it. */
-export interface LookupdProducer {
-  remote_address: string;
-  hostname: string;
-  broadcast_address: string;
-  tcp_port: number;
-  http_port: number;
-  version: string;
-}
+export type { LookupdProducer };
