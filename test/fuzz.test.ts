@@ -6,18 +6,8 @@ import { expect, test } from "bun:test";
 import net from "node:net";
 import { startBroker } from "./helpers/broker.ts";
 import { RawClient, subscriber } from "./helpers/raw-client.ts";
-
-/** A small deterministic PRNG so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// the soak's deterministic PRNG, so a failure can be replayed from its seed
+import { rng } from "../scripts/soak/fuzz.ts";
 
 const COMMANDS = ["PUB", "MPUB", "DPUB", "SUB", "RDY", "FIN", "REQ", "TOUCH", "IDENTIFY", "AUTH", "CLS", "NOP"];
 

@@ -244,6 +244,21 @@ class ClassicConnection implements FrameHandler {
 const FIN_PREFIX = encodeText("FIN ");
 const NEWLINE = encodeText("\n");
 
+/**
+ * The tools' connections, opened one after another (each Go worker is ready before the next
+ * starts), each with `commands` buffered for its first flush.
+ */
+async function openWorkers(address: ReturnType<typeof parseHostPort>, count: number, commands: Uint8Array[]): Promise<ClassicConnection[]> {
+  const workers: ClassicConnection[] = [];
+  for (let i = 0; i < count; i++) {
+    const w = new ClassicConnection();
+    w.conn = await BenchConnection.open(address, w, { answerHeartbeats: false });
+    for (const c of commands) w.out.write(c);
+    workers.push(w);
+  }
+  return workers;
+}
+
 /** nsq v1.3.0's bench_reader. */
 export async function runClassicReader(o: ClassicReaderOptions, log: (line: string) => void): Promise<ClassicResult> {
   const address = parseHostPort(o.address);
@@ -252,15 +267,7 @@ export async function runClassicReader(o: ClassicReaderOptions, log: (line: stri
   const rdy = encodeText(`RDY ${o.rdy}\n`);
   const flushAbove = o.rdy * 0.75;
   let total = 0;
-  const workers: ClassicConnection[] = [];
-  // connections are made one after another, as the tool waits for each worker to be ready
-  for (let i = 0; i < o.connections; i++) {
-    const w = new ClassicConnection();
-    w.conn = await BenchConnection.open(address, w, { answerHeartbeats: false });
-    w.out.write(identify);
-    w.out.write(sub);
-    workers.push(w);
-  }
+  const workers = await openWorkers(address, o.connections, [identify, sub]);
   await waitForDeadline(o.deadline, "bench_reader", log);
   const started = Bun.nanoseconds();
   await Promise.all(
@@ -295,13 +302,7 @@ export async function runClassicWriter(o: ClassicWriterOptions, log: (line: stri
   const identify = identifyCommand("writer");
   const mpub = mpubCommand(o.topic, o.size, o.batchSize);
   let total = 0;
-  const workers: ClassicConnection[] = [];
-  for (let i = 0; i < o.connections; i++) {
-    const w = new ClassicConnection();
-    w.conn = await BenchConnection.open(address, w, { answerHeartbeats: false });
-    w.out.write(identify);
-    workers.push(w);
-  }
+  const workers = await openWorkers(address, o.connections, [identify]);
   await waitForDeadline(o.deadline, "bench_writer", log);
   const started = Bun.nanoseconds();
   await Promise.all(
