@@ -91,7 +91,7 @@ export function topicsPage(ctx: ViewContext): string {
       `${num(t.memory)} + ${num(t.backend)}`,
       num(t.channels.reduce((x, c) => x + c.depth, 0)),
       num(t.inFlight),
-      num(t.messages),
+      `<span data-topic-messages="${esc(t.topic)}">${num(t.messages)}</span>`,
       `<span class="rate" data-topic-rate="${esc(t.topic)}">${rate(t.rate)}</span>`,
       num(t.channels.length),
       `${t.nodes.length}${t.nodes.some((n) => n.stale) ? " " + badge("stale", "muted") : ""}`,
